@@ -1,0 +1,172 @@
+# rvf build. Out-of-tree in build/; `make V=1` for verbose commands.
+#
+# Layout conventions the rules below rely on (so modules can be added without
+# editing this file):
+#   user/<module>/*.c        -> librvf (except user/rvfd/, the daemon)
+#   user/*/*_avx2.c          -> built with AVX2+FMA flags only
+#   user/*/*_avx512.c        -> built with AVX-512 flags only
+#   user/rvfd/*.c            -> build/bin/rvfd
+#   tools/<name>/*.c|*.cpp   -> build/bin/<name> (linked with g++ if C++ present)
+#   tests/test_<mod>.c       -> build/tests/test_<mod> (ASan+UBSan, cmocka)
+#   tests/*/test_<x>.c       -> build/tests/test_<x>  (crash/, bpf/, e2e/ ...)
+#   tests/helpers/*.c        -> linked into every test
+#   bpf/*.bpf.c              -> build/bpf/*.bpf.o (clang -target bpf)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       := build
+V       ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+CC      ?= gcc
+CXX     ?= g++
+CLANG   ?= clang
+
+DEPS_OK := $(shell test -f /usr/include/liburing.h -a -f /usr/include/cmocka.h \
+             -a -f /usr/include/xxhash.h -a -f /usr/include/jansson.h \
+             -a -f /usr/include/bpf/libbpf.h -a -x /usr/sbin/bpftool && echo yes)
+ifneq ($(DEPS_OK),yes)
+$(info deps: something is missing; running tools/deps.sh)
+$(shell bash tools/deps.sh >&2)
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align=strict \
+           -Wundef -Wvla
+CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE -fPIC -Iinclude -Iuser $(WARN) $(EXTRA_CFLAGS)
+OPT     := -O2
+CFLAGS  := $(CFLAGS_BASE) $(OPT)
+SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+AVX2_FLAGS   := -mavx2 -mfma
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
+LIBS    := -luring -lxxhash -lcrypto -ljansson -lbpf -lelf -lz -lpthread -lm
+
+LIB_SRCS   := $(filter-out user/rvfd/%,$(wildcard user/*/*.c))
+RVFD_SRCS  := $(wildcard user/rvfd/*.c)
+LIB_OBJS   := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+ASAN_OBJS  := $(LIB_SRCS:%.c=$(B)/asan/%.o)
+RVFD_OBJS  := $(RVFD_SRCS:%.c=$(B)/obj/%.o)
+
+TOOL_DIRS  := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp))))
+TOOL_BINS  := $(TOOL_DIRS:%=$(B)/bin/%)
+
+TEST_SRCS  := $(wildcard tests/test_*.c tests/*/test_*.c)
+TEST_BINS  := $(addprefix $(B)/tests/,$(basename $(notdir $(TEST_SRCS))))
+TEST_HELPER_SRCS := $(wildcard tests/helpers/*.c)
+TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/asan/%.o)
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
+
+.PHONY: all test bench fuzz clean install deps run soak
+all: $(B)/lib/librvf.a $(B)/lib/librvf.so $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd) $(BPF_OBJS)
+
+deps:
+	bash tools/deps.sh
+
+# ---- objects -------------------------------------------------------------
+$(B)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) -std=c++17 -O3 -g -march=native -Iinclude -DNDEBUG -MMD -MP -c $< -o $@
+
+$(B)/asan/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(SANFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/asan/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(SANFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+# ---- library -------------------------------------------------------------
+$(B)/lib/librvf.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/lib/librvf.so: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,librvf.so.0 -o $@ $^ $(LIBS)
+$(B)/asan/librvf.a: $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# ---- programs ------------------------------------------------------------
+define TOOL_RULE
+$(B)/bin/$(1): $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c tools/$(1)/*.cpp))) $(B)/lib/librvf.a
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$(if $(wildcard tools/$(1)/*.cpp),$$(CXX),$$(CC)) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach t,$(TOOL_DIRS),$(eval $(call TOOL_RULE,$(t))))
+
+$(B)/bin/rvfd: $(RVFD_OBJS) $(B)/lib/librvf.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(LIBS)
+
+# ---- tests ---------------------------------------------------------------
+define TEST_RULE
+$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_HELPER_OBJS) $(B)/asan/librvf.a
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(SANFLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
+endef
+$(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
+
+# ---- bpf -----------------------------------------------------------------
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/rvf/wire.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf -I/usr/include/x86_64-linux-gnu -Wall -Werror -c $< -o $@
+
+# ---- top-level jobs ------------------------------------------------------
+test: all $(TEST_BINS)
+	$(Q)bash tests/run.sh $(TEST_BINS)
+
+bench: all
+	$(Q)bash tools/bench.sh
+
+fuzz: all
+	$(Q)bash tools/fuzz.sh
+
+soak: all $(TEST_BINS)
+	$(Q)RVF_SOAK=1 bash tests/run.sh $(TEST_BINS)
+
+run: all
+	$(Q)bash tools/demo.sh
+
+clean:
+	rm -rf $(B)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/rvf $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(B)/lib/librvf.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/lib/librvf.so $(DESTDIR)$(PREFIX)/lib/librvf.so.0
+	ln -sf librvf.so.0 $(DESTDIR)$(PREFIX)/lib/librvf.so
+	install -m 644 include/rvf/*.h $(DESTDIR)$(PREFIX)/include/rvf/
+	for b in $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd); do install -m 755 $$b $(DESTDIR)$(PREFIX)/bin/; done
+	sed -e 's|@PREFIX@|$(PREFIX)|g' tools/rvf.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rvf.pc
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,99 @@
+/*
+ * io/io.c - backend selection and shared iovec helpers.
+ *
+ * Selection: an explicit kind wins; AUTO reads $RVF_IO, then tries io_uring
+ * and falls back to syscalls, logging once per process why.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "io/io.h"
+
+static io_wrap_fn wrapper;
+static void *wrapper_ctx;
+
+void io_set_wrapper(io_wrap_fn wrap, void *ctx)
+{
+	wrapper = wrap;
+	wrapper_ctx = ctx;
+}
+
+int io_open(int fd, enum rvf_io_kind kind, struct io **out)
+{
+	static int fallback_logged;
+	struct io *io = NULL;
+	int err;
+
+	if (kind == RVF_IO_AUTO) {
+		const char *e = getenv("RVF_IO");
+		if (e && !strcmp(e, "syscall"))
+			kind = RVF_IO_SYSCALL;
+		else if (e && (!strcmp(e, "uring") || !strcmp(e, "io_uring")))
+			kind = RVF_IO_URING;
+		else if (e && *e)
+			return log_fail(-EINVAL, "RVF_IO=%s: expected \"uring\" or \"syscall\"", e);
+	}
+	switch (kind) {
+	case RVF_IO_SYSCALL:
+		err = io_sys_open(fd, &io);
+		break;
+	case RVF_IO_URING:
+		err = io_uring_open(fd, &io);
+		if (err)
+			log_error("io_uring backend requested but unavailable: %s", strerror(-err));
+		break;
+	default:
+		err = io_uring_open(fd, &io);
+		if (err) {
+			if (!fallback_logged++)
+				log_warn("io_uring unavailable (%s); using the syscall I/O backend",
+					 strerror(-err));
+			err = io_sys_open(fd, &io);
+		}
+		break;
+	}
+	if (err)
+		return err;
+	if (wrapper)
+		io = wrapper(io, wrapper_ctx);
+	*out = io;
+	return 0;
+}
+
+void io_close(struct io *io)
+{
+	if (io)
+		io->ops->release(io);
+}
+
+size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+int iov_advance(struct iovec **iov, int *iovcnt, size_t n)
+{
+	while (n && *iovcnt) {
+		if (n >= (*iov)->iov_len) {
+			n -= (*iov)->iov_len;
+			(*iov)++;
+			(*iovcnt)--;
+		} else {
+			(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+			(*iov)->iov_len -= n;
+			n = 0;
+		}
+	}
+	/* skip empty trailing entries */
+	while (*iovcnt && (*iov)->iov_len == 0) {
+		(*iov)++;
+		(*iovcnt)--;
+	}
+	return *iovcnt;
+}

@@ -1,0 +1,286 @@
+/*
+ * io/io_uring.c - the io_uring backend.
+ *
+ * Bulk reads and writes are cut into chunks of at most CHUNK bytes and kept
+ * up to DEPTH in flight, so a large segment moves with parallel requests;
+ * short completions are re-queued for their remainder. The commit is one
+ * submission of a linked chain:
+ *
+ *     WRITEV meta | LINK -> FSYNC(DATASYNC) | LINK -> WRITE root | LINK -> FSYNC(DATASYNC)
+ *
+ * (a large snapshot is written with the parallel path first and the chain
+ * starts at the fsync). A failure anywhere cancels the rest of the chain
+ * (-ECANCELED), and the first real error is returned. The file descriptor is
+ * registered with the ring (IOSQE_FIXED_FILE).
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io.h"
+
+#define DEPTH 32u
+#define CHUNK (1u << 20)
+
+struct uio {
+	struct io base;
+	struct io_uring ring;
+};
+
+struct req {
+	char *buf;
+	size_t len;
+	uint64_t off;
+};
+
+static struct uio *to_uio(struct io *io)
+{
+	return (struct uio *)io;
+}
+
+/* Cut the iovec into chunk requests. *out owned by caller. */
+static int build_reqs(const struct iovec *iov, int iovcnt, uint64_t off, struct req **out, size_t *n)
+{
+	size_t cap = 0, cnt = 0;
+	struct req *r = NULL;
+
+	for (int i = 0; i < iovcnt; i++)
+		cap += (iov[i].iov_len + CHUNK - 1) / CHUNK;
+	if (cap == 0) {
+		*out = NULL;
+		*n = 0;
+		return 0;
+	}
+	r = malloc(cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (int i = 0; i < iovcnt; i++) {
+		char *p = iov[i].iov_base;
+		size_t left = iov[i].iov_len;
+		while (left) {
+			size_t c = left < CHUNK ? left : CHUNK;
+			r[cnt++] = (struct req){ .buf = p, .len = c, .off = off };
+			p += c;
+			off += c;
+			left -= c;
+		}
+	}
+	*out = r;
+	*n = cnt;
+	return 0;
+}
+
+static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	struct req *reqs = NULL;
+	size_t n = 0, next = 0, inflight = 0, nretry = 0;
+	size_t *retry = NULL;
+	int err = build_reqs(iov, iovcnt, off, &reqs, &n);
+
+	if (err || n == 0)
+		return err;
+	retry = malloc(n * sizeof(*retry));
+	if (!retry) {
+		free(reqs);
+		return -ENOMEM;
+	}
+	while ((!err && (next < n || nretry)) || inflight) {
+		while (!err && inflight < DEPTH && (nretry || next < n)) {
+			size_t idx = nretry ? retry[--nretry] : next++;
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+			if (!sqe) {
+				/* cannot happen with DEPTH <= ring size; be safe */
+				if (idx == next - 1 && !nretry)
+					next--;
+				else
+					retry[nretry++] = idx;
+				break;
+			}
+			if (write)
+				io_uring_prep_write(sqe, 0, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
+			else
+				io_uring_prep_read(sqe, 0, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
+			sqe->flags |= IOSQE_FIXED_FILE;
+			io_uring_sqe_set_data64(sqe, idx);
+			inflight++;
+		}
+		int r = io_uring_submit_and_wait(&u->ring, 1);
+		if (r < 0 && r != -EINTR) {
+			if (!err)
+				err = r;
+			/* nothing more can be reaped reliably if submit failed with
+			 * nothing in flight */
+			if (inflight == 0)
+				break;
+		}
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&u->ring, head, cqe) {
+			size_t idx = (size_t)io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+			seen++;
+			inflight--;
+			if (res < 0) {
+				if ((res == -EINTR || res == -EAGAIN) && !err)
+					retry[nretry++] = idx;
+				else if (!err)
+					err = res;
+			} else if ((size_t)res < reqs[idx].len) {
+				if (res == 0) {
+					if (!err)
+						err = write ? -EIO : -ENODATA;
+				} else {
+					reqs[idx].buf += res;
+					reqs[idx].len -= (size_t)res;
+					reqs[idx].off += (uint64_t)res;
+					retry[nretry++] = idx;
+				}
+			}
+		}
+		io_uring_cq_advance(&u->ring, seen);
+	}
+	free(retry);
+	free(reqs);
+	return err;
+}
+
+static int u_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return uring_rw(to_uio(io), 0, iov, iovcnt, off);
+}
+
+static int u_pwritev(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return uring_rw(to_uio(io), 1, iov, iovcnt, off);
+}
+
+/* Submit the prepared chain of n linked requests and reap n completions;
+ * the first non-cancel error wins, a short write is -EIO. */
+static int run_chain(struct uio *u, unsigned n, const size_t *expect)
+{
+	struct io_uring_cqe *cqe;
+	int err = 0, r;
+	unsigned got = 0;
+
+	r = io_uring_submit(&u->ring);
+	if (r < 0)
+		return r;
+	while (got < n) {
+		r = io_uring_wait_cqe(&u->ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return err ? err : r;
+		unsigned idx = (unsigned)io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&u->ring, cqe);
+		got++;
+		if (res < 0) {
+			if (!err || err == -ECANCELED)
+				err = res;
+		} else if (idx < n && expect[idx] && (size_t)res != expect[idx]) {
+			if (!err || err == -ECANCELED)
+				err = -EIO;
+		}
+	}
+	return err;
+}
+
+static int u_sync(struct io *io)
+{
+	struct uio *u = to_uio(io);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	size_t expect[1] = { 0 };
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, 0);
+	return run_chain(u, 1, expect);
+}
+
+static int u_commit(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
+		    const void *root, size_t root_len, uint64_t root_off)
+{
+	struct uio *u = to_uio(io);
+	struct io_uring_sqe *sqe;
+	size_t expect[4];
+	size_t meta_len = iov_total(meta, meta_cnt);
+	unsigned n = 0;
+	int err;
+
+	if (meta_len > CHUNK || meta_cnt > 16) {
+		/* large snapshot: parallel chunked write first */
+		err = uring_rw(u, 1, meta, meta_cnt, meta_off);
+		if (err)
+			return err;
+	} else {
+		sqe = io_uring_get_sqe(&u->ring);
+		io_uring_prep_writev(sqe, 0, meta, (unsigned)meta_cnt, meta_off);
+		sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+		io_uring_sqe_set_data64(sqe, n);
+		expect[n++] = meta_len;
+	}
+	sqe = io_uring_get_sqe(&u->ring);
+	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, n);
+	expect[n++] = 0;
+
+	sqe = io_uring_get_sqe(&u->ring);
+	io_uring_prep_write(sqe, 0, root, (unsigned)root_len, root_off);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, n);
+	expect[n++] = root_len;
+
+	sqe = io_uring_get_sqe(&u->ring);
+	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, n);
+	expect[n++] = 0;
+
+	return run_chain(u, n, expect);
+}
+
+static void u_release(struct io *io)
+{
+	struct uio *u = to_uio(io);
+
+	io_uring_queue_exit(&u->ring);
+	free(u);
+}
+
+static const struct io_ops uring_ops = {
+	.name = "io_uring",
+	.preadv = u_preadv,
+	.pwritev = u_pwritev,
+	.sync = u_sync,
+	.commit = u_commit,
+	.release = u_release,
+};
+
+int io_uring_open(int fd, struct io **out)
+{
+	struct uio *u = calloc(1, sizeof(*u));
+	int err;
+
+	if (!u)
+		return -ENOMEM;
+	err = io_uring_queue_init(DEPTH * 2, &u->ring, 0);
+	if (err) {
+		free(u);
+		return err;
+	}
+	err = io_uring_register_files(&u->ring, &fd, 1);
+	if (err) {
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return err;
+	}
+	u->base.ops = &uring_ops;
+	u->base.fd = fd;
+	*out = &u->base;
+	return 0;
+}

@@ -1392,7 +1392,6 @@ int rvf_dir_create(const char *path, const struct rvf_dir_opts *o, struct rvf_di
 		log_error("%s: cannot create: %s", path, strerror(-err));
 		goto fail;
 	}
-		fchmod(d->fd, mode & ~(mode_t)0);  /* O_TMPFILE honours mode & ~umask already */
 	err = write_initial(d->fd, path, bs, o ? o->io : RVF_IO_AUTO);
 	if (err)
 		goto fail_tmp;

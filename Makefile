@@ -37,7 +37,7 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align=strict \
            -Wundef -Wvla
-CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE -fPIC -Iinclude -Iuser $(WARN) $(EXTRA_CFLAGS)
+CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE -fPIC -Iinclude -Iuser -Itests/helpers $(WARN) $(EXTRA_CFLAGS)
 OPT     := -O2
 CFLAGS  := $(CFLAGS_BASE) $(OPT)
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -1,0 +1,237 @@
+/* crashsim.c - see crashsim.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io.h"
+#include "crashsim.h"
+#include "testutil.h"
+
+struct held {
+	uint64_t off;
+	size_t len;
+	uint8_t *data;
+};
+
+struct cs_io {
+	struct io base;
+	struct io *inner;
+	struct crashsim *cs;
+	struct held *held;
+	size_t nheld, cap;
+	struct tu_rng rng;
+};
+
+
+static struct cs_io *to_cs(struct io *io)
+{
+	return (struct cs_io *)io;
+}
+
+static void drop_held(struct cs_io *c)
+{
+	for (size_t i = 0; i < c->nheld; i++)
+		free(c->held[i].data);
+	c->nheld = 0;
+}
+
+static int apply(struct cs_io *c, const struct held *h, size_t len)
+{
+	return len ? io_pwrite(c->inner, h->data, len, h->off) : 0;
+}
+
+static void crash_now(struct cs_io *c)
+{
+	for (size_t i = 0; i + 1 < c->nheld; i++)
+		if (tu_rng_below(&c->rng, 2))
+			apply(c, &c->held[i], c->held[i].len);
+	if (c->nheld) {
+		struct held *last = &c->held[c->nheld - 1];
+		apply(c, last, (size_t)tu_rng_below(&c->rng, last->len + 1));
+	}
+	drop_held(c);
+	c->cs->crashed = 1;
+}
+
+/* Count an op; returns 0 to proceed, -EIO when this op fails or crashes. */
+static int tick(struct cs_io *c, int is_sync)
+{
+	struct crashsim *cs = c->cs;
+
+	if (cs->crashed)
+		return -EIO;
+	cs->ops++;
+	if (is_sync)
+		cs->syncs++;
+	else
+		cs->writes++;
+	if (cs->crash_at && cs->ops == cs->crash_at)
+		return 1;     /* caller crashes after recording the op */
+	if (cs->fail_at && cs->ops == cs->fail_at) {
+		cs->failed = 1;
+		if (is_sync)
+			drop_held(c);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int cs_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	struct cs_io *c = to_cs(io);
+	struct stat st;
+	uint64_t size, end = off + iov_total(iov, iovcnt), o = off;
+
+	if (c->cs->crashed)
+		return -EIO;
+	if (fstat(c->base.fd, &st))
+		return -errno;
+	/* the logical file: what is on disk plus the held writes */
+	size = (uint64_t)st.st_size;
+	for (size_t h = 0; h < c->nheld; h++)
+		if (c->held[h].off + c->held[h].len > size)
+			size = c->held[h].off + c->held[h].len;
+	if (end > size)
+		return -ENODATA;
+	for (int i = 0; i < iovcnt; i++) {
+		size_t got = 0;
+		while (got < iov[i].iov_len) {
+			ssize_t r = pread(c->base.fd, (char *)iov[i].iov_base + got,
+					  iov[i].iov_len - got, (off_t)(o + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+			if (r == 0)
+				break;
+			got += (size_t)r;
+		}
+		memset((char *)iov[i].iov_base + got, 0, iov[i].iov_len - got);
+		/* overlay held writes in order */
+		uint64_t a = o, b = o + iov[i].iov_len;
+		for (size_t h = 0; h < c->nheld; h++) {
+			const struct held *w = &c->held[h];
+			uint64_t s = w->off > a ? w->off : a;
+			uint64_t e = w->off + w->len < b ? w->off + w->len : b;
+			if (s < e)
+				memcpy((char *)iov[i].iov_base + (s - a), w->data + (s - w->off), e - s);
+		}
+		o = b;
+	}
+	return 0;
+}
+
+static int hold(struct cs_io *c, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	size_t len = iov_total(iov, iovcnt), p = 0;
+	uint8_t *d = malloc(len ? len : 1);
+
+	if (!d)
+		return -ENOMEM;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(d + p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	if (c->nheld == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->held = realloc(c->held, c->cap * sizeof(*c->held));
+		if (!c->held)
+			abort();
+	}
+	c->held[c->nheld++] = (struct held){ off, len, d };
+	return 0;
+}
+
+static int cs_pwritev(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	struct cs_io *c = to_cs(io);
+	int t = tick(c, 0);
+
+	if (t < 0)
+		return t;
+	hold(c, iov, iovcnt, off);
+	if (t == 1) {
+		crash_now(c);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int cs_sync(struct io *io)
+{
+	struct cs_io *c = to_cs(io);
+	int t = tick(c, 1);
+
+	if (t < 0)
+		return t;
+	if (t == 1) {
+		crash_now(c);
+		return -EIO;
+	}
+	for (size_t i = 0; i < c->nheld; i++) {
+		int err = apply(c, &c->held[i], c->held[i].len);
+		if (err)
+			return err;
+	}
+	drop_held(c);
+	return 0;
+}
+
+static int cs_commit(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
+		     const void *root, size_t root_len, uint64_t root_off)
+{
+	int err = cs_pwritev(io, meta, meta_cnt, meta_off);
+
+	if (!err)
+		err = cs_sync(io);
+	if (!err)
+		err = io_pwrite(io, root, root_len, root_off);
+	if (!err)
+		err = cs_sync(io);
+	return err;
+}
+
+static void cs_release(struct io *io)
+{
+	struct cs_io *c = to_cs(io);
+
+	drop_held(c);
+	free(c->held);
+	io_close(c->inner);
+	free(c);
+}
+
+static const struct io_ops cs_ops = {
+	.name = "crashsim",
+	.preadv = cs_preadv,
+	.pwritev = cs_pwritev,
+	.sync = cs_sync,
+	.commit = cs_commit,
+	.release = cs_release,
+};
+
+static struct io *wrap(struct io *inner, void *ctx)
+{
+	struct cs_io *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		abort();
+	c->base.ops = &cs_ops;
+	c->base.fd = inner->fd;
+	c->inner = inner;
+	c->cs = ctx;
+	tu_rng_init(&c->rng, c->cs->seed ^ 0x5eed);
+	return &c->base;
+}
+
+void crashsim_install(struct crashsim *cs)
+{
+	io_set_wrapper(wrap, cs);
+}
+
+void crashsim_uninstall(void)
+{
+	io_set_wrapper(NULL, NULL);
+}

@@ -1,0 +1,641 @@
+/*
+ * test_dir.c - unit tests for the single-file directory (include/rvf/dir.h):
+ * every API call, every error path, poisoning, locking between handles,
+ * reader pins and refresh, and bad input files.
+ *
+ * rvf-test: both-backends
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rvf/dir.h"
+#include "crashsim.h"
+#include "testutil.h"
+
+struct fx {
+	char *dir;
+	char *path;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->dir = tu_tmpdir();
+	f->path = tu_path(f->dir, "s.rvf");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	crashsim_uninstall();
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+static void fill(void *buf, size_t len, uint64_t seed)
+{
+	struct tu_rng r;
+
+	tu_rng_init(&r, seed);
+	tu_rng_fill(&r, buf, len);
+}
+
+static void expect_segment(struct rvf_dir *d, uint64_t id, size_t len, uint64_t seed)
+{
+	void *buf = NULL, *want = malloc(len ? len : 1);
+	size_t got = 0;
+
+	fill(want, len, seed);
+	assert_int_equal(rvf_dir_read_segment(d, id, &buf, &got), 0);
+	assert_int_equal(got, len);
+	assert_memory_equal(buf, want, len);
+	assert_int_equal((uintptr_t)buf % 64, 0);
+	free(buf);
+	free(want);
+}
+
+static void put(struct rvf_dir *d, uint64_t id, uint8_t type, size_t len, uint64_t seed)
+{
+	void *buf = malloc(len ? len : 1);
+
+	fill(buf, len, seed);
+	assert_int_equal(rvf_dir_write_segment(d, id, type, buf, len), 0);
+	free(buf);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *b;
+	long n;
+
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	b = malloc((size_t)n + 1);
+	assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*len = (size_t)n;
+	return b;
+}
+
+static void spit(const char *path, const void *b, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(b, 1, len, fp), len);
+	fclose(fp);
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void create_open_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	struct rvf_dir_segment *segs = NULL;
+	size_t n = 0;
+	uint32_t *fields = NULL;
+	void *um = NULL;
+	size_t ulen = 0;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_generation(d), 1);
+	put(d, 7, RVF_SEG_VEC, 1000, 70);
+	put(d, 3, RVF_SEG_META, 0, 30);
+	put(d, 0xF3F3F3F3F3ull, 0xF3, 5000, 99);
+	assert_int_equal(rvf_dir_write_vector_index(d, 2, "graph", 5), 0);
+	assert_int_equal(rvf_dir_set_user_metadata(d, "hello", 5), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_generation(d), 2);
+	rvf_dir_close(d);
+
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_generation(d), 2);
+	assert_int_equal(rvf_dir_segments(d, &segs, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(segs[0].id, 3);
+	assert_int_equal(segs[1].id, 7);
+	assert_int_equal(segs[2].type, 0xF3);
+	assert_int_equal(segs[2].generation, 2);
+	assert_int_equal(segs[1].file_offset % 64, 0);
+	free(segs);
+	expect_segment(d, 7, 1000, 70);
+	expect_segment(d, 3, 0, 30);
+	expect_segment(d, 0xF3F3F3F3F3ull, 5000, 99);
+	assert_int_equal(rvf_dir_vector_index_fields(d, &fields, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(fields[0], 2);
+	free(fields);
+	assert_int_equal(rvf_dir_user_metadata(d, &um, &ulen), 0);
+	assert_int_equal(ulen, 5);
+	assert_memory_equal(um, "hello", 5);
+	free(um);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	assert_non_null(rvf_dir_io_name(d));
+	rvf_dir_close(d);
+}
+
+static void create_refuses_existing_file(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	size_t len;
+	uint8_t *before;
+
+	spit(f->path, "precious", 8);
+	before = slurp(f->path, &len);
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), -EEXIST);
+	assert_null(d);
+	uint8_t *after = slurp(f->path, &len);
+	assert_int_equal(len, 8);
+	assert_memory_equal(before, after, 8);
+	free(before);
+	free(after);
+	struct rvf_dir_opts o = { .block_size = 1000 };
+	assert_int_equal(rvf_dir_create(f->path, &o, &d), -EINVAL);
+}
+
+static void uncommitted_writes_are_invisible(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	void *buf;
+	size_t len;
+	struct rvf_dir_segment *segs;
+	size_t n;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 100, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	put(d, 2, RVF_SEG_VEC, 100, 2);
+	put(d, 1, RVF_SEG_VEC, 200, 11);          /* replace, pending */
+	assert_int_equal(rvf_dir_read_segment(d, 2, &buf, &len), -ENOENT);
+	expect_segment(d, 1, 100, 1);             /* still the committed one */
+	rvf_dir_close(d);                         /* no commit */
+
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_read_segment(d, 2, &buf, &len), -ENOENT);
+	expect_segment(d, 1, 100, 1);
+	assert_int_equal(rvf_dir_segments(d, &segs, &n), 0);
+	assert_int_equal(n, 1);
+	free(segs);
+	/* rollback also discards */
+	put(d, 5, RVF_SEG_VEC, 10, 5);
+	assert_int_equal(rvf_dir_rollback(d), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_read_segment(d, 5, &buf, &len), -ENOENT);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+}
+
+static void empty_and_metadata_only_commits_survive_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	void *um;
+	size_t ulen;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);   /* empty */
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_generation(d), 3);
+	rvf_dir_close(d);
+	/* metadata-only commit on a fresh handle that has not written yet:
+	 * lucisearch 0.8.0 lost exactly this one */
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_generation(d), 3);
+	assert_int_equal(rvf_dir_set_user_metadata(d, "deletes:5", 9), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open_readonly(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_generation(d), 4);
+	assert_int_equal(rvf_dir_user_metadata(d, &um, &ulen), 0);
+	assert_int_equal(ulen, 9);
+	assert_memory_equal(um, "deletes:5", 9);
+	free(um);
+	rvf_dir_close(d);
+	/* clearing it is a metadata-only commit too */
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_set_user_metadata(d, NULL, 0), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_user_metadata(d, &um, &ulen), 0);
+	assert_int_equal(ulen, 0);
+	assert_null(um);
+	rvf_dir_close(d);
+}
+
+static void remove_and_replace_free_blocks_after_commit(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	uint64_t ids[] = { 1, 999 };
+	void *buf;
+	size_t len;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 40000, 1);
+	put(d, 2, RVF_SEG_VEC, 40000, 2);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	uint64_t total = rvf_dir_total_blocks(d);
+	assert_int_equal(rvf_dir_remove_segments(d, ids, 2), 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_read_segment(d, 1, &buf, &len), -ENOENT);
+	assert_true(rvf_dir_free_block_count(d) >= 10);
+	/* with no reader pinned, the freed space is reused: replacing segment 2
+	 * many times does not grow the file without bound */
+	for (int i = 0; i < 50; i++) {
+		put(d, 2, RVF_SEG_VEC, 40000, 100 + (uint64_t)i);
+		assert_int_equal(rvf_dir_commit(d), 0);
+	}
+	assert_true(rvf_dir_total_blocks(d) <= total + 12);
+	expect_segment(d, 2, 40000, 149);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	/* write then remove in one transaction: nothing committed, nothing leaked */
+	put(d, 77, RVF_SEG_VEC, 9000, 77);
+	uint64_t id77 = 77;
+	assert_int_equal(rvf_dir_remove_segments(d, &id77, 1), 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_read_segment(d, 77, &buf, &len), -ENOENT);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+}
+
+static void vector_index_api(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	void *buf;
+	size_t len, n;
+	uint32_t *fields;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_write_vector_index(d, 5, "five", 4), 0);
+	assert_int_equal(rvf_dir_write_vector_index(d, 1, "one", 3), 0);
+	assert_int_equal(rvf_dir_write_vector_index(d, 5, "FIVE!", 5), 0);
+	assert_int_equal(rvf_dir_read_vector_index(d, 5, &buf, &len), -ENOENT);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_read_vector_index(d, 5, &buf, &len), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(buf, "FIVE!", 5);
+	free(buf);
+	assert_int_equal(rvf_dir_remove_vector_index(d, 1), 0);
+	assert_int_equal(rvf_dir_remove_vector_index(d, 42), -ENOENT);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_vector_index_fields(d, &fields, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(fields[0], 5);
+	free(fields);
+	assert_int_equal(rvf_dir_read_vector_index(d, 1, &buf, &len), -ENOENT);
+	/* vector indexes and segments are separate namespaces */
+	assert_int_equal(rvf_dir_read_segment(d, 5, &buf, &len), -ENOENT);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+}
+
+static void large_segments_and_many_segments(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	struct rvf_dir_check_report rep;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 9u << 20, 1);       /* crosses io_uring chunks */
+	for (uint64_t i = 0; i < 3000; i++)         /* snapshot spans many blocks */
+		put(d, 100 + i, RVF_SEG_META, (size_t)(i % 7) * 3, i);
+	assert_int_equal(rvf_dir_set_user_metadata(d, NULL, 0), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	expect_segment(d, 1, 9u << 20, 1);
+	expect_segment(d, 100 + 2999, (2999 % 7) * 3, 2999);
+	assert_int_equal(rvf_dir_check(d, &rep), 0);
+	assert_int_equal(rep.segments, 3001);
+	assert_int_equal(rep.used_blocks + rep.free_blocks, rep.total_blocks);
+	/* partial reads of a large segment */
+	uint8_t part[100], *want = malloc(9u << 20);
+	fill(want, 9u << 20, 1);
+	assert_int_equal(rvf_dir_read_segment_range(d, 1, 5000000, part, 100), 0);
+	assert_memory_equal(part, want + 5000000, 100);
+	assert_int_equal(rvf_dir_read_segment_range(d, 1, (9u << 20) - 10, part, 100), -ERANGE);
+	free(want);
+	rvf_dir_close(d);
+}
+
+static void readonly_handle_refuses_writes(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open_readonly(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_write_segment(d, 1, 1, "x", 1), -EROFS);
+	assert_int_equal(rvf_dir_commit(d), -EROFS);
+	assert_int_equal(rvf_dir_set_user_metadata(d, "x", 1), -EROFS);
+	assert_int_equal(rvf_dir_write_vector_index(d, 1, "x", 1), -EROFS);
+	assert_int_equal(rvf_dir_remove_vector_index(d, 1), -EROFS);
+	uint64_t id = 1;
+	assert_int_equal(rvf_dir_remove_segments(d, &id, 1), -EROFS);
+	assert_true(rvf_dir_is_readonly(d));
+	rvf_dir_close(d);
+}
+
+static void reader_refresh_and_pinned_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *w = NULL, *r = NULL;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &w), 0);
+	put(w, 1, RVF_SEG_VEC, 30000, 1);
+	assert_int_equal(rvf_dir_commit(w), 0);
+	assert_int_equal(rvf_dir_open_readonly(f->path, NULL, &r), 0);
+	assert_int_equal(rvf_dir_generation(r), 2);
+	/* the writer replaces segment 1 many times; the pinned reader's
+	 * snapshot must stay readable (no block reuse while pinned) */
+	for (int i = 0; i < 10; i++) {
+		put(w, 1, RVF_SEG_VEC, 30000, 10 + (uint64_t)i);
+		assert_int_equal(rvf_dir_commit(w), 0);
+	}
+	expect_segment(r, 1, 30000, 1);
+	assert_int_equal(rvf_dir_refresh(r), 1);
+	assert_int_equal(rvf_dir_generation(r), 12);
+	expect_segment(r, 1, 30000, 19);
+	assert_int_equal(rvf_dir_refresh(r), 0);
+	assert_int_equal(rvf_dir_check(r, NULL), 0);
+	rvf_dir_close(r);
+	rvf_dir_close(w);
+}
+
+static void second_writer_gets_ebusy_after_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *a = NULL, *b = NULL;
+	struct rvf_dir_opts o = { .write_timeout_ms = 150 };
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &a), 0);
+	assert_int_equal(rvf_dir_open(f->path, &o, &b), 0);
+	put(a, 1, RVF_SEG_VEC, 10, 1);            /* a holds the writer lock */
+	assert_int_equal(rvf_dir_write_segment(b, 2, 1, "x", 1), -EBUSY);
+	assert_non_null(strstr(rvf_last_error(), f->path));
+	assert_int_equal(rvf_dir_commit(a), 0);   /* releases it */
+	/* b refreshes to a's commit before writing on top of it */
+	put(b, 2, RVF_SEG_VEC, 10, 2);
+	assert_int_equal(rvf_dir_commit(b), 0);
+	expect_segment(b, 1, 10, 1);
+	expect_segment(b, 2, 10, 2);
+	rvf_dir_close(a);
+	rvf_dir_close(b);
+	/* hold_write_lock: taken at open */
+	struct rvf_dir_opts h = { .hold_write_lock = 1, .write_timeout_ms = 100 };
+	assert_int_equal(rvf_dir_open(f->path, &h, &a), 0);
+	b = NULL;
+	assert_int_equal(rvf_dir_open(f->path, &h, &b), -EBUSY);
+	assert_null(b);
+	rvf_dir_close(a);
+	assert_int_equal(rvf_dir_open(f->path, &h, &b), 0);
+	rvf_dir_close(b);
+}
+
+static void write_failure_poisons_handle(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	struct crashsim cs;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 100, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+
+	memset(&cs, 0, sizeof(cs));
+	cs.fail_at = 1;                           /* the first write fails */
+	crashsim_install(&cs);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	uint8_t x[10] = { 0 };
+	assert_int_equal(rvf_dir_write_segment(d, 2, 1, x, sizeof(x)), -EIO);
+	assert_int_equal(rvf_dir_poisoned(d), -EIO);
+	assert_int_equal(rvf_dir_write_segment(d, 3, 1, x, sizeof(x)), -EIO);
+	assert_int_equal(rvf_dir_commit(d), -EIO);
+	expect_segment(d, 1, 100, 1);             /* reads still served */
+	rvf_dir_close(d);
+	crashsim_uninstall();
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_generation(d), 2);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+}
+
+static void fsync_failure_poisons_and_is_never_retried(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	struct crashsim cs;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	rvf_dir_close(d);
+	/* ops of the commit below: 1 segment write, 2 snapshot write, 3 sync,
+	 * 4 root write, 5 sync. Fail each sync in turn. */
+	for (uint64_t at = 3; at <= 5; at += 2) {
+		memset(&cs, 0, sizeof(cs));
+		cs.fail_at = at;
+		crashsim_install(&cs);
+		assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+		uint64_t gen = rvf_dir_generation(d);
+		put(d, at, RVF_SEG_VEC, 100, at);
+		assert_int_equal(rvf_dir_commit(d), -EIO);
+		assert_int_equal(cs.syncs, at == 3 ? 1 : 2);   /* no retry after the failure */
+		assert_int_equal(rvf_dir_commit(d), -EIO);
+		assert_int_equal(cs.syncs, at == 3 ? 1 : 2);
+		assert_int_equal(rvf_dir_generation(d), gen);
+		rvf_dir_close(d);
+		crashsim_uninstall();
+		assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+		/* the failed sync dropped the held writes: the old commit */
+		assert_int_equal(rvf_dir_generation(d), gen);
+		assert_int_equal(rvf_dir_check(d, NULL), 0);
+		rvf_dir_close(d);
+	}
+}
+
+static void bad_files_get_clear_errors_and_stay_untouched(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	char *p = tu_path(f->dir, "bad");
+	uint8_t junk[20000];
+	size_t len;
+
+	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOENT);
+	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOENT);
+	spit(p, "", 0);
+	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
+	fill(junk, sizeof(junk), 5);
+	spit(p, junk, sizeof(junk));
+	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
+	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOEXEC);
+	uint8_t *after = slurp(p, &len);
+	assert_int_equal(len, sizeof(junk));
+	assert_memory_equal(after, junk, len);
+	free(after);
+	spit(p, "SFVR\x01\x05", 6);
+	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
+	spit(p, junk, 100);
+	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
+	assert_int_equal(rvf_dir_open(f->dir, NULL, &d), -EISDIR);
+	assert_int_equal(rvf_dir_open_readonly(f->dir, NULL, &d), -EISDIR);
+	assert_null(d);
+
+	/* truncations of a real store */
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 20000, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	uint8_t *whole = slurp(f->path, &len);
+	for (size_t cut = 0; cut < len; cut += 997) {
+		spit(p, whole, cut);
+		int err = rvf_dir_open(p, NULL, &d);
+		if (err == 0) {
+			void *b;
+			size_t bl;
+			err = rvf_dir_read_segment(d, 1, &b, &bl);
+			assert_true(err == -EUCLEAN || err == -EBADMSG || err == -ENOENT);
+			rvf_dir_close(d);
+		} else {
+			assert_true(err == -ENOEXEC || err == -EUCLEAN || err == -EBADMSG);
+		}
+	}
+	/* a file from a newer format version */
+	struct rvf_root_slot r;
+	memcpy(&r, whole + 0x1000, sizeof(r));
+	assert_memory_equal(r.magic, RVF_ROOT_MAGIC, 8);
+	r.format_version = RVF_FORMAT_VERSION + 1;
+	r.slot_hash = 0;
+	{
+		/* reseal by hand: the test must not depend on internal helpers */
+		extern void root_seal(struct rvf_root_slot *);
+		root_seal(&r);
+	}
+	memcpy(whole + 0x1000, &r, sizeof(r));
+	spit(p, whole, len);
+	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOTSUP);
+	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOTSUP);
+	free(whole);
+	free(p);
+}
+
+static void permission_denied_is_clear(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	pid_t pid;
+	int st;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	rvf_dir_close(d);
+	chmod(f->path, 0600);
+	chmod(f->dir, 0755);
+	pid = fork();
+	if (pid == 0) {
+		/* root bypasses file modes: drop to nobody to see a real EACCES */
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		int e1 = rvf_dir_open(f->path, NULL, &d);
+		int e2 = rvf_dir_open_readonly(f->path, NULL, &d);
+		_exit(e1 == -EACCES && e2 == -EACCES ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void check_detects_damaged_payload(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	struct rvf_dir_segment info;
+	void *b;
+	size_t bl;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 5000, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_segment_info(d, 1, &info), 0);
+	rvf_dir_close(d);
+	int fd = open(f->path, O_RDWR);
+	uint8_t byte;
+	assert_int_equal(pread(fd, &byte, 1, (off_t)info.file_offset + 64 + 1234), 1);
+	byte ^= 0x10;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)info.file_offset + 64 + 1234), 1);
+	close(fd);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_read_segment(d, 1, &b, &bl), -EBADMSG);
+	assert_int_equal(rvf_dir_verify_segment(d, 1), -EBADMSG);
+	assert_int_not_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+}
+
+static void bad_arguments_are_rejected(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	void *b;
+	size_t bl;
+
+	assert_int_equal(rvf_dir_create(NULL, NULL, &d), -EINVAL);
+	assert_int_equal(rvf_dir_create("", NULL, &d), -EINVAL);
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_write_segment(d, 1, 1, NULL, 5), -EINVAL);
+	assert_int_equal(rvf_dir_read_segment(d, 1, NULL, &bl), -EINVAL);
+	assert_int_equal(rvf_dir_read_segment(d, 1, &b, &bl), -ENOENT);
+	assert_int_equal(rvf_dir_set_user_metadata(d, NULL, 3), -EINVAL);
+	rvf_dir_close(d);
+	rvf_dir_close(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(create_open_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_refuses_existing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(uncommitted_writes_are_invisible, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_and_metadata_only_commits_survive_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(remove_and_replace_free_blocks_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(vector_index_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(large_segments_and_many_segments, setup, teardown),
+		cmocka_unit_test_setup_teardown(readonly_handle_refuses_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(reader_refresh_and_pinned_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(second_writer_gets_ebusy_after_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_failure_poisons_handle, setup, teardown),
+		cmocka_unit_test_setup_teardown(fsync_failure_poisons_and_is_never_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_files_get_clear_errors_and_stay_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(permission_denied_is_clear, setup, teardown),
+		cmocka_unit_test_setup_teardown(check_detects_damaged_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_arguments_are_rejected, setup, teardown),
+	};
+
+	tu_seed();
+	return cmocka_run_group_tests_name("dir", tests, NULL, NULL);
+}

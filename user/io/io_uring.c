@@ -10,8 +10,12 @@
  *
  * (a large snapshot is written with the parallel path first and the chain
  * starts at the fsync). A failure anywhere cancels the rest of the chain
- * (-ECANCELED), and the first real error is returned. The file descriptor is
- * registered with the ring (IOSQE_FIXED_FILE).
+ * (-ECANCELED), and the first real error is returned.
+ *
+ * The file is deliberately NOT registered with the ring: a registered file
+ * keeps the open file description alive until the ring is torn down, which
+ * the kernel does asynchronously after the process dies, so a killed
+ * writer's OFD lock would outlive it (seen in tests/crash/test_kill.c).
  */
 #include <errno.h>
 #include <liburing.h>
@@ -98,11 +102,10 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 				break;
 			}
 			if (write)
-				io_uring_prep_write(sqe, 0, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
+				io_uring_prep_write(sqe, u->base.fd, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
 			else
-				io_uring_prep_read(sqe, 0, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
-			sqe->flags |= IOSQE_FIXED_FILE;
-			io_uring_sqe_set_data64(sqe, idx);
+				io_uring_prep_read(sqe, u->base.fd, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
+					io_uring_sqe_set_data64(sqe, idx);
 			inflight++;
 		}
 		int r = io_uring_submit_and_wait(&u->ring, 1);
@@ -195,8 +198,7 @@ static int u_sync(struct io *io)
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
-	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data64(sqe, 0);
 	return run_chain(u, 1, expect);
 }
@@ -218,26 +220,25 @@ static int u_commit(struct io *io, const struct iovec *meta, int meta_cnt, uint6
 			return err;
 	} else {
 		sqe = io_uring_get_sqe(&u->ring);
-		io_uring_prep_writev(sqe, 0, meta, (unsigned)meta_cnt, meta_off);
-		sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+		io_uring_prep_writev(sqe, u->base.fd, meta, (unsigned)meta_cnt, meta_off);
+		sqe->flags |= IOSQE_IO_LINK;
 		io_uring_sqe_set_data64(sqe, n);
 		expect[n++] = meta_len;
 	}
 	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data64(sqe, n);
 	expect[n++] = 0;
 
 	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_write(sqe, 0, root, (unsigned)root_len, root_off);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	io_uring_prep_write(sqe, u->base.fd, root, (unsigned)root_len, root_off);
+	sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data64(sqe, n);
 	expect[n++] = root_len;
 
 	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
-	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data64(sqe, n);
 	expect[n++] = 0;
 
@@ -270,12 +271,6 @@ int io_uring_open(int fd, struct io **out)
 		return -ENOMEM;
 	err = io_uring_queue_init(DEPTH * 2, &u->ring, 0);
 	if (err) {
-		free(u);
-		return err;
-	}
-	err = io_uring_register_files(&u->ring, &fd, 1);
-	if (err) {
-		io_uring_queue_exit(&u->ring);
 		free(u);
 		return err;
 	}

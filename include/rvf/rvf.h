@@ -1,0 +1,317 @@
+/*
+ * rvf/rvf.h - the store: vectors with typed metadata, an HNSW index, deletes,
+ * filters, compaction, lineage and embedded kernel/eBPF programs, all in one
+ * crash-safe .rvf file (the storage layer is rvf/dir.h).
+ *
+ * Conventions (STYLE.md): functions return 0 or a count on success and -errno
+ * on failure, with a message naming the file and the problem sent to the log
+ * callback (rvf/error.h). Out-parameters are written only on success. Pointers
+ * passed in are borrowed unless a comment says otherwise.
+ *
+ * Durability: every mutator (ingest, delete, delete_by_filter, compact,
+ * embed_*, derive) has committed its change durably when it returns 0; a
+ * crash afterwards never loses it, a crash before leaves the previous state.
+ * The epoch is the storage generation of that commit (monotonic).
+ *
+ * Threading: one handle may be queried from many threads at once; mutators
+ * need exclusive access to the handle. Across processes: one writer (the
+ * handle from rvf_store_create/open holds the file's write lock until close)
+ * and any number of read-only handles.
+ */
+#ifndef RVF_RVF_H
+#define RVF_RVF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rvf/dir.h"
+#include "rvf/error.h"
+#include "rvf/index.h"
+#include "rvf/meta.h"
+#include "rvf/payload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rvf_store;
+
+/* All-zero means defaults. At create every field counts; at open only the
+ * run-time ones (marked *) do, the rest come from the file. */
+struct rvf_store_opts {
+	uint32_t dimension;          /* required at create, 1..65535 */
+	enum rvf_metric metric;      /* RVF_METRIC_L2 (default), _IP, _COSINE */
+	uint32_t M;                  /* HNSW links per node; 0 = 16 */
+	uint32_t ef_construction;    /* 0 = 200 */
+	uint64_t seed;               /* HNSW level seed; 0 = fixed default */
+	uint32_t quant;              /* enum rvf_hnsw_quant, 0 = default */
+	int      profile;            /* domain profile when the extension names none;
+	                              * -1 or 0 = generic (the extension wins) */
+	uint32_t threads;            /* * index build threads; 0 = all cores */
+	uint32_t write_timeout_ms;   /* * wait for another writer; 0 = 5000 */
+	enum rvf_io_kind io;         /* * I/O backend; 0 = auto (RVF_IO env var) */
+};
+
+/*
+ * Create a new store at path (-EEXIST if anything is there). The domain
+ * profile comes from the extension (.rvf, .rvdna, .rvtext, .rvgraph, .rvvis).
+ * The handle holds the write lock. -EINVAL for a bad option.
+ */
+int rvf_store_create(const char *path, const struct rvf_store_opts *o, struct rvf_store **out);
+
+/* Open for writing (crash recovery, write lock; -EBUSY past the timeout).
+ * Loads the persisted graph, never rebuilds it from scratch. o may be NULL. */
+int rvf_store_open(const char *path, const struct rvf_store_opts *o, struct rvf_store **out);
+
+/* Open without a lock; every mutator fails with -EROFS. A file written by
+ * the Rust RVF runtime (it starts with an RVF segment header, not an rvf
+ * root) opens too, read-only, with the same contents rvf_store_import_rust
+ * would give (its index is built in memory). */
+int rvf_store_open_readonly(const char *path, const struct rvf_store_opts *o, struct rvf_store **out);
+
+/* Persist what is pending (the graph checkpoint) and release the handle.
+ * Returns 0 or the error of that last write; the handle is freed either way
+ * and nothing acknowledged earlier is lost. NULL is fine. */
+int rvf_store_close(struct rvf_store *s);
+
+/* ---- ingest --------------------------------------------------------------- */
+
+/* One vector to ingest: all borrowed. */
+struct rvf_vector {
+	uint64_t id;
+	const float *values;
+	uint32_t dim;                        /* must equal the store's dimension */
+	const struct rvf_meta_entry *meta;   /* NULL when n_meta == 0 */
+	uint32_t n_meta;
+};
+
+enum rvf_reject_reason {
+	RVF_REJECT_DIMENSION = 1,    /* dim != store dimension */
+	RVF_REJECT_NONFINITE = 2,    /* a NaN or infinite value */
+	RVF_REJECT_METADATA  = 3,    /* invalid metadata (duplicate field, too big) */
+	RVF_REJECT_ZERO_NORM = 4,    /* cosine store and an all-zero vector */
+};
+const char *rvf_reject_reason_name(enum rvf_reject_reason r);   /* static string */
+
+struct rvf_reject {
+	size_t index;                /* position in the batch */
+	uint64_t id;
+	enum rvf_reject_reason reason;
+};
+
+struct rvf_ingest_result {
+	uint64_t accepted, rejected;
+	uint64_t epoch;
+	struct rvf_reject *rejects;  /* `rejected` entries, owned: free with
+	                              * rvf_ingest_result_release */
+};
+void rvf_ingest_result_release(struct rvf_ingest_result *r);
+
+/*
+ * Ingest n vectors as one durable batch. Invalid vectors are rejected with a
+ * reason and the rest go in. An id already in the store (live or deleted) is
+ * replaced (upsert; a tombstone is cleared); an id twice in one batch: the
+ * last one wins. A batch with nothing accepted commits nothing and returns
+ * the current epoch. 0 or -errno (-EROFS, -EINVAL for NULL arrays, -ENOMEM,
+ * -EIO...); on error nothing of the batch is visible, now or after reopen.
+ */
+int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size_t n,
+			   struct rvf_ingest_result *res);
+
+/* ---- query ---------------------------------------------------------------- */
+
+#define RVF_QUERY_OMIT_DISTANCES 0x1u  /* leave distance at 0 */
+#define RVF_QUERY_EXACT          0x2u  /* brute force instead of the graph */
+
+/* All-zero means defaults. */
+struct rvf_query_opts {
+	uint32_t ef_search;                /* 0 = max(64, k); < k means k */
+	const struct rvf_filter *filter;   /* NULL = all live vectors; borrowed */
+	uint32_t flags;                    /* RVF_QUERY_* */
+};
+
+struct rvf_result {
+	uint64_t id;
+	float distance;                    /* the metric's distance, smaller is nearer */
+};
+
+/*
+ * The k nearest live vectors to query (dim floats, the store's dimension)
+ * that pass the filter, written to out (room for k), sorted by distance then
+ * id. Returns how many (<= k), or -EINVAL (dim mismatch, k == 0, a non-finite
+ * value), -ENOMEM. o may be NULL. Safe from many threads at once.
+ */
+int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
+		    const struct rvf_query_opts *o, struct rvf_result *out);
+
+/* ---- delete --------------------------------------------------------------- */
+
+struct rvf_delete_result {
+	uint64_t deleted;            /* ids that were live and are now deleted */
+	uint64_t epoch;
+};
+
+/* Tombstone ids (absent or already deleted ids are not counted). Durable. */
+int rvf_store_delete(struct rvf_store *s, const uint64_t *ids, size_t n, struct rvf_delete_result *res);
+
+/* Tombstone every live vector the filter selects. Durable. */
+int rvf_store_delete_by_filter(struct rvf_store *s, const struct rvf_filter *f,
+			       struct rvf_delete_result *res);
+
+/* ---- status, segments, compaction ----------------------------------------- */
+
+struct rvf_store_status {
+	uint64_t live_vectors;
+	uint64_t deleted_vectors;    /* tombstones not yet compacted away */
+	uint64_t segments;           /* committed segments in the file */
+	uint64_t file_size;          /* bytes */
+	uint64_t epoch;
+	uint64_t live_bytes;         /* bytes of live data in segments and index */
+	uint64_t dead_bytes;         /* bytes held by deleted vectors, superseded
+	                              * data and free blocks */
+	double   dead_space_ratio;   /* dead_bytes / file_size */
+	uint32_t dimension;
+	enum rvf_metric metric;
+	int      profile;            /* enum rvf_domain_profile */
+	bool     read_only;
+	bool     frozen;
+};
+int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st);
+
+uint32_t rvf_store_dimension(const struct rvf_store *s);
+enum rvf_metric rvf_store_metric(const struct rvf_store *s);
+const char *rvf_store_path(const struct rvf_store *s);
+
+/* The committed segments (as rvf_dir_segments), *out owned (free()). */
+int rvf_store_segment_dir(const struct rvf_store *s, struct rvf_dir_segment **out, size_t *n);
+
+struct rvf_compact_result {
+	uint64_t segments_compacted; /* segments rewritten or dropped */
+	uint64_t bytes_reclaimed;    /* file_size before - after */
+	uint64_t epoch;
+};
+/*
+ * Rewrite the store without tombstones or superseded data, in place and
+ * crash-safe (a crash leaves the old or the new state), streaming segment by
+ * segment (never the whole file in RAM). Segments of types the store does
+ * not manage (unknown types, KERNEL, EBPF, ...) are kept byte for byte.
+ */
+int rvf_store_compact(struct rvf_store *s, struct rvf_compact_result *res);
+
+/* Full consistency check: storage (rvf_dir_check), every segment checksum,
+ * the graph (rvf_hnsw_check), index vs vectors vs metadata. 0 or -EUCLEAN
+ * with the first problem logged. */
+int rvf_store_verify(struct rvf_store *s);
+
+/* ---- reading back --------------------------------------------------------- */
+
+/* The stored vector of a live id copied to out (dim floats); -ENOENT if the
+ * id is absent or deleted. */
+int rvf_store_get_vector(const struct rvf_store *s, uint64_t id, float *out, uint32_t dim);
+
+/* The metadata of a live id: *out owned (one allocation holding entries and
+ * their bytes: free() it), *n entries sorted by field id. -ENOENT if absent. */
+int rvf_store_get_meta(const struct rvf_store *s, uint64_t id, struct rvf_meta_entry **out, size_t *n);
+
+/* Every live id, ascending; *ids owned (free()). */
+int rvf_store_live_ids(const struct rvf_store *s, uint64_t **ids, size_t *n);
+
+/* ---- identity and lineage ------------------------------------------------- */
+
+int rvf_store_file_identity(const struct rvf_store *s, struct rvf_file_identity *out);
+void rvf_store_file_id(const struct rvf_store *s, uint8_t out[16]);
+void rvf_store_parent_id(const struct rvf_store *s, uint8_t out[16]);
+uint32_t rvf_store_lineage_depth(const struct rvf_store *s);
+/* The derivation type recorded at derive (-ENOENT for a root store). */
+int rvf_store_derivation(const struct rvf_store *s, struct rvf_lineage_record *out);
+
+/*
+ * Create child_path as a child of parent: same dimension, metric and index
+ * parameters (o may override run-time fields and the profile), a fresh
+ * file_id, parent_id = the parent's file_id, parent_hash = SHA-256 of the
+ * parent's committed state (rvf_store_state_hash), depth + 1, and a lineage
+ * record with the derivation type, all persisted. The child starts empty.
+ * *child is an open writable handle.
+ */
+int rvf_store_derive(struct rvf_store *parent, const char *child_path, enum rvf_derivation_type type,
+		     const struct rvf_store_opts *o, struct rvf_store **child);
+
+/* SHA-256 over the committed state: every committed segment's header and
+ * payload in segment id order plus the identity. */
+int rvf_store_state_hash(struct rvf_store *s, uint8_t out[RVF_HASH_LEN]);
+
+/* ---- kernel and eBPF segments -------------------------------------------- */
+
+/* Public mirror of the KernelHeader fields a caller chooses. */
+struct rvf_kernel_opts {
+	uint8_t  arch;               /* enum rvf_kernel_arch */
+	uint8_t  kernel_type;        /* enum rvf_kernel_type */
+	uint32_t kernel_flags;       /* RVF_KERNEL_F_* (HAS_BINDING is set for you) */
+	uint32_t min_memory_mb;
+	uint64_t entry_point;
+	uint8_t  api_transport;      /* enum rvf_api_transport */
+	uint16_t api_port;
+	uint32_t api_version;
+	uint32_t vcpu_count;
+	const void *cmdline;         /* may be NULL */
+	size_t cmdline_len;
+};
+
+/* Embed a kernel image as a KERNEL segment (header with SHA-256 image_hash;
+ * binding optional: NULL for none). Durable. Returns 0; *seg_id (may be NULL)
+ * gets the new segment's id. */
+int rvf_store_embed_kernel(struct rvf_store *s, const struct rvf_kernel_opts *ko, const void *image,
+			   size_t image_len, const struct rvf_kernel_binding *binding, uint64_t *seg_id);
+
+/* The newest KERNEL segment: header copied to hdr, image (and cmdline) copied
+ * to owned buffers (free()); cmdline may be NULL to skip it. Hash verified.
+ * -ENOENT when there is none. */
+int rvf_store_extract_kernel(const struct rvf_store *s, struct rvf_kernel_hdr *hdr, void **image,
+			     size_t *image_len, void **cmdline, size_t *cmdline_len);
+/* Its binding; -ENOENT when the kernel has none (or there is no kernel). */
+int rvf_store_extract_kernel_binding(const struct rvf_store *s, struct rvf_kernel_binding *out);
+
+struct rvf_ebpf_opts {
+	uint8_t  program_type;       /* enum rvf_ebpf_prog_type */
+	uint8_t  attach_type;        /* enum rvf_ebpf_attach_type */
+	uint32_t program_flags;
+	uint16_t max_dimension;      /* 0 = the store's dimension */
+};
+/* Embed an eBPF ELF object (checked to be one; instruction and map counts
+ * taken from it) and optional BTF as an EBPF segment. Durable. */
+int rvf_store_embed_ebpf(struct rvf_store *s, const struct rvf_ebpf_opts *eo, const void *prog,
+			 size_t prog_len, const void *btf, size_t btf_len, uint64_t *seg_id);
+/* The newest EBPF segment; program (and BTF, when btf != NULL) copied to owned
+ * buffers. Hash verified. -ENOENT when there is none. */
+int rvf_store_extract_ebpf(const struct rvf_store *s, struct rvf_ebpf_hdr *hdr, void **prog,
+			   size_t *prog_len, void **btf, size_t *btf_len);
+
+/* ---- import --------------------------------------------------------------- */
+
+/*
+ * Create a native store at dst from a file written by the Rust RVF runtime:
+ * same dimension, live ids and vectors bit for bit, deleted ids absent,
+ * identity (file id, parent id, parent hash, depth) kept, and every carried
+ * segment (KERNEL, EBPF, unknown types) copied byte for byte. The metric is
+ * not recorded by the Rust runtime: o->metric chooses it (default L2). dst
+ * must not exist. Returns 0 and, if out is not NULL, an open handle.
+ */
+int rvf_store_import_rust(const char *src, const char *dst, const struct rvf_store_opts *o,
+			  struct rvf_store **out);
+
+/* ---- misc ----------------------------------------------------------------- */
+
+/* The underlying storage handle (borrowed; for tools and tests: do not write
+ * to it behind the store's back). */
+struct rvf_dir *rvf_store_dir(const struct rvf_store *s);
+/* The in-memory index (borrowed, read-only use). */
+const struct rvf_hnsw *rvf_store_index(const struct rvf_store *s);
+
+const char *rvf_metric_name(enum rvf_metric m);          /* "l2" | "ip" | "cosine" */
+int rvf_metric_parse(const char *name, enum rvf_metric *m);  /* 0 or -EINVAL */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1465 @@
+/*
+ * index/hnsw.c - HNSW graph (Malkov & Yashunin 2016): insertion with the
+ * neighbour-selection heuristic, multi-threaded batch build, filtered search
+ * with tombstones, exact scan, compaction.
+ *
+ * Insert of node u (level L drawn from the seeded generator):
+ *
+ *   greedy descent from the entry point on levels maxlevel..L+1
+ *   for level lc = min(L, maxlevel) .. 0:
+ *       beam search (ef_construction) -> candidates, re-ranked exactly (SQ8)
+ *       u's list  <- heuristic(candidates, M)
+ *       each chosen v gets u appended, or its list re-pruned by the
+ *       heuristic to Mmax (M, or M0 = 2M on level 0); a node whose only
+ *       in-link is being pruned on level 0 is kept, so nothing is orphaned
+ *   if L > maxlevel: u becomes the entry point
+ *
+ * Search: greedy descent on the upper levels, then a beam search on level 0
+ * with two heaps: candidates (every node, so excluded nodes still route) and
+ * results (only admitted nodes: live and passing the filter, so excluded ones
+ * never use up ef). SQ8 mode traverses on 8-bit codes and re-ranks the
+ * results with exact float distances. Very selective filters switch to an
+ * exact scan of the allowed set.
+ *
+ * Invariants (rvf_hnsw_check): list sizes <= Mmax, ids < count, no self or
+ * duplicate links, node levels <= maxlevel, entry has level maxlevel,
+ * indeg0 matches the level-0 lists, live nodes reachable on level 0.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "index/hnsw_internal.h"
+
+#define DEFAULT_SEED 0x5eed0f4e5a1c0de5ull
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t xoshiro_next(uint64_t *s)
+{
+	uint64_t res = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+	s[2] ^= t; s[3] = rotl64(s[3], 45);
+	return res;
+}
+
+static int random_level(struct rvf_hnsw *h)
+{
+	double u = ((double)(xoshiro_next(h->rng) >> 11) + 1.0) * 0x1.0p-53;  /* (0, 1] */
+	double l = -log(u) * h->level_mult;
+
+	return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
+}
+
+static size_t round_up(size_t x, size_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static void node_lock(const struct rvf_hnsw *h, uint32_t id)
+{
+	if (!h->mt)
+		return;
+	while (__atomic_test_and_set(&h->locks[id], __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&h->locks[id], __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+
+static void node_unlock(const struct rvf_hnsw *h, uint32_t id)
+{
+	if (h->mt)
+		__atomic_clear(&h->locks[id], __ATOMIC_RELEASE);
+}
+
+static void indeg_add(struct rvf_hnsw *h, uint32_t id, int delta)
+{
+	if (h->mt)
+		__atomic_add_fetch(&h->indeg0[id], (uint32_t)delta, __ATOMIC_RELAXED);
+	else
+		h->indeg0[id] += (uint32_t)delta;
+}
+
+static uint32_t indeg_get(const struct rvf_hnsw *h, uint32_t id)
+{
+	return __atomic_load_n(&h->indeg0[id], __ATOMIC_RELAXED);
+}
+
+/* ---- label map ------------------------------------------------------------ */
+
+static size_t lmap_slot(uint64_t key, size_t cap)
+{
+	uint64_t x = key;
+
+	return (size_t)(splitmix64(&x) & (cap - 1));
+}
+
+static int lmap_grow(struct lmap *m, size_t want)
+{
+	size_t cap = m->cap ? m->cap : 64;
+	uint64_t *keys;
+	uint32_t *vals;
+
+	while (cap < want * 2)
+		cap *= 2;
+	if (cap == m->cap)
+		return 0;
+	keys = malloc(cap * sizeof(*keys));
+	vals = calloc(cap, sizeof(*vals));
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		size_t s;
+
+		if (!m->vals[i])
+			continue;
+		s = lmap_slot(m->keys[i], cap);
+		while (vals[s])
+			s = (s + 1) & (cap - 1);
+		keys[s] = m->keys[i];
+		vals[s] = m->vals[i];
+	}
+	free(m->keys);
+	free(m->vals);
+	m->keys = keys;
+	m->vals = vals;
+	m->cap = cap;
+	return 0;
+}
+
+/* Needs room (lmap_grow(m, used + 1)) reserved by the caller. */
+int lmap_put(struct lmap *m, uint64_t key, uint32_t id)
+{
+	size_t s;
+
+	if ((m->used + 1) * 2 > m->cap && lmap_grow(m, m->used + 1))
+		return -ENOMEM;
+	s = lmap_slot(key, m->cap);
+	while (m->vals[s] && m->keys[s] != key)
+		s = (s + 1) & (m->cap - 1);
+	if (!m->vals[s])
+		m->used++;
+	m->keys[s] = key;
+	m->vals[s] = id + 1;
+	return 0;
+}
+
+uint32_t lmap_get(const struct lmap *m, uint64_t key)
+{
+	size_t s;
+
+	if (!m->cap)
+		return HNSW_NO_ID;
+	s = lmap_slot(key, m->cap);
+	while (m->vals[s]) {
+		if (m->keys[s] == key)
+			return m->vals[s] - 1;
+		s = (s + 1) & (m->cap - 1);
+	}
+	return HNSW_NO_ID;
+}
+
+/* ---- construction / memory ------------------------------------------------ */
+
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts *o,
+	       struct rvf_hnsw **out)
+{
+	struct rvf_hnsw_opts def = { 0 };
+	struct rvf_hnsw *h;
+	uint64_t sm;
+	int err;
+
+	if (!o)
+		o = &def;
+	err = rvf_simd_init();
+	if (err)
+		return err;
+	if (dim == 0 || dim > HNSW_MAX_DIM)
+		return log_fail(-EINVAL, "hnsw: dimension %u out of range 1..%u", dim, HNSW_MAX_DIM);
+	if (metric != RVF_METRIC_L2 && metric != RVF_METRIC_IP && metric != RVF_METRIC_COSINE)
+		return log_fail(-EINVAL, "hnsw: unknown metric %d", (int)metric);
+	if (o->M == 1 || o->M > 255)
+		return log_fail(-EINVAL, "hnsw: M=%u out of range 2..255", o->M);
+	if (o->quant > RVF_HNSW_QUANT_SQ8)
+		return log_fail(-EINVAL, "hnsw: unknown quantisation %u", o->quant);
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->sync = calloc(1, sizeof(*h->sync));
+	if (!h->sync) {
+		free(h);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&h->sync->glock, NULL);
+	pthread_mutex_init(&h->sync->pool_lock, NULL);
+	h->dim = dim;
+	h->metric = metric;
+	h->M = o->M ? o->M : 16;
+	h->M0 = 2 * h->M;
+	h->efc = o->ef_construction ? o->ef_construction : 200;
+	h->seed = o->seed ? o->seed : DEFAULT_SEED;
+	h->threads = o->threads ? o->threads : online_cpus();
+	h->quant = o->quant == RVF_HNSW_QUANT_NONE ? RVF_HNSW_QUANT_NONE : RVF_HNSW_QUANT_SQ8;
+	h->level_mult = 1.0 / log((double)h->M);
+	sm = h->seed;
+	for (int i = 0; i < 4; i++)
+		h->rng[i] = splitmix64(&sm);
+	h->k = dist_active();
+	h->maxlevel = -1;
+	h->entry = HNSW_NO_ID;
+	if (h->quant == RVF_HNSW_QUANT_SQ8) {
+		h->data_off = round_up(4 + 4 * (size_t)h->M0, 16);
+		h->block_size = round_up(h->data_off + HNSW_SQ8_HDR + dim, 64);
+		h->fvec_stride = round_up(dim, 16);
+	} else {
+		h->data_off = round_up(4 + 4 * (size_t)h->M0, 64);
+		h->block_size = round_up(h->data_off + 4 * (size_t)dim, 64);
+	}
+	if (o->capacity_hint && hnsw_reserve(h, o->capacity_hint) < 0) {
+		rvf_hnsw_free(h);
+		return -ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+int rvf_hnsw_new(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts *o,
+		 struct rvf_hnsw **out)
+{
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	err = hnsw_alloc(dim, metric, o, out);
+	if (!err)
+		log_debug("hnsw: new dim=%u metric=%d M=%u efc=%u quant=%s simd=%s", dim, (int)metric,
+			  (*out)->M, (*out)->efc, (*out)->quant == RVF_HNSW_QUANT_SQ8 ? "sq8" : "none",
+			  rvf_simd_name());
+	return err;
+}
+
+/* Grow an array to ncap elements of size sz, zeroing the new part; aligned
+ * arrays are reallocated by hand since realloc does not keep alignment. */
+static int grow_array(void *pp, size_t oldn, size_t newn, size_t sz, size_t align)
+{
+	void **p = pp, *q;
+
+	if (align) {
+		q = aligned_alloc(align, round_up(newn * sz, align));
+		if (!q)
+			return -ENOMEM;
+		if (*p)
+			memcpy(q, *p, oldn * sz);
+		free(*p);
+	} else {
+		q = realloc(*p, newn * sz);
+		if (!q)
+			return -ENOMEM;
+	}
+	memset((char *)q + oldn * sz, 0, (newn - oldn) * sz);
+	*p = q;
+	return 0;
+}
+
+int hnsw_reserve(struct rvf_hnsw *h, size_t cap)
+{
+	size_t old = h->cap;
+
+	if (cap <= h->cap)
+		return 0;
+	if (cap > (size_t)UINT32_MAX - 1)
+		return log_fail(-ERANGE, "hnsw: %zu nodes exceed the 2^32-2 limit", cap);
+	/* Each grow leaves a consistent (bigger) array; cap moves only at the end. */
+	if (grow_array(&h->blocks, old, cap, h->block_size, 64) ||
+	    (h->quant == RVF_HNSW_QUANT_SQ8 &&
+	     grow_array(&h->fvecs, old * h->fvec_stride, cap * h->fvec_stride, sizeof(float), 64)) ||
+	    (h->metric == RVF_METRIC_COSINE &&
+	     grow_array(&h->orig, old * h->dim, cap * h->dim, sizeof(float), 0)) ||
+	    grow_array(&h->labels, old, cap, sizeof(*h->labels), 0) ||
+	    grow_array(&h->flags, old, cap, 1, 0) ||
+	    grow_array(&h->levels, old, cap, 1, 0) ||
+	    grow_array(&h->upper, old, cap, sizeof(*h->upper), 0) ||
+	    grow_array(&h->indeg0, old, cap, sizeof(*h->indeg0), 0) ||
+	    grow_array(&h->locks, old, cap, 1, 0) ||
+	    lmap_grow(&h->map, cap))
+		return log_fail(-ENOMEM, "hnsw: out of memory growing to %zu nodes", cap);
+	h->cap = cap;
+	return 0;
+}
+
+struct sctx {
+	struct sctx *next;
+	uint16_t *visited;
+	size_t vcap;
+	uint16_t tag;
+	struct cand *cand, *res;
+	size_t ccap, rcap, ncand, nres;
+	float *q;              /* prepared query, dim padded to 16 */
+	uint32_t *tmp;         /* copy of one neighbour list (+1 count) */
+	uint32_t *todo;
+};
+
+static void sctx_free(struct sctx *c)
+{
+	if (!c)
+		return;
+	free(c->visited);
+	free(c->cand);
+	free(c->res);
+	free(c->q);
+	free(c->tmp);
+	free(c->todo);
+	free(c);
+}
+
+void rvf_hnsw_free(struct rvf_hnsw *h)
+{
+	if (!h)
+		return;
+	if (h->upper)
+		for (size_t i = 0; i < h->count; i++)
+			free(h->upper[i]);
+	free(h->blocks);
+	free(h->fvecs);
+	free(h->orig);
+	free(h->labels);
+	free(h->flags);
+	free(h->levels);
+	free(h->upper);
+	free(h->indeg0);
+	free(h->locks);
+	free(h->map.keys);
+	free(h->map.vals);
+	if (h->sync) {
+		while (h->sync->pool) {
+			struct sctx *c = h->sync->pool;
+
+			h->sync->pool = c->next;
+			sctx_free(c);
+		}
+		pthread_mutex_destroy(&h->sync->glock);
+		pthread_mutex_destroy(&h->sync->pool_lock);
+		free(h->sync);
+	}
+	free(h);
+}
+
+/* ---- vectors -------------------------------------------------------------- */
+
+static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
+{
+	float lo = x[0], hi = x[0], step, hdr[4];
+	double xx = 0;
+	uint8_t *codes = dst + HNSW_SQ8_HDR;
+
+	for (uint32_t i = 1; i < dim; i++) {
+		lo = x[i] < lo ? x[i] : lo;
+		hi = x[i] > hi ? x[i] : hi;
+	}
+	step = (hi - lo) / 255.0f;
+	for (uint32_t i = 0; i < dim; i++) {
+		float c = step > 0 ? nearbyintf((x[i] - lo) / step) : 0.0f;
+		float r;
+
+		c = c < 0 ? 0 : c > 255 ? 255 : c;
+		codes[i] = (uint8_t)c;
+		r = lo + step * c;
+		xx += (double)r * r;
+	}
+	hdr[0] = lo;
+	hdr[1] = step;
+	hdr[2] = (float)xx;
+	hdr[3] = 0;
+	memcpy(dst, hdr, sizeof(hdr));
+}
+
+void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec)
+{
+	float *dst = (float *)hnsw_fvec(h, id);
+
+	if (h->metric == RVF_METRIC_COSINE) {
+		double n = 0;
+
+		memcpy(h->orig + (size_t)id * h->dim, vec, h->dim * sizeof(float));
+		for (uint32_t i = 0; i < h->dim; i++)
+			n += (double)vec[i] * vec[i];
+		n = n > 0 ? 1.0 / sqrt(n) : 0.0;
+		for (uint32_t i = 0; i < h->dim; i++)
+			dst[i] = (float)(vec[i] * n);
+	} else {
+		memcpy(dst, vec, h->dim * sizeof(float));
+	}
+	if (h->quant == RVF_HNSW_QUANT_SQ8)
+		sq8_encode(dst, h->dim, h->blocks + (size_t)id * h->block_size + h->data_off);
+}
+
+/* A query prepared for one metric: normalised for cosine, with the sums the
+ * SQ8 estimate needs. */
+struct qprep {
+	const float *q;
+	float qq, qsum;
+};
+
+static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p)
+{
+	double n = 0, s = 0;
+
+	for (uint32_t i = 0; i < h->dim; i++) {
+		n += (double)p->q[i] * p->q[i];
+		s += p->q[i];
+	}
+	p->qq = (float)n;
+	p->qsum = (float)s;
+}
+
+/* buf: dim floats, used for the normalised copy under cosine. */
+static void qprep_init(const struct rvf_hnsw *h, struct qprep *p, const float *query, float *buf)
+{
+	if (h->metric == RVF_METRIC_COSINE) {
+		double n = 0;
+
+		for (uint32_t i = 0; i < h->dim; i++)
+			n += (double)query[i] * query[i];
+		n = n > 0 ? 1.0 / sqrt(n) : 0.0;
+		for (uint32_t i = 0; i < h->dim; i++)
+			buf[i] = (float)(query[i] * n);
+		p->q = buf;
+	} else {
+		p->q = query;
+	}
+	qprep_sums(h, p);
+}
+
+/* A stored node as the query (its vector is already normalised). */
+static void qprep_node(const struct rvf_hnsw *h, struct qprep *p, uint32_t id)
+{
+	p->q = hnsw_fvec(h, id);
+	qprep_sums(h, p);
+}
+
+static inline float exact_dist(const struct rvf_hnsw *h, const float *q, uint32_t id)
+{
+	if (h->metric == RVF_METRIC_L2)
+		return h->k->l2sq_f32(q, hnsw_fvec(h, id), h->dim);
+	return 1.0f - h->k->dot_f32(q, hnsw_fvec(h, id), h->dim);
+}
+
+/* Traversal distance: the SQ8 estimate, or exact without quantisation. */
+static inline float trav_dist(const struct rvf_hnsw *h, const struct qprep *p, uint32_t id)
+{
+	const uint8_t *blk;
+	float hdr[3], ip;
+
+	if (h->quant != RVF_HNSW_QUANT_SQ8)
+		return exact_dist(h, p->q, id);
+	blk = h->blocks + (size_t)id * h->block_size + h->data_off;
+	memcpy(hdr, blk, sizeof(hdr));
+	ip = hdr[0] * p->qsum + hdr[1] * h->k->dot_f32_u8(p->q, blk + HNSW_SQ8_HDR, h->dim);
+	if (h->metric == RVF_METRIC_L2)
+		return p->qq - 2.0f * ip + hdr[2];
+	return 1.0f - ip;
+}
+
+float hnsw_node_dist(const struct rvf_hnsw *h, uint32_t a, uint32_t b)
+{
+	return exact_dist(h, hnsw_fvec(h, a), b);
+}
+
+static inline void prefetch_node(const struct rvf_hnsw *h, uint32_t id)
+{
+	const char *p = (const char *)h->blocks + (size_t)id * h->block_size + h->data_off;
+	size_t n = h->quant == RVF_HNSW_QUANT_SQ8 ? HNSW_SQ8_HDR + h->dim : 4 * (size_t)h->dim;
+
+	for (size_t o = 0; o < n; o += 64)
+		__builtin_prefetch(p + o, 0, 3);
+}
+
+/* ---- heaps and search contexts ------------------------------------------- */
+
+struct cand { float d; uint32_t id; };
+
+static int cand_grow(struct cand **a, size_t *cap, size_t need)
+{
+	size_t n = *cap ? *cap : 64;
+	struct cand *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*a, n * sizeof(**a));
+	if (!p)
+		return -ENOMEM;
+	*a = p;
+	*cap = n;
+	return 0;
+}
+
+/* min-heap on d (candidates) */
+static void minheap_push(struct cand *a, size_t *n, struct cand x)
+{
+	size_t i = (*n)++;
+
+	while (i) {
+		size_t p = (i - 1) / 2;
+
+		if (a[p].d <= x.d)
+			break;
+		a[i] = a[p];
+		i = p;
+	}
+	a[i] = x;
+}
+
+static void minheap_pop(struct cand *a, size_t *n)
+{
+	struct cand x = a[--(*n)];
+	size_t i = 0, m = *n;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= m)
+			break;
+		if (c + 1 < m && a[c + 1].d < a[c].d)
+			c++;
+		if (x.d <= a[c].d)
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	if (m)
+		a[i] = x;
+}
+
+/* max-heap on d (results) */
+static void maxheap_push(struct cand *a, size_t *n, struct cand x)
+{
+	size_t i = (*n)++;
+
+	while (i) {
+		size_t p = (i - 1) / 2;
+
+		if (a[p].d >= x.d)
+			break;
+		a[i] = a[p];
+		i = p;
+	}
+	a[i] = x;
+}
+
+static void maxheap_pop(struct cand *a, size_t *n)
+{
+	struct cand x = a[--(*n)];
+	size_t i = 0, m = *n;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= m)
+			break;
+		if (c + 1 < m && a[c + 1].d > a[c].d)
+			c++;
+		if (x.d >= a[c].d)
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	if (m)
+		a[i] = x;
+}
+
+static struct sctx *sctx_get(const struct rvf_hnsw *h)
+{
+	struct sctx *c;
+
+	pthread_mutex_lock(&h->sync->pool_lock);
+	c = h->sync->pool;
+	if (c)
+		h->sync->pool = c->next;
+	pthread_mutex_unlock(&h->sync->pool_lock);
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return NULL;
+	}
+	if (!c->q) {
+		c->q = aligned_alloc(64, round_up(h->dim * sizeof(float), 64));
+		c->tmp = malloc((h->M0 + 1) * sizeof(uint32_t));
+		c->todo = malloc((h->M0 + 1) * sizeof(uint32_t));
+		if (!c->q || !c->tmp || !c->todo)
+			goto fail;
+	}
+	if (c->vcap < h->count) {
+		size_t n = h->cap > h->count ? h->cap : h->count;
+		uint16_t *v = calloc(n, sizeof(*v));
+
+		if (!v)
+			goto fail;
+		free(c->visited);
+		c->visited = v;
+		c->vcap = n;
+		c->tag = 0;
+	}
+	return c;
+fail:
+	sctx_free(c);
+	return NULL;
+}
+
+static void sctx_put(const struct rvf_hnsw *h, struct sctx *c)
+{
+	pthread_mutex_lock(&h->sync->pool_lock);
+	c->next = h->sync->pool;
+	h->sync->pool = c;
+	pthread_mutex_unlock(&h->sync->pool_lock);
+}
+
+static uint16_t visited_begin(struct sctx *c)
+{
+	if (++c->tag == 0) {
+		memset(c->visited, 0, c->vcap * sizeof(*c->visited));
+		c->tag = 1;
+	}
+	return c->tag;
+}
+
+/* ---- filters -------------------------------------------------------------- */
+
+struct admit {
+	const struct rvf_hnsw *h;
+	const struct rvf_hnsw_filter *f;  /* NULL: only tombstones excluded */
+	int any;                          /* 0: everything admitted (fast path) */
+};
+
+static inline int admitted(const struct admit *a, uint32_t id)
+{
+	const struct rvf_hnsw *h = a->h;
+
+	if (!a->any)
+		return 1;
+	if (h->flags[id] & HNSW_NODE_DELETED)
+		return 0;
+	if (!a->f)
+		return 1;
+	if (a->f->bitmap && !(a->f->bitmap[id >> 6] >> (id & 63) & 1))
+		return 0;
+	if (a->f->allow && !a->f->allow(a->f->ctx, h->labels[id], id))
+		return 0;
+	return 1;
+}
+
+/* ---- graph search --------------------------------------------------------- */
+
+/* The list of id at level, copied under its lock while an MT build runs. */
+static const uint32_t *read_links(const struct rvf_hnsw *h, struct sctx *c, uint32_t id, int level)
+{
+	const uint32_t *l = hnsw_links(h, id, level);
+
+	if (!h->mt)
+		return l;
+	node_lock(h, id);
+	memcpy(c->tmp, l, (l[0] + 1) * sizeof(uint32_t));
+	node_unlock(h, id);
+	return c->tmp;
+}
+
+static uint32_t greedy_descent(const struct rvf_hnsw *h, struct sctx *c, const struct qprep *p,
+			       uint32_t cur, int from, int to, float *dcur)
+{
+	float d = trav_dist(h, p, cur);
+
+	for (int lc = from; lc > to; lc--) {
+		int changed = 1;
+
+		while (changed) {
+			const uint32_t *l = read_links(h, c, cur, lc);
+
+			changed = 0;
+			for (uint32_t j = 1; j <= l[0]; j++) {
+				float dn = trav_dist(h, p, l[j]);
+
+				if (dn < d) {
+					d = dn;
+					cur = l[j];
+					changed = 1;
+				}
+			}
+		}
+	}
+	*dcur = d;
+	return cur;
+}
+
+/*
+ * Beam search at one level from ep. Leaves up to ef admitted nodes in c->res
+ * (a max-heap on traversal distance). -ENOMEM if a heap cannot grow.
+ */
+static int search_layer(const struct rvf_hnsw *h, struct sctx *c, const struct qprep *p,
+			uint32_t ep, float dep, uint32_t ef, int level, const struct admit *ad)
+{
+	uint16_t tag = visited_begin(c);
+	uint16_t *vis = c->visited;
+	float bound = INFINITY;
+
+	c->ncand = c->nres = 0;
+	if (cand_grow(&c->cand, &c->ccap, 64) || cand_grow(&c->res, &c->rcap, (size_t)ef + 1))
+		return -ENOMEM;
+	vis[ep] = tag;
+	minheap_push(c->cand, &c->ncand, (struct cand){ dep, ep });
+	if (admitted(ad, ep)) {
+		maxheap_push(c->res, &c->nres, (struct cand){ dep, ep });
+		if (c->nres >= ef)
+			bound = c->res[0].d;
+	}
+	while (c->ncand) {
+		struct cand cur = c->cand[0];
+		const uint32_t *l;
+		uint32_t nt = 0;
+
+		if (cur.d > bound)
+			break;
+		minheap_pop(c->cand, &c->ncand);
+		if (c->ncand)
+			__builtin_prefetch(hnsw_links(h, c->cand[0].id, level), 0, 3);
+		l = read_links(h, c, cur.id, level);
+		for (uint32_t j = 1; j <= l[0]; j++) {
+			uint32_t id = l[j];
+
+			if (vis[id] == tag)
+				continue;
+			vis[id] = tag;
+			c->todo[nt++] = id;
+			__builtin_prefetch((const char *)h->blocks + (size_t)id * h->block_size + h->data_off, 0, 3);
+		}
+		if (cand_grow(&c->cand, &c->ccap, c->ncand + nt))
+			return -ENOMEM;
+		for (uint32_t j = 0; j < nt; j++) {
+			uint32_t id = c->todo[j];
+			float d;
+
+			if (j + 1 < nt)
+				prefetch_node(h, c->todo[j + 1]);
+			d = trav_dist(h, p, id);
+			if (d >= bound)
+				continue;
+			minheap_push(c->cand, &c->ncand, (struct cand){ d, id });
+			if (!admitted(ad, id))
+				continue;
+			maxheap_push(c->res, &c->nres, (struct cand){ d, id });
+			if (c->nres > ef)
+				maxheap_pop(c->res, &c->nres);
+			if (c->nres >= ef)
+				bound = c->res[0].d;
+		}
+	}
+	return 0;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->d != y->d)
+		return x->d < y->d ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* ---- insertion ------------------------------------------------------------ */
+
+/* Heuristic neighbour selection over cands (sorted nearest first, exact
+ * distances to the base node). Writes at most max ids to out, returns count. */
+static size_t select_heuristic(const struct rvf_hnsw *h, const struct cand *cands, size_t n,
+			       size_t max, uint32_t *out)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n && m < max; i++) {
+		int good = 1;
+
+		for (size_t j = 0; j < m; j++) {
+			if (hnsw_node_dist(h, cands[i].id, out[j]) < cands[i].d) {
+				good = 0;
+				break;
+			}
+		}
+		if (good)
+			out[m++] = cands[i].id;
+	}
+	return m;
+}
+
+/* Add u to v's list at level, re-pruning v's list if full. */
+static void connect_back(struct rvf_hnsw *h, uint32_t v, uint32_t u, int level)
+{
+	size_t max = hnsw_max_links(h, level);
+	uint32_t *l;
+	struct cand cands[2 * 256 + 1];
+	uint32_t sel[2 * 256], n;
+	size_t m;
+
+	node_lock(h, v);
+	l = hnsw_links(h, v, level);
+	n = l[0];
+	for (uint32_t j = 1; j <= n; j++) {
+		if (l[j] == u) {
+			node_unlock(h, v);
+			return;
+		}
+	}
+	if (n < max) {
+		l[n + 1] = u;
+		l[0] = n + 1;
+		if (level == 0)
+			indeg_add(h, u, 1);
+		node_unlock(h, v);
+		return;
+	}
+	for (uint32_t j = 0; j < n; j++)
+		cands[j] = (struct cand){ hnsw_node_dist(h, v, l[j + 1]), l[j + 1] };
+	cands[n] = (struct cand){ hnsw_node_dist(h, v, u), u };
+	qsort(cands, n + 1, sizeof(*cands), cand_cmp);
+	m = select_heuristic(h, cands, n + 1, max, sel);
+	if (level == 0) {
+		/* Keep any node whose only in-link is this one (no orphans). */
+		for (uint32_t j = 0; j <= n && m < max; j++) {
+			uint32_t w = cands[j].id;
+			size_t s;
+
+			if (w == u || indeg_get(h, w) != 1)
+				continue;
+			for (s = 0; s < m && sel[s] != w; s++)
+				;
+			if (s == m)
+				sel[m++] = w;
+		}
+		for (uint32_t j = 1; j <= n; j++) {
+			size_t s;
+
+			for (s = 0; s < m && sel[s] != l[j]; s++)
+				;
+			if (s == m)
+				indeg_add(h, l[j], -1);
+		}
+		for (size_t s = 0; s < m; s++)
+			if (sel[s] == u)
+				indeg_add(h, u, 1);
+	}
+	memcpy(l + 1, sel, m * sizeof(uint32_t));
+	l[0] = (uint32_t)m;
+	node_unlock(h, v);
+}
+
+/* u has no in-link on level 0: link it from its nearest neighbour, taking the
+ * slot of the link whose target has the most other in-links. */
+int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb)
+{
+	for (size_t i = 0; i < nnb; i++) {
+		uint32_t v = nb[i], *l, best = 0, bestdeg = 1;
+
+		node_lock(h, v);
+		l = hnsw_links(h, v, 0);
+		if (l[0] < h->M0) {
+			l[++l[0]] = u;
+			indeg_add(h, u, 1);
+			node_unlock(h, v);
+			return 1;
+		}
+		for (uint32_t j = 1; j <= l[0]; j++) {
+			uint32_t dg = indeg_get(h, l[j]);
+
+			if (dg > bestdeg) {
+				bestdeg = dg;
+				best = j;
+			}
+		}
+		if (best) {
+			indeg_add(h, l[best], -1);
+			l[best] = u;
+			indeg_add(h, u, 1);
+			node_unlock(h, v);
+			return 1;
+		}
+		node_unlock(h, v);
+	}
+	return 0;
+}
+
+/* Link node u (vector placed, level set, upper lists allocated) into the graph. */
+static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
+{
+	int L = h->levels[u], maxl, hold;
+	uint32_t ep, sel[256];
+	struct qprep p;
+	float dep;
+	int err = 0;
+
+	pthread_mutex_lock(&h->sync->glock);
+	maxl = h->maxlevel;
+	ep = h->entry;
+	if (maxl < 0) {
+		h->entry = u;
+		h->maxlevel = L;
+		pthread_mutex_unlock(&h->sync->glock);
+		return 0;
+	}
+	hold = L > maxl;
+	if (!hold)
+		pthread_mutex_unlock(&h->sync->glock);
+
+	qprep_node(h, &p, u);
+	ep = greedy_descent(h, c, &p, ep, maxl, L, &dep);
+	for (int lc = L < maxl ? L : maxl; lc >= 0; lc--) {
+		struct admit ad = { h, NULL, 0 };
+		size_t n, m, max = h->M;
+		uint32_t *mine;
+
+		err = search_layer(h, c, &p, ep, dep, h->efc, lc, &ad);
+		if (err)
+			break;
+		n = c->nres;
+		for (size_t i = 0; i < n; i++)
+			if (h->quant == RVF_HNSW_QUANT_SQ8)
+				c->res[i].d = exact_dist(h, p.q, c->res[i].id);
+		qsort(c->res, n, sizeof(*c->res), cand_cmp);
+		m = select_heuristic(h, c->res, n, max, sel);
+		node_lock(h, u);
+		mine = hnsw_links(h, u, lc);
+		memcpy(mine + 1, sel, m * sizeof(uint32_t));
+		mine[0] = (uint32_t)m;
+		node_unlock(h, u);
+		if (lc == 0)
+			for (size_t i = 0; i < m; i++)
+				indeg_add(h, sel[i], 1);
+		for (size_t i = 0; i < m; i++)
+			connect_back(h, sel[i], u, lc);
+		if (lc == 0 && indeg_get(h, u) == 0)
+			hnsw_adopt(h, u, sel, m);
+		ep = c->res[0].id;
+		dep = trav_dist(h, &p, ep);
+	}
+	if (hold) {
+		if (!err && L > h->maxlevel) {
+			h->entry = u;
+			h->maxlevel = L;
+		}
+		pthread_mutex_unlock(&h->sync->glock);
+	}
+	return err;
+}
+
+/* ---- add ------------------------------------------------------------------ */
+
+static int check_finite(const float *v, uint32_t dim)
+{
+	for (uint32_t i = 0; i < dim; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+/* Assign ids, labels and levels for n new nodes in order (serial semantics). */
+static int prepare_nodes(struct rvf_hnsw *h, const uint64_t *labels, size_t n)
+{
+	size_t first = h->count;
+	uint64_t rng_save[4];
+	int err = 0;
+	size_t i;
+
+	memcpy(rng_save, h->rng, sizeof(rng_save));
+	for (i = 0; i < n; i++) {
+		uint32_t id = (uint32_t)(first + i);
+		int L = random_level(h);
+
+		h->levels[id] = (uint8_t)L;
+		h->upper[id] = NULL;
+		if (L > 0) {
+			h->upper[id] = calloc((size_t)L * (h->M + 1), sizeof(uint32_t));
+			if (!h->upper[id]) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+	}
+	if (err) {
+		while (i--)
+			free(h->upper[first + i]), h->upper[first + i] = NULL;
+		memcpy(h->rng, rng_save, sizeof(rng_save));
+		return log_fail(err, "hnsw: out of memory for upper-level lists");
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t id = (uint32_t)(first + i), old = lmap_get(&h->map, labels[i]);
+
+		if (old != HNSW_NO_ID && !(h->flags[old] & HNSW_NODE_DELETED)) {
+			h->flags[old] |= HNSW_NODE_DELETED;
+			h->live--;
+		}
+		lmap_put(&h->map, labels[i], id);   /* room reserved by hnsw_reserve */
+		h->labels[id] = labels[i];
+		h->flags[id] = 0;
+		h->indeg0[id] = 0;
+		memset(h->blocks + (size_t)id * h->block_size, 0, 4);
+		h->live++;
+	}
+	return 0;
+}
+
+struct batch {
+	struct rvf_hnsw *h;
+	const float *vecs;
+	size_t first, n, next;   /* next: atomic work counter */
+	int err;
+};
+
+static void *batch_worker(void *arg)
+{
+	struct batch *b = arg;
+	struct rvf_hnsw *h = b->h;
+	struct sctx *c = sctx_get(h);
+
+	if (!c) {
+		__atomic_store_n(&b->err, -ENOMEM, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	for (;;) {
+		size_t i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
+		int err;
+
+		if (i >= b->n || __atomic_load_n(&b->err, __ATOMIC_RELAXED))
+			break;
+		hnsw_place_vector(h, (uint32_t)(b->first + i), b->vecs + i * h->dim);
+		err = insert_node(h, c, (uint32_t)(b->first + i));
+		if (err) {
+			__atomic_store_n(&b->err, err, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	sctx_put(h, c);
+	return NULL;
+}
+
+static int add_many(struct rvf_hnsw *h, const uint64_t *labels, const float *vecs, size_t n,
+		    unsigned threads)
+{
+	struct batch b = { h, vecs, h->count, n, 0, 0 };
+	pthread_t tid[64];
+	unsigned nt = 0;
+	size_t want;
+	int err;
+
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!check_finite(vecs + i * h->dim, h->dim))
+			return log_fail(-EINVAL, "hnsw: vector %zu (label %llu) has a non-finite value", i,
+					(unsigned long long)labels[i]);
+	if (h->count + n > (size_t)UINT32_MAX - 1)
+		return log_fail(-ERANGE, "hnsw: %zu nodes exceed the 2^32-2 limit", h->count + n);
+	want = h->cap;
+	while (want < h->count + n)
+		want = want ? want * 2 : 1024;
+	err = hnsw_reserve(h, want);
+	if (err)
+		return err;
+	if (lmap_grow(&h->map, h->map.used + n))
+		return log_fail(-ENOMEM, "hnsw: out of memory for the label map");
+	err = prepare_nodes(h, labels, n);
+	if (err)
+		return err;
+	h->count += n;
+
+	if (threads > 64)
+		threads = 64;
+	if (threads > n)
+		threads = (unsigned)n;
+	if (threads <= 1) {
+		batch_worker(&b);
+	} else {
+		h->mt = 1;
+		for (nt = 0; nt < threads; nt++)
+			if (pthread_create(&tid[nt], NULL, batch_worker, &b))
+				break;
+		if (nt == 0)
+			batch_worker(&b);
+		for (unsigned i = 0; i < nt; i++)
+			pthread_join(tid[i], NULL);
+		h->mt = 0;
+	}
+	if (b.err)
+		return log_fail(b.err, "hnsw: batch insert failed: %s", rvf_strerror(b.err));
+	h->adds_since_repair += n;
+	if (n > 1 || h->adds_since_repair * 8 >= h->count) {
+		err = hnsw_repair_reachability(h);
+		h->adds_since_repair = 0;
+	}
+	return err;
+}
+
+int rvf_hnsw_add(struct rvf_hnsw *h, uint64_t label, const float *vec)
+{
+	if (!h || !vec)
+		return -EINVAL;
+	return add_many(h, &label, vec, 1, 1);
+}
+
+int rvf_hnsw_add_batch(struct rvf_hnsw *h, const uint64_t *labels, const float *vecs, size_t n)
+{
+	if (!h || (n && (!labels || !vecs)))
+		return -EINVAL;
+	return add_many(h, labels, vecs, n, h->threads);
+}
+
+int rvf_hnsw_delete(struct rvf_hnsw *h, uint64_t label)
+{
+	uint32_t id;
+
+	if (!h)
+		return -EINVAL;
+	id = lmap_get(&h->map, label);
+	if (id == HNSW_NO_ID || (h->flags[id] & HNSW_NODE_DELETED))
+		return -ENOENT;
+	h->flags[id] |= HNSW_NODE_DELETED;
+	h->live--;
+	return 0;
+}
+
+/* ---- search --------------------------------------------------------------- */
+
+static int res_cmp(const void *a, const void *b)
+{
+	const struct rvf_hnsw_result *x = a, *y = b;
+
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	return x->label < y->label ? -1 : x->label > y->label;
+}
+
+/* Fraction of live nodes the filter admits, from a strided sample. */
+static double estimate_selectivity(const struct rvf_hnsw *h, const struct admit *ad)
+{
+	size_t step = h->count / 512 + 1, seen = 0, ok = 0;
+
+	for (size_t i = 0; i < h->count; i += step) {
+		if (h->flags[i] & HNSW_NODE_DELETED)
+			continue;
+		seen++;
+		ok += admitted(ad, (uint32_t)i) != 0;
+	}
+	return seen ? (double)ok / (double)seen : 1.0;
+}
+
+static int exact_scan(const struct rvf_hnsw *h, struct sctx *c, const struct qprep *p, uint32_t k,
+		      const struct admit *ad, struct rvf_hnsw_result *out)
+{
+	size_t n = 0;
+
+	if (cand_grow(&c->res, &c->rcap, (size_t)k + 1))
+		return -ENOMEM;
+	for (size_t i = 0; i < h->count; i++) {
+		uint32_t id = (uint32_t)i;
+		float d;
+
+		if (!admitted(ad, id))
+			continue;
+		d = exact_dist(h, p->q, id);
+		if (n == k && d > c->res[0].d)
+			continue;
+		maxheap_push(c->res, &n, (struct cand){ d, id });
+		if (n > k)
+			maxheap_pop(c->res, &n);
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct rvf_hnsw_result){ h->labels[c->res[i].id], c->res[i].d };
+	qsort(out, n, sizeof(*out), res_cmp);
+	return (int)n;
+}
+
+static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
+			 const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out, int exact)
+{
+	struct admit ad = { h, NULL, 0 };
+	struct qprep p;
+	struct sctx *c;
+	int ret;
+
+	if (!h || !query || (k && !out))
+		return -EINVAL;
+	if (!k || !h->live)
+		return 0;
+	if (k > INT32_MAX)
+		return -EINVAL;
+	if (ef < k)
+		ef = k;
+	if (f && (f->bitmap || f->allow))
+		ad.f = f;
+	ad.any = ad.f || h->live != h->count;
+	c = sctx_get(h);
+	if (!c)
+		return -ENOMEM;
+	qprep_init(h, &p, query, c->q);
+
+	if (!exact && ad.f) {
+		double sel = f->selectivity > 0 ? f->selectivity : estimate_selectivity(h, &ad);
+		double allowed = sel * (double)h->live;
+
+		/* A beam search must look at about ef/sel nodes to collect ef
+		 * admitted ones; scanning costs `allowed` distances. Scan when the
+		 * allowed set is small next to the detour (sel^2 * live < 32 ef). */
+		if (sel <= 0 || allowed * sel < 32.0 * ef)
+			exact = 1;
+	}
+	if (exact) {
+		ret = exact_scan(h, c, &p, k, &ad, out);
+	} else {
+		float dep;
+		uint32_t ep = greedy_descent(h, c, &p, h->entry, h->maxlevel, 0, &dep);
+		size_t n;
+
+		ret = search_layer(h, c, &p, ep, dep, ef, 0, &ad);
+		if (!ret) {
+			n = c->nres;
+			if (h->quant == RVF_HNSW_QUANT_SQ8)
+				for (size_t i = 0; i < n; i++)
+					c->res[i].d = exact_dist(h, p.q, c->res[i].id);
+			qsort(c->res, n, sizeof(*c->res), cand_cmp);
+			if (n > k)
+				n = k;
+			for (size_t i = 0; i < n; i++)
+				out[i] = (struct rvf_hnsw_result){ h->labels[c->res[i].id], c->res[i].d };
+			qsort(out, n, sizeof(*out), res_cmp);
+			ret = (int)n;
+		}
+	}
+	sctx_put(h, c);
+	return ret;
+}
+
+int rvf_hnsw_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
+		    const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out)
+{
+	return search_common(h, query, k, ef, f, out, 0);
+}
+
+int rvf_hnsw_exact_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
+			  const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out)
+{
+	return search_common(h, query, k, ef, f, out, 1);
+}
+
+size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max)
+{
+	struct admit ad = { h, NULL, 0 };
+	struct qprep p;
+	struct sctx *c = sctx_get(h);
+	size_t n = 0;
+	float dep;
+	uint32_t ep;
+
+	if (!c || h->maxlevel < 0)
+		goto out;
+	qprep_node(h, &p, u);
+	ep = greedy_descent(h, c, &p, h->entry, h->maxlevel, 0, &dep);
+	if (search_layer(h, c, &p, ep, dep, ef, 0, &ad))
+		goto out;
+	qsort(c->res, c->nres, sizeof(*c->res), cand_cmp);
+	for (size_t i = 0; i < c->nres && n < max; i++)
+		if (c->res[i].id != u)
+			ids[n++] = c->res[i].id;
+out:
+	if (c)
+		sctx_put(h, c);
+	return n;
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+
+size_t rvf_hnsw_count(const struct rvf_hnsw *h)
+{
+	return h ? h->count : 0;
+}
+
+size_t rvf_hnsw_live_count(const struct rvf_hnsw *h)
+{
+	return h ? h->live : 0;
+}
+
+int rvf_hnsw_contains(const struct rvf_hnsw *h, uint64_t label)
+{
+	uint32_t id;
+
+	if (!h)
+		return 0;
+	id = lmap_get(&h->map, label);
+	return id != HNSW_NO_ID && !(h->flags[id] & HNSW_NODE_DELETED);
+}
+
+const float *rvf_hnsw_vector(const struct rvf_hnsw *h, uint64_t label)
+{
+	uint32_t id;
+
+	if (!h)
+		return NULL;
+	id = lmap_get(&h->map, label);
+	if (id == HNSW_NO_ID || (h->flags[id] & HNSW_NODE_DELETED))
+		return NULL;
+	return hnsw_orig(h, id);
+}
+
+int rvf_hnsw_label_of(const struct rvf_hnsw *h, uint32_t internal_id, uint64_t *label, int *deleted)
+{
+	if (!h || internal_id >= h->count)
+		return -ENOENT;
+	if (label)
+		*label = h->labels[internal_id];
+	if (deleted)
+		*deleted = !!(h->flags[internal_id] & HNSW_NODE_DELETED);
+	return 0;
+}
+
+int rvf_hnsw_id_of(const struct rvf_hnsw *h, uint64_t label, uint32_t *internal_id)
+{
+	uint32_t id;
+
+	if (!h)
+		return -EINVAL;
+	id = lmap_get(&h->map, label);
+	if (id == HNSW_NO_ID)
+		return -ENOENT;
+	if (internal_id)
+		*internal_id = id;
+	return 0;
+}
+
+size_t rvf_hnsw_memory_bytes(const struct rvf_hnsw *h)
+{
+	size_t b;
+
+	if (!h)
+		return 0;
+	b = sizeof(*h) + sizeof(*h->sync) + h->cap * h->block_size;
+	if (h->fvecs)
+		b += h->cap * h->fvec_stride * sizeof(float);
+	if (h->orig)
+		b += h->cap * h->dim * sizeof(float);
+	b += h->cap * (sizeof(*h->labels) + 2 + sizeof(*h->upper) + sizeof(*h->indeg0) + 1);
+	b += h->map.cap * (sizeof(*h->map.keys) + sizeof(*h->map.vals));
+	for (size_t i = 0; i < h->count; i++)
+		b += (size_t)h->levels[i] * (h->M + 1) * sizeof(uint32_t);
+	return b;
+}
+
+uint32_t rvf_hnsw_dim(const struct rvf_hnsw *h)
+{
+	return h ? h->dim : 0;
+}
+
+enum rvf_metric rvf_hnsw_metric(const struct rvf_hnsw *h)
+{
+	return h ? h->metric : RVF_METRIC_L2;
+}
+
+void rvf_hnsw_get_opts(const struct rvf_hnsw *h, struct rvf_hnsw_opts *o)
+{
+	if (!h || !o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->M = h->M;
+	o->ef_construction = h->efc;
+	o->seed = h->seed;
+	o->threads = h->threads;
+	o->capacity_hint = h->cap;
+	o->quant = h->quant;
+}
+
+/* ---- compaction ----------------------------------------------------------- */
+
+int rvf_hnsw_compact(struct rvf_hnsw *h)
+{
+	struct rvf_hnsw_opts o;
+	struct rvf_hnsw *n = NULL;
+	struct hnsw_sync *keep;
+	uint64_t *labels = NULL;
+	float *vecs = NULL;
+	size_t m = 0;
+	int err;
+
+	if (!h)
+		return -EINVAL;
+	rvf_hnsw_get_opts(h, &o);
+	o.capacity_hint = h->live ? h->live : 1;
+	err = hnsw_alloc(h->dim, h->metric, &o, &n);
+	if (err)
+		return err;
+	labels = malloc((h->live ? h->live : 1) * sizeof(*labels));
+	vecs = malloc((h->live ? h->live : 1) * h->dim * sizeof(float));
+	if (!labels || !vecs) {
+		err = log_fail(-ENOMEM, "hnsw: out of memory compacting %zu nodes", h->live);
+		goto out;
+	}
+	for (size_t i = 0; i < h->count; i++) {
+		if (h->flags[i] & HNSW_NODE_DELETED)
+			continue;
+		labels[m] = h->labels[i];
+		memcpy(vecs + m * h->dim, hnsw_orig(h, (uint32_t)i), h->dim * sizeof(float));
+		m++;
+	}
+	err = rvf_hnsw_add_batch(n, labels, vecs, m);
+	if (err)
+		goto out;
+	/* Swap the data, keep h's own locks and search pool. */
+	keep = h->sync;
+	{
+		struct rvf_hnsw tmp = *h;
+
+		*h = *n;
+		*n = tmp;
+	}
+	n->sync = h->sync;
+	h->sync = keep;
+	log_debug("hnsw: compacted to %zu nodes", h->count);
+out:
+	rvf_hnsw_free(n);
+	free(labels);
+	free(vecs);
+	return err;
+}
+
+int rvf_hnsw_maybe_compact(struct rvf_hnsw *h, double max_tombstone_ratio)
+{
+	int err;
+
+	if (!h)
+		return -EINVAL;
+	if (!h->count || (double)(h->count - h->live) <= max_tombstone_ratio * (double)h->count)
+		return 0;
+	err = rvf_hnsw_compact(h);
+	return err ? err : 1;
+}

@@ -1,0 +1,182 @@
+/*
+ * index/hnsw_check.c - the HNSW invariant checker and the reachability
+ * repair run after batch inserts.
+ *
+ * Reachability is judged on level 0 from the entry point, through every node
+ * (tombstones route too). Only live nodes must be reachable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "index/hnsw_internal.h"
+
+/* BFS on level 0 from the nodes already queued (marked in reach). */
+static void bfs(const struct rvf_hnsw *h, uint8_t *reach, uint32_t *queue, size_t head, size_t tail)
+{
+	while (head < tail) {
+		const uint32_t *l = hnsw_links(h, queue[head++], 0);
+
+		for (uint32_t j = 1; j <= l[0]; j++) {
+			uint32_t v = l[j];
+
+			if (v < h->count && !reach[v]) {
+				reach[v] = 1;
+				queue[tail++] = v;
+			}
+		}
+	}
+}
+
+static int reach_from_entry(const struct rvf_hnsw *h, uint8_t **reachp, uint32_t **queuep)
+{
+	uint8_t *reach = calloc(h->count, 1);
+	uint32_t *queue = malloc(h->count * sizeof(*queue));
+
+	if (!reach || !queue) {
+		free(reach);
+		free(queue);
+		return -ENOMEM;
+	}
+	reach[h->entry] = 1;
+	queue[0] = h->entry;
+	bfs(h, reach, queue, 0, 1);
+	*reachp = reach;
+	*queuep = queue;
+	return 0;
+}
+
+int hnsw_repair_reachability(struct rvf_hnsw *h)
+{
+	uint32_t nb[16];
+	int err = 0;
+
+	if (!h->count || h->maxlevel < 0)
+		return 0;
+	for (int round = 0; round < 8; round++) {
+		uint8_t *reach;
+		uint32_t *queue;
+		size_t fixed = 0, lost = 0;
+
+		err = reach_from_entry(h, &reach, &queue);
+		if (err)
+			return log_fail(err, "hnsw: out of memory checking reachability");
+		for (size_t i = 0; i < h->count; i++) {
+			uint32_t u = (uint32_t)i;
+			size_t n;
+
+			if (reach[u] || (h->flags[u] & HNSW_NODE_DELETED))
+				continue;
+			lost++;
+			n = hnsw_nearest_nodes(h, u, h->efc, nb, 16);
+			if (!hnsw_adopt(h, u, nb, n))
+				continue;
+			fixed++;
+			reach[u] = 1;
+			queue[0] = u;
+			bfs(h, reach, queue, 0, 1);
+		}
+		free(reach);
+		free(queue);
+		if (lost)
+			log_debug("hnsw: repair round %d: %zu unreachable live nodes, %zu relinked", round,
+				  lost, fixed);
+		if (!lost || !fixed)
+			break;
+	}
+	return 0;
+}
+
+#define FAIL(...) do { err = log_fail(-EUCLEAN, "hnsw check: " __VA_ARGS__); goto out; } while (0)
+
+int rvf_hnsw_check(const struct rvf_hnsw *h)
+{
+	uint32_t *indeg = NULL, *queue = NULL;
+	uint64_t *seen = NULL;
+	uint8_t *reach = NULL;
+	size_t live = 0;
+	int err = 0;
+
+	if (!h)
+		return -EINVAL;
+	if (h->count > h->cap)
+		return log_fail(-EUCLEAN, "hnsw check: count %zu > capacity %zu", h->count, h->cap);
+	if (!h->count) {
+		if (h->maxlevel != -1 || h->live)
+			return log_fail(-EUCLEAN, "hnsw check: empty index with maxlevel %d, live %zu",
+					h->maxlevel, h->live);
+		return 0;
+	}
+	if (h->entry >= h->count)
+		return log_fail(-EUCLEAN, "hnsw check: entry point %u >= count %zu", h->entry, h->count);
+	if (h->maxlevel < 0 || h->levels[h->entry] != h->maxlevel)
+		return log_fail(-EUCLEAN, "hnsw check: entry point %u has level %u, max level is %d",
+				h->entry, h->levels[h->entry], h->maxlevel);
+	indeg = calloc(h->count, sizeof(*indeg));
+	seen = calloc(h->count, sizeof(*seen));
+	if (!indeg || !seen) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < h->count; i++) {
+		uint32_t u = (uint32_t)i;
+		int L = h->levels[u];
+
+		if (!(h->flags[u] & HNSW_NODE_DELETED)) {
+			uint32_t m = lmap_get(&h->map, h->labels[u]);
+
+			live++;
+			if (m != u)
+				FAIL("live node %u (label %llu) not found under its label (maps to %d)", u,
+				     (unsigned long long)h->labels[u], m == HNSW_NO_ID ? -1 : (int)m);
+		}
+		if (h->flags[u] & ~HNSW_NODE_DELETED)
+			FAIL("node %u has unknown flags 0x%x", u, h->flags[u]);
+		if (L > h->maxlevel)
+			FAIL("node %u has level %d above the max level %d", u, L, h->maxlevel);
+		if ((L > 0) != (h->upper[u] != NULL))
+			FAIL("node %u: level %d but upper lists %s", u, L, h->upper[u] ? "present" : "missing");
+		for (int lc = 0; lc <= L; lc++) {
+			const uint32_t *l = hnsw_links(h, u, lc);
+
+			if (l[0] > hnsw_max_links(h, lc))
+				FAIL("node %u level %d: %u links > max %zu", u, lc, l[0], hnsw_max_links(h, lc));
+			for (uint32_t j = 1; j <= l[0]; j++) {
+				uint32_t v = l[j];
+
+				if (v >= h->count)
+					FAIL("node %u level %d: link to %u >= count %zu", u, lc, v, h->count);
+				if (v == u)
+					FAIL("node %u level %d: self link", u, lc);
+				if (h->levels[v] < lc)
+					FAIL("node %u level %d: link to %u which has level %u", u, lc, v,
+					     h->levels[v]);
+				/* seen[v] = tag of the list (u, lc) it was last seen in */
+				if (seen[v] == (uint64_t)u * 32u + (uint64_t)lc + 1)
+					FAIL("node %u level %d: duplicate link to %u", u, lc, v);
+				seen[v] = (uint64_t)u * 32u + (uint64_t)lc + 1;
+				if (lc == 0)
+					indeg[v]++;
+			}
+		}
+	}
+	if (live != h->live)
+		FAIL("live count %zu, but %zu nodes are not deleted", h->live, live);
+	for (size_t i = 0; i < h->count; i++)
+		if (indeg[i] != h->indeg0[i])
+			FAIL("node %zu: level-0 in-degree %u recorded as %u", i, indeg[i], h->indeg0[i]);
+	err = reach_from_entry(h, &reach, &queue);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < h->count; i++)
+		if (!reach[i] && !(h->flags[i] & HNSW_NODE_DELETED))
+			FAIL("live node %zu (label %llu) unreachable from the entry point %u", i,
+			     (unsigned long long)h->labels[i], h->entry);
+out:
+	free(indeg);
+	free(seen);
+	free(reach);
+	free(queue);
+	return err;
+}

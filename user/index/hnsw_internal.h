@@ -1,0 +1,131 @@
+/*
+ * index/hnsw_internal.h - the HNSW handle's layout, shared by hnsw.c (build
+ * and search), hnsw_io.c (save/load) and hnsw_check.c (invariants, repair).
+ *
+ * Memory layout (internal id i, dense, insertion order):
+ *
+ *   blocks + i*block_size       level-0 block, 64-byte aligned:
+ *       u32 count, u32 links[M0]                 level-0 neighbour list
+ *       at data_off: SQ8  -> f32 lo, f32 step, f32 |x^|^2, u32 pad, u8 codes[dim]
+ *                    NONE -> f32 vector[dim] (64-byte aligned)
+ *   fvecs + i*fvec_stride       SQ8 only: the float32 vector (normalised for
+ *                               cosine) used for exact re-ranking and links
+ *   orig + i*dim                cosine only: the vector as inserted
+ *   upper[i]                    levels[i] lists of (u32 count, u32 links[M]),
+ *                               for levels 1..levels[i]; NULL when level 0
+ *   labels[i], flags[i], levels[i], indeg0[i] (level-0 in-degree)
+ *
+ * A node's list at a level is only written under its spin lock while a
+ * multi-threaded batch runs (mt != 0); otherwise there is a single writer
+ * and no reader (the public contract) and no locks are taken.
+ */
+#ifndef RVF_INDEX_HNSW_INTERNAL_H
+#define RVF_INDEX_HNSW_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/distance.h"
+#include "rvf/index.h"
+
+#define HNSW_MAX_LEVEL   31
+#define HNSW_MAX_DIM     65536u
+#define HNSW_NODE_DELETED 0x01u
+#define HNSW_NO_ID       UINT32_MAX
+#define HNSW_SQ8_HDR     16u
+
+struct sctx;
+
+/* Lives apart from the handle so compact can swap the data part wholesale. */
+struct hnsw_sync {
+	pthread_mutex_t glock;      /* entry point / max level during MT build */
+	pthread_mutex_t pool_lock;  /* search context free list */
+	struct sctx *pool;
+};
+
+struct lmap {                   /* label -> internal id, open addressing */
+	uint64_t *keys;
+	uint32_t *vals;             /* id + 1; 0 = empty slot */
+	size_t cap, used;           /* cap is a power of two */
+};
+
+struct rvf_hnsw {
+	uint32_t dim, M, M0, efc, threads, quant;
+	enum rvf_metric metric;
+	uint64_t seed;
+	double level_mult;          /* 1 / ln(M) */
+	uint64_t rng[4];            /* level generator (xoshiro256**) */
+	const struct dist_kernels *k;
+
+	size_t count, live, cap;
+	uint8_t *blocks;
+	size_t block_size, data_off;
+	float *fvecs;
+	size_t fvec_stride;         /* floats */
+	float *orig;
+	uint64_t *labels;
+	uint8_t *flags, *levels;
+	uint32_t **upper;
+	uint32_t *indeg0;
+	uint8_t *locks;
+	uint32_t entry;
+	int maxlevel;               /* -1 when empty */
+	size_t adds_since_repair;
+	int mt;
+
+	struct lmap map;
+	struct hnsw_sync *sync;
+};
+
+static inline uint32_t *hnsw_links(const struct rvf_hnsw *h, uint32_t id, int level)
+{
+	if (level == 0)
+		return (uint32_t *)(void *)(h->blocks + (size_t)id * h->block_size);
+	return h->upper[id] + (size_t)(level - 1) * (h->M + 1);
+}
+
+/* The float32 vector distances are computed on (normalised for cosine). */
+static inline const float *hnsw_fvec(const struct rvf_hnsw *h, uint32_t id)
+{
+	if (h->fvecs)
+		return h->fvecs + (size_t)id * h->fvec_stride;
+	return (const float *)(const void *)(h->blocks + (size_t)id * h->block_size + h->data_off);
+}
+
+/* The vector as the caller inserted it. */
+static inline const float *hnsw_orig(const struct rvf_hnsw *h, uint32_t id)
+{
+	if (h->orig)
+		return h->orig + (size_t)id * h->dim;
+	return hnsw_fvec(h, id);
+}
+
+static inline size_t hnsw_max_links(const struct rvf_hnsw *h, int level)
+{
+	return level == 0 ? h->M0 : h->M;
+}
+
+/* hnsw.c */
+int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts *o,
+	       struct rvf_hnsw **out);
+int hnsw_reserve(struct rvf_hnsw *h, size_t cap);
+/* Copy (and normalise / quantise) vec into node id's slots. */
+void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec);
+int lmap_put(struct lmap *m, uint64_t key, uint32_t id);
+uint32_t lmap_get(const struct lmap *m, uint64_t key);
+float hnsw_node_dist(const struct rvf_hnsw *h, uint32_t a, uint32_t b);
+/* Search level 0 from the entry point for node u's vector; fills ids[] with
+ * up to max nearest nodes (nearest first); returns how many. */
+size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max);
+
+/* Give u (no level-0 in-link) one from the first of nb[] that has room, or
+ * else take the slot of a link whose target keeps another in-link. Returns 1
+ * if linked, 0 if no candidate could take it. */
+int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb);
+
+/* hnsw_check.c */
+/* Make every live node reachable from the entry on level 0. 0 or -ENOMEM. */
+int hnsw_repair_reachability(struct rvf_hnsw *h);
+
+#endif

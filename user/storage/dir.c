@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,29 @@ static void hash128(const struct iovec *iov, int iovcnt, uint8_t out[16])
 	memcpy(out, c.digest, 16);
 }
 
+/*
+ * Payloads at least this large are hashed on a second thread while this one
+ * writes them: hashing (XXH3-128) and the kernel's copy into the page cache
+ * then overlap, so a large segment costs about what the write alone costs.
+ * The header, which carries the hash, is written after the payload; both are
+ * unreachable until a commit, whose chain syncs them before the root.
+ */
+#define HASH_THREAD_MIN (4u << 20)
+
+struct hash_job {
+	const struct iovec *iov;
+	int iovcnt;
+	uint8_t *out;
+};
+
+static void *hash_thread(void *arg)
+{
+	struct hash_job *j = arg;
+
+	hash128(j->iov, j->iovcnt, j->out);
+	return NULL;
+}
+
 /* Write header + payload into a fresh extent; fills *e. */
 static int write_extent(struct rvf_dir *d, uint64_t id, uint8_t type, uint16_t flags,
 			const struct iovec *iov, int iovcnt, struct rvf_meta_seg *e)
@@ -407,7 +431,9 @@ static int write_extent(struct rvf_dir *d, uint64_t id, uint8_t type, uint16_t f
 	struct extent ext;
 	uint64_t len = iov_total(iov, iovcnt);
 	uint64_t nb = seg_nblocks(len, d->bs);
-	int err;
+	struct hash_job job = { iov, iovcnt, e->content_hash };
+	pthread_t hasher;
+	int err, threaded = 0;
 
 	if (!nb || iovcnt < 0)
 		return -EINVAL;
@@ -418,11 +444,23 @@ static int write_extent(struct rvf_dir *d, uint64_t id, uint8_t type, uint16_t f
 	e->seg_type = type;
 	e->flags = flags;
 	e->checksum_algo = RVF_CKSUM_XXH3_128;
-	hash128(iov, iovcnt, e->content_hash);
 	err = alloc_get(&d->txn.alloc, nb, d->txn.reuse, &ext);
 	if (err)
 		return err;
 	e->start_block = ext.start;
+	if (len >= HASH_THREAD_MIN)
+		threaded = pthread_create(&hasher, NULL, hash_thread, &job) == 0;
+	if (threaded) {
+		/* payload now, header once the hash is known */
+		err = d->io->ops->pwritev(d->io, iov, iovcnt, blk_off(d, ext.start) + sizeof(h));
+		pthread_join(hasher, NULL);
+		if (!err) {
+			seg_hdr_from_entry(&h, e);
+			err = io_pwrite(d->io, &h, sizeof(h), blk_off(d, ext.start));
+		}
+		goto out;
+	}
+	hash128(iov, iovcnt, e->content_hash);
 	seg_hdr_from_entry(&h, e);
 	if (iovcnt + 1 > (int)(sizeof(stackv) / sizeof(stackv[0]))) {
 		v = malloc(sizeof(*v) * (size_t)(iovcnt + 1));
@@ -437,6 +475,7 @@ static int write_extent(struct rvf_dir *d, uint64_t id, uint8_t type, uint16_t f
 	err = d->io->ops->pwritev(d->io, v, iovcnt + 1, blk_off(d, ext.start));
 	if (v != stackv)
 		free(v);
+out:
 	if (err) {
 		txn_drop_extent(d, ext);
 		return poison(d, err, "segment write");

@@ -940,6 +940,7 @@ static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
 	for (int lc = L < maxl ? L : maxl; lc >= 0; lc--) {
 		struct admit ad = { h, NULL, 0 };
 		size_t n, m, max = h->M;
+		uint32_t j2;
 		uint32_t *mine;
 
 		err = search_layer(h, c, &p, ep, dep, h->efc, lc, &ad);
@@ -953,12 +954,37 @@ static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
 		m = select_heuristic(h, c->res, n, max, sel);
 		node_lock(h, u);
 		mine = hnsw_links(h, u, lc);
-		memcpy(mine + 1, sel, m * sizeof(uint32_t));
-		mine[0] = (uint32_t)m;
+		/* In an MT build another worker may already have linked back to u
+		 * on this level (it found u through an upper level): keep those
+		 * links after ours while there is room, so no in-link is lost
+		 * without its in-degree being dropped too. */
+		{
+			uint32_t old[2 * 256 + 1], nold = mine[0], cap = (uint32_t)hnsw_max_links(h, lc);
+
+			memcpy(old, mine + 1, nold * sizeof(uint32_t));
+			memcpy(mine + 1, sel, m * sizeof(uint32_t));
+			mine[0] = (uint32_t)m;
+			for (uint32_t j = 0; j < nold; j++) {
+				size_t s;
+
+				for (s = 0; s < m && sel[s] != old[j]; s++)
+					;
+				if (s < m)
+					continue;        /* already ours: counted once below */
+				if (mine[0] < cap)
+					mine[++mine[0]] = old[j];
+				else if (lc == 0)
+					indeg_add(h, old[j], -1);
+			}
+			if (lc == 0)
+				for (size_t i = 0; i < m; i++) {
+					for (j2 = 0; j2 < nold && old[j2] != sel[i]; j2++)
+						;
+					if (j2 == nold)
+						indeg_add(h, sel[i], 1);
+				}
+		}
 		node_unlock(h, u);
-		if (lc == 0)
-			for (size_t i = 0; i < m; i++)
-				indeg_add(h, sel[i], 1);
 		for (size_t i = 0; i < m; i++)
 			connect_back(h, sel[i], u, lc);
 		if (lc == 0 && indeg_get(h, u) == 0)

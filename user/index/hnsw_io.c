@@ -51,6 +51,8 @@ struct wbuf { uint8_t *p; size_t len; };
 
 static void put(struct wbuf *w, const void *src, size_t n)
 {
+	if (!n)
+		return;
 	memcpy(w->p + w->len, src, n);
 	w->len += n;
 }
@@ -131,6 +133,8 @@ static int take(struct rbuf *r, void *dst, size_t n)
 {
 	if (n > r->len - r->off)
 		return -1;
+	if (!n)
+		return 0;
 	memcpy(dst, r->p + r->off, n);
 	r->off += n;
 	return 0;
@@ -238,6 +242,7 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 		err = -ENOMEM;
 		goto fail;
 	}
+	r.off = BLOB_HDR;
 	r.len = len - 8;
 	if (take(&r, h->labels, count * 8) || take(&r, h->flags, count) || take(&r, h->levels, count))
 		BAD("truncated in the node table");

@@ -51,6 +51,9 @@ struct rvf_store_opts {
 	uint32_t threads;            /* * index build threads; 0 = all cores */
 	uint32_t write_timeout_ms;   /* * wait for another writer; 0 = 5000 */
 	enum rvf_io_kind io;         /* * I/O backend; 0 = auto (RVF_IO env var) */
+	uint64_t checkpoint_every;   /* * vectors ingested (or deleted) between graph
+	                              * checkpoints; 0 = max(65536, live / 4), or the
+	                              * RVF_CKPT_EVERY environment variable */
 };
 
 /*

@@ -1,0 +1,203 @@
+/*
+ * store/store_internal.h - the store's private state, shared by the files of
+ * user/store/ (store.c has the state sketch and the on-disk layouts).
+ */
+#ifndef RVF_STORE_INTERNAL_H
+#define RVF_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rvf/rvf.h"
+#include "meta/meta_store.h"
+
+/* ---- store header (the dir's user metadata), 320 B, all LE ---------------- */
+#define STORE_HDR_MAGIC   "RVFSTHD1"
+#define STORE_HDR_VERSION 1u
+#define STORE_HDR_SIZE    320u
+
+#define STORE_F_LINEAGE   0x1u      /* lineage record present (a derived child) */
+#define STORE_F_IMPORTED  0x2u      /* created by rvf_store_import_rust */
+#define STORE_F_KNOWN     0x3u
+
+struct store_hdr {
+	char     magic[8];           /* 0x00 */
+	uint32_t version;            /* 0x08 */
+	uint32_t length;             /* 0x0C STORE_HDR_SIZE */
+	uint32_t dimension;          /* 0x10 */
+	uint32_t metric;             /* 0x14 */
+	uint32_t M;                  /* 0x18 */
+	uint32_t ef_construction;    /* 0x1C */
+	uint64_t seed;               /* 0x20 */
+	uint32_t quant;              /* 0x28 */
+	uint32_t profile;            /* 0x2C */
+	uint64_t next_seg_id;        /* 0x30 next segment id to hand out */
+	uint64_t ckpt_seg_id;        /* 0x38 graph checkpoint covers segments <= this (0: none) */
+	uint64_t live;               /* 0x40 live vectors */
+	uint64_t deleted;            /* 0x48 tombstoned ids still holding rows */
+	uint64_t flags;              /* 0x50 STORE_F_* */
+	uint64_t import_max_seg_id;  /* 0x58 segments <= this were carried from a Rust file */
+	uint64_t ckpt_count;         /* 0x60 checkpoints written (informational) */
+	struct rvf_file_identity identity;      /* 0x68, 68 B */
+	uint32_t reserved0;          /* 0xAC */
+	struct rvf_lineage_record lineage;      /* 0xB0, 128 B */
+	uint64_t reserved1;          /* 0x130 */
+	uint64_t hash;               /* 0x138 XXH3-64 of bytes 0x00..0x137 */
+} __attribute__((packed));
+_Static_assert(sizeof(struct store_hdr) == STORE_HDR_SIZE, "store header size");
+_Static_assert(offsetof(struct store_hdr, identity) == 0x68, "identity");
+_Static_assert(offsetof(struct store_hdr, lineage) == 0xB0, "lineage");
+_Static_assert(offsetof(struct store_hdr, hash) == 0x138, "hash");
+
+/* ---- VEC segment payload (type 0x01) ---------------------------------------- */
+#define VEC_MAGIC   "RVVS"
+#define VEC_VERSION 1u
+#define VEC_HDR     64u
+struct vec_hdr {
+	char     magic[4];           /* 0x00 */
+	uint16_t version;            /* 0x04 */
+	uint16_t flags;              /* 0x06 zero */
+	uint32_t dim;                /* 0x08 */
+	uint32_t stride;             /* 0x0C row bytes = dim * 4 */
+	uint64_t count;              /* 0x10 rows */
+	uint64_t ids_off;            /* 0x18 = 64 */
+	uint64_t rows_off;           /* 0x20 = 64 + align64(count * 8) */
+	uint8_t  reserved[24];       /* 0x28 zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct vec_hdr) == VEC_HDR, "vec header size");
+
+/* ---- JOURNAL segment payload (type 0x04): tombstones ------------------------- */
+#define JRN_MAGIC   "RVJN"
+#define JRN_VERSION 1u
+#define JRN_OP_DELETE 1u
+#define JRN_HDR     16u          /* magic 4 | version u16 | op u16 | count u64 | ids */
+
+/* ---- graph checkpoint (vector index field 0): prefix + rvf_hnsw_save blob ---- */
+#define CKPT_MAGIC  "RVFCKPT1"
+#define CKPT_HDR    64u
+#define CKPT_FIELD  0u
+struct ckpt_hdr {
+	char     magic[8];           /* 0x00 */
+	uint64_t covers_seg_id;      /* 0x08 must equal the store header's ckpt_seg_id */
+	uint64_t live;               /* 0x10 live nodes in the graph */
+	uint64_t nodes;              /* 0x18 nodes incl. tombstones */
+	uint64_t blob_len;           /* 0x20 bytes of the hnsw blob that follows */
+	uint8_t  reserved[24];       /* 0x28 zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct ckpt_hdr) == CKPT_HDR, "checkpoint header size");
+
+/* ---- id map: where each id's current row and metadata record live ---------- */
+#define LOC_USED    0x1u
+#define LOC_DELETED 0x2u         /* tombstoned; the row is still in vseg */
+
+struct loc {
+	uint64_t id;
+	uint64_t vseg;               /* VEC segment holding the current row */
+	uint64_t mseg;               /* META segment holding the current SET record; 0 none */
+	uint32_t row;
+	uint32_t mbytes;             /* bytes of that record */
+	uint32_t flags;              /* LOC_* ; 0 = empty slot */
+	uint32_t pad;
+};
+
+struct idmap {
+	struct loc *slots;
+	size_t cap;                  /* power of two */
+	size_t used;
+};
+
+int idmap_init(struct idmap *m, size_t hint);
+void idmap_release(struct idmap *m);
+struct loc *idmap_get(const struct idmap *m, uint64_t id);
+/* The slot for id, inserted (flags LOC_USED, rest zero) when absent; NULL on ENOMEM. */
+struct loc *idmap_put(struct idmap *m, uint64_t id);
+
+/* ---- segment table ------------------------------------------------------------ */
+struct sseg {
+	uint64_t id;
+	uint8_t  type;
+	uint16_t flags;
+	uint64_t payload_len;
+	uint64_t disk_bytes;         /* blocks the extent occupies, in bytes */
+	uint64_t rows;               /* VEC: rows; META: records; JOURNAL: ids */
+	uint64_t live_rows;          /* VEC: rows that are some id's current live row */
+	uint64_t live_bytes;         /* META: bytes of current SET records */
+};
+
+struct segtab {
+	struct sseg *a;              /* sorted by id */
+	size_t n, cap;
+};
+
+struct sseg *segtab_find(const struct segtab *t, uint64_t id);
+int segtab_add(struct segtab *t, const struct sseg *s);
+
+/* ---- the handle ----------------------------------------------------------------- */
+
+/* Counters for tests and benchmarks (store_stats). */
+struct store_stats {
+	int      ckpt_loaded;        /* open loaded a graph checkpoint */
+	uint64_t ckpt_nodes_loaded;  /* nodes in that checkpoint */
+	uint64_t catchup_vectors;    /* vectors inserted at open (newer than the checkpoint) */
+	uint64_t catchup_deletes;
+	uint64_t checkpoints;        /* checkpoints written by this handle */
+	uint64_t index_ns;           /* time in graph inserts (ingest) */
+	uint64_t commit_ns;          /* time writing + committing data segments */
+	uint64_t ckpt_ns;            /* time writing checkpoints */
+};
+
+struct rvf_store {
+	char *path;
+	struct rvf_dir *dir;
+	bool readonly;
+	int broken;                  /* -errno: memory no longer matches disk; mutators fail */
+	struct store_hdr hdr;
+	struct rvf_hnsw *h;
+	struct meta_store *ms;
+	struct idmap map;
+	struct segtab segs;
+	uint32_t threads;
+	uint64_t ckpt_every;         /* vectors between checkpoints; 0 = auto */
+	uint64_t pending_vecs;       /* rows ingested since the checkpoint */
+	uint64_t pending_dels;
+	uint64_t ckpt_bytes;          /* size of the committed checkpoint blob */
+	struct store_stats stats;
+};
+
+/* store.c */
+int store_hdr_put(struct rvf_store *s);                 /* encode + set user metadata (pending) */
+int store_commit(struct rvf_store *s, const char *what); /* commit; rollback + log on failure */
+int store_checkpoint(struct rvf_store *s);
+int store_maybe_checkpoint(struct rvf_store *s);
+uint64_t store_row_bytes(const struct rvf_store *s);
+uint64_t store_disk_bytes(const struct rvf_store *s, uint64_t payload_len);
+int store_create_with(const char *path, const struct rvf_store_opts *o,
+		      const struct rvf_file_identity *id, const struct rvf_lineage_record *lin,
+		      uint64_t flags, struct rvf_store **out);
+int store_new_handle(const char *path, struct rvf_store **out);
+void store_free_handle(struct rvf_store *s);
+
+/* Replaying segments into memory (store.c). */
+int store_apply_vec_ids(struct rvf_store *s, uint64_t seg_id, const uint64_t *ids, size_t n);
+int store_apply_meta(struct rvf_store *s, uint64_t seg_id, const void *buf, size_t len);
+int store_apply_journal(struct rvf_store *s, uint64_t seg_id, const uint64_t *ids, size_t n,
+			bool to_index);
+int vec_parse(const void *buf, size_t len, uint32_t dim, const char *path, uint64_t seg_id,
+	      const uint64_t **ids, const float **rows, size_t *count);
+int jrn_parse(const void *buf, size_t len, const char *path, uint64_t seg_id,
+	      const uint64_t **ids, size_t *count);
+void vec_hdr_make(struct vec_hdr *h, uint32_t dim, uint64_t count);
+/* Walk a validated META payload: cb(id, is_set, record bytes) per record. */
+int meta_walk(const void *buf, size_t len, void (*cb)(void *ctx, uint64_t id, bool set, uint32_t bytes),
+	      void *ctx);
+
+int store_writable(const struct rvf_store *s);
+
+/* store_extra.c */
+int store_stats(const struct rvf_store *s, struct store_stats *out);
+int store_check_carried(const struct rvf_store *s, uint8_t type, uint64_t id, const void *buf, size_t len);
+int store_open_rust_readonly(const char *path, const struct rvf_store_opts *o, struct rvf_store **out);
+
+#endif

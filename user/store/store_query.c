@@ -1,0 +1,364 @@
+/*
+ * store/store_query.c - queries (with the filter planner), reading vectors
+ * and metadata back, status and small accessors. Everything here only reads
+ * the handle, so any number of threads may call it at once (no mutator may
+ * run meanwhile).
+ *
+ * Filter planner: the selectivity of the filter is estimated by sampling the
+ * metadata. Below PLAN_EXACT_SEL (and when vectors without metadata cannot
+ * match) the matching ids are collected and scanned exactly; otherwise the
+ * filter runs inside HNSW traversal as a callback (the index switches to its
+ * own exact scan when its cost model says so).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "store/store_internal.h"
+
+#define PLAN_EXACT_SEL   0.01
+#define PLAN_SAMPLE      512u
+#define PLAN_SEED        0x5eedf11e7ull
+
+struct allow_ctx {
+	const struct rvf_filter *f;
+	const struct meta_store *ms;
+};
+
+static int allow_cb(void *ctx, uint64_t label, uint32_t internal_id)
+{
+	const struct allow_ctx *a = ctx;
+
+	(void)internal_id;
+	return filter_eval(a->f, a->ms, label);
+}
+
+static int cmp_res(const void *a, const void *b)
+{
+	const struct rvf_hnsw_result *x = a, *y = b;
+
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	return x->label < y->label ? -1 : x->label > y->label;
+}
+
+/* Exact scan over the ids that match f (f cannot match an id without metadata). */
+static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k,
+			   const struct rvf_filter *f, struct rvf_hnsw_result *out)
+{
+	struct rvf_hnsw_result *all = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, m = 0;
+	int err = filter_collect(f, s->ms, &ids, &n);
+
+	if (err)
+		return err;
+	all = malloc((n ? n : 1) * sizeof(*all));
+	if (!all) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const float *v = rvf_hnsw_vector(s->h, ids[i]);
+		if (!v)
+			continue;
+		all[m].label = ids[i];
+		all[m++].distance = rvf_distance((enum rvf_metric)s->hdr.metric, q, v, s->hdr.dimension);
+	}
+	qsort(all, m, sizeof(*all), cmp_res);
+	if (m > k)
+		m = k;
+	memcpy(out, all, m * sizeof(*all));
+	free(all);
+	free(ids);
+	return (int)m;
+}
+
+int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
+		    const struct rvf_query_opts *o, struct rvf_result *out)
+{
+	const struct rvf_filter *f = o ? o->filter : NULL;
+	uint32_t flags = o ? o->flags : 0, ef;
+	struct rvf_hnsw_result *res;
+	int n;
+
+	if (!s || !query || !out)
+		return -EINVAL;
+	if (dim != s->hdr.dimension)
+		return log_fail(-EINVAL, "%s: query has dimension %u, the store %u", s->path, dim,
+				s->hdr.dimension);
+	if (!k)
+		return log_fail(-EINVAL, "%s: query with k = 0", s->path);
+	for (uint32_t d = 0; d < dim; d++)
+		if (!isfinite(query[d]))
+			return log_fail(-EINVAL, "%s: query value %u is NaN or infinite", s->path, d);
+	ef = o && o->ef_search ? o->ef_search : (k > 64 ? k : 64);
+	if (ef < k)
+		ef = k;
+	res = malloc((size_t)k * sizeof(*res));
+	if (!res)
+		return -ENOMEM;
+	if (!f) {
+		n = (flags & RVF_QUERY_EXACT) ? rvf_hnsw_exact_search(s->h, query, k, ef, NULL, res)
+					      : rvf_hnsw_search(s->h, query, k, ef, NULL, res);
+	} else {
+		struct allow_ctx a = { f, s->ms };
+		size_t live = rvf_hnsw_live_count(s->h);
+		double sel = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
+		struct rvf_hnsw_filter hf = { .allow = allow_cb, .ctx = &a, .selectivity = sel };
+
+		if (!(flags & RVF_QUERY_EXACT) && sel < PLAN_EXACT_SEL && !filter_matches_missing(f))
+			n = exact_collected(s, query, k, f, res);
+		else if (flags & RVF_QUERY_EXACT)
+			n = rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res);
+		else
+			n = rvf_hnsw_search(s->h, query, k, ef, &hf, res);
+	}
+	for (int i = 0; i < n; i++) {
+		out[i].id = res[i].label;
+		out[i].distance = (flags & RVF_QUERY_OMIT_DISTANCES) ? 0.0f : res[i].distance;
+	}
+	free(res);
+	return n;
+}
+
+/* ---- reading back ---------------------------------------------------------------- */
+
+int rvf_store_get_vector(const struct rvf_store *s, uint64_t id, float *out, uint32_t dim)
+{
+	const float *v;
+
+	if (!s || !out)
+		return -EINVAL;
+	if (dim != s->hdr.dimension)
+		return -EINVAL;
+	v = rvf_hnsw_vector(s->h, id);
+	if (!v)
+		return -ENOENT;
+	memcpy(out, v, (size_t)dim * 4);
+	return 0;
+}
+
+int rvf_store_get_meta(const struct rvf_store *s, uint64_t id, struct rvf_meta_entry **out, size_t *n)
+{
+	struct rvf_meta_entry *tmp, *all;
+	size_t cnt = 0, bytes = 0;
+	int err;
+
+	if (!s || !out || !n)
+		return -EINVAL;
+	if (!rvf_hnsw_contains(s->h, id))
+		return -ENOENT;
+	tmp = malloc(RVF_META_MAX_FIELDS * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	err = meta_store_get(s->ms, id, tmp, RVF_META_MAX_FIELDS, &cnt);
+	if (err == -ENOENT) {
+		cnt = 0;
+		err = 0;
+	}
+	if (err) {
+		free(tmp);
+		return err;
+	}
+	for (size_t i = 0; i < cnt; i++)
+		if (tmp[i].value.type == RVF_META_STRING || tmp[i].value.type == RVF_META_BYTES)
+			bytes += tmp[i].value.v.buf.len;
+	all = malloc(cnt * sizeof(*all) + bytes + 1);
+	if (!all) {
+		free(tmp);
+		return -ENOMEM;
+	}
+	char *p = (char *)(all + cnt);
+	for (size_t i = 0; i < cnt; i++) {
+		all[i] = tmp[i];
+		if (tmp[i].value.type == RVF_META_STRING || tmp[i].value.type == RVF_META_BYTES) {
+			if (tmp[i].value.v.buf.len)
+				memcpy(p, tmp[i].value.v.buf.ptr, tmp[i].value.v.buf.len);
+			all[i].value.v.buf.ptr = p;
+			p += tmp[i].value.v.buf.len;
+		}
+	}
+	free(tmp);
+	*out = all;
+	*n = cnt;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int rvf_store_live_ids(const struct rvf_store *s, uint64_t **ids, size_t *n)
+{
+	uint64_t *a;
+	size_t k = 0;
+
+	if (!s || !ids || !n)
+		return -EINVAL;
+	a = malloc((s->hdr.live ? s->hdr.live : 1) * 8);
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->map.cap; i++) {
+		const struct loc *l = &s->map.slots[i];
+		if (l->flags && !(l->flags & LOC_DELETED))
+			a[k++] = l->id;
+	}
+	qsort(a, k, 8, cmp_u64);
+	*ids = a;
+	*n = k;
+	return 0;
+}
+
+/* ---- status ------------------------------------------------------------------------ */
+
+int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st)
+{
+	struct rvf_store_status r;
+	uint32_t *fields = NULL;
+	size_t nf = 0;
+	uint64_t rowb, bs, committed_end;
+	int64_t fsize;
+	int err;
+
+	if (!s || !st)
+		return -EINVAL;
+	memset(&r, 0, sizeof(r));
+	err = rvf_dir_vector_index_fields(s->dir, &fields, &nf);
+	if (err)
+		return err;
+	free(fields);
+	fsize = rvf_dir_file_size(s->dir);
+	if (fsize < 0)
+		return (int)fsize;
+	rowb = store_row_bytes(s);
+	bs = rvf_dir_block_size(s->dir);
+	r.live_vectors = s->hdr.live;
+	r.deleted_vectors = s->hdr.deleted;
+	r.segments = s->segs.n + nf;
+	r.file_size = (uint64_t)fsize;
+	r.epoch = rvf_dir_generation(s->dir);
+	r.dead_bytes = rvf_dir_free_block_count(s->dir) * bs;
+	committed_end = RVF_DATA_START + rvf_dir_total_blocks(s->dir) * bs;
+	if (r.file_size > committed_end)
+		r.dead_bytes += r.file_size - committed_end;
+	for (size_t i = 0; i < s->segs.n; i++) {
+		const struct sseg *g = &s->segs.a[i];
+		switch (g->type) {
+		case RVF_SEG_VEC:
+			r.live_bytes += g->live_rows * rowb;
+			r.dead_bytes += g->live_rows ? (g->rows - g->live_rows) * rowb : g->disk_bytes;
+			break;
+		case RVF_SEG_META:
+			r.live_bytes += g->live_bytes;
+			r.dead_bytes += g->live_bytes ? g->payload_len - META_SEG_HDR - g->live_bytes
+						      : g->disk_bytes;
+			break;
+		case RVF_SEG_JOURNAL:
+			r.dead_bytes += g->disk_bytes;
+			break;
+		default:
+			r.live_bytes += g->payload_len;
+		}
+	}
+	r.live_bytes += s->ckpt_bytes;
+	r.dead_space_ratio = r.file_size ? (double)r.dead_bytes / (double)r.file_size : 0;
+	r.dimension = s->hdr.dimension;
+	r.metric = (enum rvf_metric)s->hdr.metric;
+	r.profile = (int)s->hdr.profile;
+	r.read_only = s->readonly;
+	r.frozen = false;
+	*st = r;
+	return 0;
+}
+
+uint32_t rvf_store_dimension(const struct rvf_store *s) { return s ? s->hdr.dimension : 0; }
+enum rvf_metric rvf_store_metric(const struct rvf_store *s)
+{
+	return s ? (enum rvf_metric)s->hdr.metric : RVF_METRIC_L2;
+}
+const char *rvf_store_path(const struct rvf_store *s) { return s ? s->path : NULL; }
+struct rvf_dir *rvf_store_dir(const struct rvf_store *s) { return s ? s->dir : NULL; }
+const struct rvf_hnsw *rvf_store_index(const struct rvf_store *s) { return s ? s->h : NULL; }
+
+int rvf_store_segment_dir(const struct rvf_store *s, struct rvf_dir_segment **out, size_t *n)
+{
+	if (!s || !out || !n)
+		return -EINVAL;
+	return rvf_dir_segments(s->dir, out, n);
+}
+
+const char *rvf_metric_name(enum rvf_metric m)
+{
+	switch (m) {
+	case RVF_METRIC_L2: return "l2";
+	case RVF_METRIC_IP: return "ip";
+	case RVF_METRIC_COSINE: return "cosine";
+	}
+	return "unknown";
+}
+
+int rvf_metric_parse(const char *name, enum rvf_metric *m)
+{
+	if (!name || !m)
+		return -EINVAL;
+	if (!strcmp(name, "l2"))
+		*m = RVF_METRIC_L2;
+	else if (!strcmp(name, "ip"))
+		*m = RVF_METRIC_IP;
+	else if (!strcmp(name, "cosine"))
+		*m = RVF_METRIC_COSINE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- identity -------------------------------------------------------------------------- */
+
+int rvf_store_file_identity(const struct rvf_store *s, struct rvf_file_identity *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	*out = s->hdr.identity;
+	return 0;
+}
+
+void rvf_store_file_id(const struct rvf_store *s, uint8_t out[16])
+{
+	if (s && out)
+		memcpy(out, s->hdr.identity.file_id, 16);
+}
+
+void rvf_store_parent_id(const struct rvf_store *s, uint8_t out[16])
+{
+	if (s && out)
+		memcpy(out, s->hdr.identity.parent_id, 16);
+}
+
+uint32_t rvf_store_lineage_depth(const struct rvf_store *s)
+{
+	return s ? s->hdr.identity.lineage_depth : 0;
+}
+
+int rvf_store_derivation(const struct rvf_store *s, struct rvf_lineage_record *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	if (!(s->hdr.flags & STORE_F_LINEAGE))
+		return -ENOENT;
+	*out = s->hdr.lineage;
+	return 0;
+}
+
+int store_stats(const struct rvf_store *s, struct store_stats *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	*out = s->stats;
+	return 0;
+}

@@ -989,6 +989,250 @@ static void recall_through_the_store_api(void **state)
 	free(v);
 }
 
+
+/* ---- lineage ---------------------------------------------------------------------------- */
+
+static void derive_records_parent_hash_depth_and_type(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *p, *c = NULL, *g = NULL;
+	struct rvf_file_identity pid, cid, gid;
+	struct rvf_lineage_record lr;
+	uint8_t h1[32], h2[32], h3[32];
+	char *cp = tu_path(f->dir, "child.rvtext"), *gp = tu_path(f->dir, "grand.rvf");
+
+	ds_make(&d, DIM, 100, 13);
+	p = create(f->path, DIM, RVF_METRIC_COSINE);
+	assert_int_equal(rvf_store_state_hash(p, h1), 0);
+	ingest(p, &d, 0, 100, true);
+	assert_int_equal(rvf_store_state_hash(p, h2), 0);
+	assert_memory_not_equal(h1, h2, 32);
+	assert_int_equal(rvf_store_derivation(p, &lr), -ENOENT);
+	assert_int_equal(rvf_store_file_identity(p, &pid), 0);
+	assert_int_equal(pid.lineage_depth, 0);
+	assert_int_equal(rvf_store_derive(p, cp, RVF_DERIVE_FILTER, NULL, &c), 0);
+	assert_int_equal(rvf_store_derive(p, cp, RVF_DERIVE_FILTER, NULL, &g), -EEXIST);
+	assert_int_equal(rvf_store_derive(p, gp, (enum rvf_derivation_type)77, NULL, &g), -EINVAL);
+	rvf_store_close(c);
+	rvf_store_close(p);
+	/* the parent's hash is stable across reopen */
+	p = reopen(f->path);
+	assert_int_equal(rvf_store_state_hash(p, h3), 0);
+	assert_memory_equal(h2, h3, 32);
+	c = reopen(cp);
+	assert_int_equal(rvf_store_file_identity(c, &cid), 0);
+	assert_memory_equal(cid.parent_id, pid.file_id, 16);
+	assert_memory_not_equal(cid.file_id, pid.file_id, 16);
+	assert_memory_equal(cid.parent_hash, h2, 32);
+	assert_int_equal(cid.lineage_depth, 1);
+	assert_int_equal(rvf_store_lineage_depth(c), 1);
+	uint8_t fid[16], parent[16];
+	rvf_store_file_id(c, fid);
+	rvf_store_parent_id(c, parent);
+	assert_memory_equal(fid, cid.file_id, 16);
+	assert_memory_equal(parent, pid.file_id, 16);
+	assert_int_equal(rvf_store_derivation(c, &lr), 0);
+	assert_int_equal(lr.derivation_type, RVF_DERIVE_FILTER);
+	assert_memory_equal(lr.file_id, cid.file_id, 16);
+	assert_memory_equal(lr.parent_id, pid.file_id, 16);
+	/* same parameters, empty, the child's own profile (from its extension) */
+	struct rvf_store_status st;
+	assert_int_equal(rvf_store_status(c, &st), 0);
+	assert_int_equal(st.live_vectors, 0);
+	assert_int_equal(st.metric, RVF_METRIC_COSINE);
+	assert_int_equal(st.dimension, DIM);
+	assert_int_equal(st.profile, RVF_PROFILE_RVTEXT);
+	assert_int_equal(rvf_store_derive(c, gp, RVF_DERIVE_SNAPSHOT, NULL, &g), 0);
+	assert_int_equal(rvf_store_file_identity(g, &gid), 0);
+	assert_int_equal(gid.lineage_depth, 2);
+	assert_memory_equal(gid.parent_id, cid.file_id, 16);
+	rvf_store_close(g);
+	rvf_store_close(c);
+	rvf_store_close(p);
+	free(cp);
+	free(gp);
+	ds_free(&d);
+}
+
+/* ---- KERNEL and EBPF ------------------------------------------------------------------- */
+
+static void kernel_embed_extract_with_and_without_binding(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_store *s = create(f->path, 8, RVF_METRIC_L2);
+	struct rvf_kernel_opts ko = { .arch = RVF_ARCH_X86_64, .kernel_type = RVF_KTYPE_MICROLINUX,
+				      .kernel_flags = RVF_KERNEL_F_HAS_QUERY_API, .api_port = 8080,
+				      .api_transport = RVF_API_TCP_HTTP, .vcpu_count = 2,
+				      .cmdline = "console=ttyS0", .cmdline_len = 13 };
+	struct rvf_kernel_binding b = { .binding_version = 1, .min_runtime_version = 3,
+					.allowed_segment_mask = 0x3 };
+	struct rvf_kernel_hdr h;
+	struct rvf_kernel_binding bo;
+	uint8_t img1[3000], img2[777], dig[32];
+	void *img = NULL, *cmd = NULL;
+	size_t ilen = 0, clen = 0;
+	uint64_t id1 = 0, id2 = 0;
+	struct tu_rng r;
+
+	tu_rng_init(&r, 5);
+	tu_rng_fill(&r, img1, sizeof(img1));
+	tu_rng_fill(&r, img2, sizeof(img2));
+	memset(b.policy_hash, 0xAB, 32);
+	assert_int_equal(rvf_store_extract_kernel(s, &h, &img, &ilen, NULL, NULL), -ENOENT);
+	assert_int_equal(rvf_store_extract_kernel_binding(s, &bo), -ENOENT);
+	assert_int_equal(rvf_store_embed_kernel(s, &ko, img1, sizeof(img1), NULL, &id1), 0);
+	assert_int_equal(rvf_store_extract_kernel_binding(s, &bo), -ENOENT);
+	assert_int_equal(rvf_store_embed_kernel(s, &ko, img2, sizeof(img2), &b, &id2), 0);
+	assert_true(id2 > id1);
+	assert_int_equal(rvf_store_embed_kernel(s, &ko, img2, 0, NULL, NULL), -EINVAL);
+	rvf_store_close(s);
+	s = reopen(f->path);
+	assert_int_equal(rvf_store_extract_kernel(s, &h, &img, &ilen, &cmd, &clen), 0);
+	assert_int_equal(h.magic, RVF_KERNEL_MAGIC);
+	assert_int_equal(ilen, sizeof(img2));
+	assert_memory_equal(img, img2, sizeof(img2));
+	assert_int_equal(clen, 13);
+	assert_memory_equal(cmd, "console=ttyS0", 13);
+	assert_int_equal(sha256(img2, sizeof(img2), dig), 0);
+	assert_memory_equal(h.image_hash, dig, 32);
+	assert_true(h.kernel_flags & RVF_KERNEL_F_HAS_BINDING);
+	assert_true(h.kernel_flags & RVF_KERNEL_F_HAS_QUERY_API);
+	assert_int_equal(h.api_port_be, (uint16_t)((8080 >> 8) | ((8080 & 0xff) << 8)));
+	assert_int_equal(h.vcpu_count, 2);
+	assert_int_equal(rvf_store_extract_kernel_binding(s, &bo), 0);
+	assert_memory_equal(&bo, &b, sizeof(b));
+	free(img);
+	free(cmd);
+	expect_verify(s);
+	rvf_store_close(s);
+}
+
+/* A real eBPF object, compiled at test time. */
+static const char bpf_src[] =
+	"#define SEC(n) __attribute__((section(n), used))\n"
+	"struct { int (*type)[2]; int (*max_entries)[4]; } hits SEC(\".maps\");\n"
+	"SEC(\"xdp\") int xdp_pass(void *ctx) { (void)ctx; return 2; }\n"
+	"char _license[] SEC(\"license\") = \"GPL\";\n";
+
+static void *build_bpf(const char *dir, size_t *len)
+{
+	char *src = tu_path(dir, "p.bpf.c"), *obj = tu_path(dir, "p.bpf.o"), cmd[1024];
+	FILE *fp = fopen(src, "w");
+	void *buf = NULL;
+
+	assert_non_null(fp);
+	fputs(bpf_src, fp);
+	fclose(fp);
+	snprintf(cmd, sizeof(cmd), "clang -O2 -g -target bpf -c %s -o %s", src, obj);
+	if (system(cmd) != 0)
+		fail_msg("clang -target bpf failed (needed to build the eBPF fixture)");
+	fp = fopen(obj, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	*len = (size_t)ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	buf = malloc(*len);
+	assert_int_equal(fread(buf, 1, *len, fp), *len);
+	fclose(fp);
+	free(src);
+	free(obj);
+	return buf;
+}
+
+static void ebpf_embed_extract_real_elf(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_store *s = create(f->path, 8, RVF_METRIC_L2);
+	struct rvf_ebpf_opts eo = { .program_type = RVF_EBPF_PROG_XDP_DISTANCE,
+				    .attach_type = RVF_EBPF_ATTACH_XDP_INGRESS };
+	struct rvf_ebpf_hdr h;
+	size_t plen = 0, olen = 0, blen = 0;
+	void *prog = build_bpf(f->dir, &plen), *out = NULL, *btf = NULL;
+	uint8_t dig[32], fake_btf[40];
+	uint64_t seg = 0;
+
+	memset(fake_btf, 0x5A, sizeof(fake_btf));
+	assert_int_equal(rvf_store_extract_ebpf(s, &h, &out, &olen, NULL, NULL), -ENOENT);
+	/* not an ELF: refused */
+	assert_int_equal(rvf_store_embed_ebpf(s, &eo, "\x7f" "ELFjunkjunkjunk", 16, NULL, 0, NULL), -ENOEXEC);
+	assert_int_equal(rvf_store_embed_ebpf(s, &eo, prog, plen, fake_btf, sizeof(fake_btf), &seg), 0);
+	assert_true(seg > 0);
+	rvf_store_close(s);
+	s = reopen(f->path);
+	assert_int_equal(rvf_store_extract_ebpf(s, &h, &out, &olen, &btf, &blen), 0);
+	assert_int_equal(h.magic, RVF_EBPF_MAGIC);
+	assert_int_equal(olen, plen);
+	assert_memory_equal(out, prog, plen);
+	assert_int_equal(blen, sizeof(fake_btf));
+	assert_memory_equal(btf, fake_btf, blen);
+	assert_int_equal(sha256(prog, plen, dig), 0);
+	assert_memory_equal(h.program_hash, dig, 32);
+	assert_int_equal(h.max_dimension, 8);
+	assert_int_equal(h.map_count, 1);
+	assert_true(h.insn_count >= 2);      /* r0 = 2; exit */
+	assert_int_equal(h.program_type, RVF_EBPF_PROG_XDP_DISTANCE);
+	expect_verify(s);
+	free(out);
+	free(btf);
+	free(prog);
+	rvf_store_close(s);
+}
+
+/* ---- concurrency ------------------------------------------------------------------------ */
+
+#include <pthread.h>
+
+struct qthread {
+	struct rvf_store *s;
+	const struct ds *d;
+	const struct rvf_filter *flt;
+	int bad;
+};
+
+static void *query_worker(void *arg)
+{
+	struct qthread *t = arg;
+
+	for (int i = 0; i < 200; i++) {
+		struct rvf_result r[10], e[10];
+		struct rvf_query_opts qo = { .filter = (i & 1) ? t->flt : NULL };
+		struct rvf_query_opts xo = qo;
+		const float *q = t->d->v + (size_t)(i * 13 % (int)t->d->n) * t->d->dim;
+		xo.flags = RVF_QUERY_EXACT;
+		int n = rvf_store_query(t->s, q, t->d->dim, 10, &qo, r);
+		int m = rvf_store_query(t->s, q, t->d->dim, 10, &xo, e);
+		if (n != m || n <= 0)
+			t->bad++;
+	}
+	return NULL;
+}
+
+static void queries_from_many_threads(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	pthread_t th[4];
+	struct qthread qt[4];
+	struct rvf_filter *flt = make_filter(6);
+
+	ds_make(&d, DIM, NV, 17);
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	ingest(s, &d, 0, NV, true);
+	for (int i = 0; i < 4; i++) {
+		qt[i] = (struct qthread){ s, &d, flt, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, query_worker, &qt[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(qt[i].bad, 0);
+	}
+	rvf_filter_free(flt);
+	rvf_store_close(s);
+	ds_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1005,6 +1249,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_input_is_rejected_with_reasons, setup, teardown),
 		cmocka_unit_test_setup_teardown(profile_comes_from_the_extension, setup, teardown),
 		cmocka_unit_test_setup_teardown(recall_through_the_store_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(derive_records_parent_hash_depth_and_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(kernel_embed_extract_with_and_without_binding, setup, teardown),
+		cmocka_unit_test_setup_teardown(ebpf_embed_extract_real_elf, setup, teardown),
+		cmocka_unit_test_setup_teardown(queries_from_many_threads, setup, teardown),
 	};
 
 	tu_log_to_stderr();

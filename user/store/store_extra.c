@@ -325,8 +325,8 @@ int rvf_store_embed_ebpf(struct rvf_store *s, const struct rvf_ebpf_opts *eo, co
 		return -ENOMEM;
 	err = ebpf_payload_encode(&spec, prog, prog_len, btf, btf_len, buf, len);
 	if (err)
-		log_error("%s: embed ebpf: the program is not a usable eBPF ELF object: %s", s->path,
-			  rvf_strerror(err));
+		log_error("%s: embed ebpf: the program is not a usable eBPF ELF object (error %d)",
+			  s->path, err);
 	else
 		err = embed_segment(s, RVF_SEG_EBPF, buf, len, seg_id);
 	free(buf);

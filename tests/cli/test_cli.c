@@ -527,8 +527,9 @@ static void ingest_every_format_reads_back_exactly(void **state)
 	OK("create", "s.rvf", "--dim", "8");
 
 	write_fvecs("a.fvecs", fv, 50, dim);
-	OK("ingest", "s.rvf", "a.fvecs");
+	OK("ingest", "s.rvf", "a.fvecs", "--progress");
 	EXPECT_OUT("ingested 50 vectors");
+	EXPECT_ERR("ingest: 50 / 50 vectors (100%)");
 
 	write_npy_f4("b.npy", nv, 40, dim);
 	OK("ingest", "s.rvf", "b.npy", "--ids-from", "1000");
@@ -710,6 +711,13 @@ static void ingest_rejects_bad_rows_with_reasons_and_keeps_the_rest(void **state
 	EXPECT_ERR("bad.npy");
 	RVF("ingest", "s.rvf", "m.csv", "--batch", "0");
 	EXPECT_CODE(2);
+	/* a cosine store refuses an all-zero vector */
+	OK("create", "c.rvf", "--dim", "4", "--metric", "cosine");
+	write_bytes("z.csv", "0,0,0,0\n1,0,0,0\n", 16);
+	RVF("ingest", "c.rvf", "z.csv");
+	EXPECT_CODE(1);
+	EXPECT_ERR("line 1, id 0: rejected: all-zero");
+	EXPECT_OUT("ingested 1 vectors");
 	/* the three rows of the truncated npy that were complete went in */
 	assert_int_equal(live_count("s.rvf"), 3 + 3);
 	free(v);

@@ -180,7 +180,7 @@ int cmd_segments(int argc, char **argv)
 	const char *path;
 	struct rvf_store *s;
 	struct rvf_dir_segment *seg = NULL;
-	size_t n = 0;
+	size_t n = 0, vi_fields = 0;
 	int rc;
 
 	if (r >= 0)
@@ -190,6 +190,14 @@ int cmd_segments(int argc, char **argv)
 		return 1;
 	cli_clear_lib_err();
 	rc = rvf_store_segment_dir(s, &seg, &n);
+	if (!rc) {
+		uint32_t *fields = NULL;
+
+		/* Not an error if this fails (a Rust file has no rvf_dir) */
+		if (rvf_store_dir(s) && rvf_dir_vector_index_fields(rvf_store_dir(s), &fields, &vi_fields))
+			vi_fields = 0;
+		free(fields);
+	}
 	rvf_store_close(s);
 	if (rc) {
 		cli_lib_err(path, "cannot list segments", rc);
@@ -238,6 +246,9 @@ int cmd_segments(int argc, char **argv)
 	}
 	printf("%zu segments\n", n);
 	free(seg);
+	if (vi_fields)
+		printf("plus %zu vector index blob%s (the persisted HNSW graph, stored beside the "
+		       "segments)\n", vi_fields, vi_fields == 1 ? "" : "s");
 	return fflush(stdout) ? 1 : 0;
 }
 

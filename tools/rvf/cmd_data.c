@@ -171,12 +171,10 @@ static void progress(bool tty, uint64_t done, size_t total, double t0, bool fina
 	if (total)
 		fprintf(stderr, "%singest: %llu / %zu vectors (%.0f%%), %.0f vectors/s, %.1f s%s",
 			tty ? "\r" : "", (unsigned long long)done, total,
-			100.0 * (double)done / (double)total, rate, el, tty && !final ? "\033[K" : "\n");
+			100.0 * (double)done / (double)total, rate, el, !tty ? "\n" : final ? "\033[K\n" : "\033[K");
 	else
 		fprintf(stderr, "%singest: %llu vectors, %.0f vectors/s, %.1f s%s", tty ? "\r" : "",
-			(unsigned long long)done, rate, el, tty && !final ? "\033[K" : "\n");
-	if (tty && final)
-		fputc('\n', stderr);
+			(unsigned long long)done, rate, el, !tty ? "\n" : final ? "\033[K\n" : "\033[K");
 	fflush(stderr);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <zlib.h>
@@ -180,6 +181,7 @@ struct input {
 	enum npy_type npy;
 	size_t npy_elem;
 	size_t npy_rows;
+	size_t vecs_rows;        /* fvecs/bvecs, from the file size */
 	uint32_t dim;
 	void *raw;
 	/* text */
@@ -341,6 +343,26 @@ trunc:
 	return -EINVAL;
 }
 
+/* Row count of a plain (not gzip) fvecs/bvecs file from its size; 0 if the
+ * size does not fit (the reader then reports what is wrong) or gzip. */
+static size_t vecs_rows(const char *path, uint32_t dim, size_t elem)
+{
+	struct stat st;
+	unsigned char magic[2] = { 0, 0 };
+	FILE *f = fopen(path, "rb");
+	size_t row = 4 + elem * dim;
+
+	if (!f)
+		return 0;
+	if (fread(magic, 1, 2, f) != 2 || (magic[0] == 0x1f && magic[1] == 0x8b) ||
+	    fstat(fileno(f), &st) || (size_t)st.st_size % row) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	return (size_t)st.st_size / row;
+}
+
 int input_open(const char *path, enum input_fmt fmt, uint64_t ids_from, struct input **out)
 {
 	struct input *in = calloc(1, sizeof(*in));
@@ -366,6 +388,8 @@ int input_open(const char *path, enum input_fmt fmt, uint64_t ids_from, struct i
 			goto fail;
 		}
 		in->dim = data_reader_dim(in->dr);
+		if (fmt != IN_IDX)
+			in->vecs_rows = vecs_rows(path, in->dim, fmt == IN_FVECS ? 4 : 1);
 		in->raw = malloc(sizeof(float) * in->dim);
 		if (!in->raw) {
 			rc = -ENOMEM;
@@ -392,7 +416,7 @@ fail:
 size_t input_rows_hint(const struct input *in)
 {
 	if (in->dr)
-		return data_reader_rows_hint(in->dr);
+		return in->fmt == IN_IDX ? data_reader_rows_hint(in->dr) : in->vecs_rows;
 	if (in->fmt == IN_NPY)
 		return in->npy_rows;
 	return 0;

@@ -13,7 +13,8 @@
  * an error message naming the file.
  *
  * jsonl line: {"id":N,"vector":[x,...],"meta":{"<field id>":VALUE,...}}
- *   id optional (default --ids-from + line index), meta optional; vector
+ *   id optional (default: the next id counting up from --ids-from over the
+ *   rows read), meta optional; vector
  *   values are JSON numbers or the strings "nan", "inf", "-inf"; VALUE as in
  *   rvf/meta.h (typed {"u64":..} or plain).
  * csv: one vector per line, comma-separated numbers; a first line whose

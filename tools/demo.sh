@@ -2,7 +2,8 @@
 # README's main job (`make run`): build an rvf store from Fashion-MNIST
 # (Debian's dataset-fashion-mnist), ingest the 60,000 training images with
 # progress, run the 10,000 test images as queries, print recall@10 against
-# exact results and the QPS, then show the store's status.
+# exact results and the QPS, then show the store's status. A last query runs
+# with a metadata filter (the class labels are stored as field 0).
 #
 # Recall is computed by `rvf query --recall`: an exact brute-force k-NN over
 # the vectors read back from the store (user/data's ground truth, double
@@ -36,6 +37,7 @@ if [ ! -x "$RVF" ]; then
   exit 1
 fi
 if ! TRAIN=$(pick train-images-idx3-ubyte.gz train-images-idx3-ubyte) ||
+   ! LABELS=$(pick train-labels-idx1-ubyte.gz train-labels-idx1-ubyte) ||
    ! TEST=$(pick t10k-images-idx3-ubyte.gz t10k-images-idx3-ubyte); then
   echo "demo: Fashion-MNIST not found in $DATA" >&2
   echo "      install it with: bash tools/deps.sh   (Debian package dataset-fashion-mnist)" >&2
@@ -50,8 +52,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "create $STORE (784 dimensions, L2, HNSW M=16 ef_construction=200)"
 "$RVF" create "$STORE" --dim 784 --metric l2
 
-step "ingest the 60,000 training images from $TRAIN"
-"$RVF" ingest "$STORE" "$TRAIN" --progress
+step "ingest the 60,000 training images from $TRAIN (class label as metadata field 0)"
+"$RVF" ingest "$STORE" "$TRAIN" --labels "$LABELS" --progress
 
 step "query the 10,000 test images (k=10, ef=$EF, 1 thread); results in $OUT/results.jsonl"
 "$RVF" query "$STORE" --queries "$TEST" --k 10 --ef "$EF" --threads 1 \
@@ -62,6 +64,10 @@ if [ "$THREADS" -gt 1 ]; then
   step "the same queries on $THREADS threads (throughput)"
   "$RVF" query "$STORE" --queries "$TEST" --k 10 --ef "$EF" --threads "$THREADS" --no-results
 fi
+
+step "filtered: the first 1,000 test images among sneakers only (class 7, 10% of the store)"
+"$RVF" query "$STORE" --queries "$TEST" --limit 1000 --k 10 --ef "$EF" \
+  --filter '{"eq":{"field":0,"value":7}}' --recall > "$OUT/results-sneakers.jsonl"
 
 step "status"
 "$RVF" status "$STORE"

@@ -894,6 +894,71 @@ static void query_filter_selects_by_metadata_and_rejects_bad_json(void **state)
 	free(q);
 }
 
+static void ingest_labels_become_filterable_metadata(void **state)
+{
+	float *v = rand_vecs(100, 8), *q = rand_vecs(30, 8);
+	uint8_t idx1[8 + 100];
+	struct dumped d;
+	FILE *f;
+	char *line, *save = NULL;
+	int lines = 0;
+
+	(void)state;
+	OK("create", "s.rvf", "--dim", "8");
+	write_fvecs("v.fvecs", v, 100, 8);
+	/* idx1-ubyte labels: magic 0x00000801, count 100, then one byte each */
+	memcpy(idx1, "\x00\x00\x08\x01\x00\x00\x00\x64", 8);
+	for (int i = 0; i < 100; i++)
+		idx1[8 + i] = (uint8_t)(i % 10);
+	write_bytes("labels-idx1-ubyte", idx1, sizeof(idx1));
+	OK("ingest", "s.rvf", "v.fvecs", "--labels", "labels-idx1-ubyte", "--batch", "30");
+	dump_store("s.rvf", &d);
+	assert_int_equal(d.n, 100);
+	for (size_t i = 0; i < d.n; i++)
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(d.meta[i], "0"), "u64")),
+				 d.id[i] % 10);
+	dumped_free(&d);
+
+	write_fvecs("q.fvecs", q, 30, 8);
+	OK("query", "s.rvf", "--queries", "q.fvecs", "--limit", "12", "--k", "4",
+	   "--filter", "{\"eq\":{\"field\":0,\"value\":3}}", "--recall");
+	EXPECT_ERR("recall@4 1.0000 over 12 queries");
+	for (line = strtok_r(R.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+		json_t *o = json_loads(line, 0, NULL), *res = json_object_get(o, "results");
+
+		assert_int_equal(json_array_size(res), 4);
+		for (size_t i = 0; i < 4; i++)
+			assert_int_equal(json_integer_value(json_object_get(json_array_get(res, i), "id")) % 10, 3);
+		json_decref(o);
+	}
+	assert_int_equal(lines, 12);
+
+	/* text labels into another field; a count mismatch and a bad label fail */
+	f = fopen(tpath("l.txt"), "w");
+	for (int i = 0; i < 100; i++)
+		fprintf(f, "%d\n", 1000 + i);
+	fclose(f);
+	OK("ingest", "s.rvf", "v.fvecs", "--labels", "l.txt", "--label-field", "5");
+	dump_store("s.rvf", &d);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(d.meta[42], "5"), "u64")),
+			 1042);
+	dumped_free(&d);
+	write_bytes("short.txt", "1\n2\n", 4);
+	RVF("ingest", "s.rvf", "v.fvecs", "--labels", "short.txt");
+	EXPECT_CODE(1);
+	EXPECT_ERR("fewer labels");
+	write_bytes("neg.txt", "1\n-2\n", 5);
+	RVF("ingest", "s.rvf", "v.fvecs", "--labels", "neg.txt");
+	EXPECT_CODE(1);
+	EXPECT_ERR("neg.txt: line 2: a label must be one non-negative integer");
+	RVF("ingest", "s.rvf", "m.jsonl", "--labels", "l.txt");
+	EXPECT_CODE(2);
+	RVF("query", "s.rvf", "--queries", "q.fvecs", "--limit", "0");
+	EXPECT_CODE(2);
+	free(v);
+	free(q);
+}
+
 /* ---- delete and compact --------------------------------------------------- */
 
 static void delete_by_ids_and_filter_then_compact_keeps_the_rest(void **state)
@@ -1399,6 +1464,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(query_vector_finds_itself_and_prints_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(query_file_prints_a_line_per_query_qps_and_recall, setup, teardown),
 		cmocka_unit_test_setup_teardown(query_filter_selects_by_metadata_and_rejects_bad_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(ingest_labels_become_filterable_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_by_ids_and_filter_then_compact_keeps_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(segments_list_and_verify_catches_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(derive_records_parent_and_type, setup, teardown),

@@ -114,6 +114,11 @@ static const char ingest_usage[] =
 	"  --ids-from N   id of the first vector (default 0); rows get N, N+1, ...\n"
 	"                 jsonl lines may carry their own \"id\"\n"
 	"  --batch B      vectors per committed batch (default 10000)\n"
+	"  --labels L     one integer label per vector (idx1 file such as\n"
+	"                 train-labels-idx1-ubyte.gz, or text with one per line), stored\n"
+	"                 as u64 metadata field --label-field (default 0), for filters;\n"
+	"                 with fvecs, bvecs, npy and idx input (jsonl has its own meta)\n"
+	"  --label-field F  field id for --labels (0..65535)\n"
 	"  --progress     progress on stderr even when it is not a terminal\n"
 	"  --no-progress  no progress, even on a terminal\n"
 	"  --lock-timeout MS  wait this long for another writer (default 5000)\n"
@@ -178,14 +183,56 @@ static void progress(bool tty, uint64_t done, size_t total, double t0, bool fina
 	fflush(stderr);
 }
 
+/* Read n labels and point vecs[0..n) at them as u64 field `field`. */
+static int attach_labels(struct input *lab, struct input_batch *lb, const char *labels_path,
+			 bool labels_text, const char *input_path, uint16_t field,
+			 struct rvf_meta_entry *lmeta,
+			 struct rvf_vector *vecs, size_t n)
+{
+	long r = input_next(lab, lb, n);
+
+	if (r < 0)
+		return -EINVAL;
+	if (lb->n_bad) {
+		cli_err("%s: line %llu: %s", labels_path, (unsigned long long)lb->bad[0].pos,
+			lb->bad[0].why);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < lb->n; i++) {
+		float x = lb->vals[lb->off[i]];
+
+		if (lb->dim[i] != 1 || !(x >= 0) || x != (float)(uint64_t)x || x > 16777216.0f) {
+			cli_err("%s: %s %llu: a label must be one non-negative integer", labels_path,
+				labels_text ? "line" : "row", (unsigned long long)lb->pos[i]);
+			return -EINVAL;
+		}
+		lmeta[i] = (struct rvf_meta_entry){ .field_id = field,
+						    .value = rvf_meta_u64((uint64_t)x) };
+		vecs[i].meta = &lmeta[i];
+		vecs[i].n_meta = 1;
+	}
+	if (lb->n < n) {
+		cli_err("%s has fewer labels than %s has rows", labels_path, input_path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cmd_ingest(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "format", required_argument, 0, 'f' }, { "ids-from", required_argument, 0, 'i' },
 		{ "batch", required_argument, 0, 'b' }, { "progress", no_argument, 0, 'p' },
 		{ "no-progress", no_argument, 0, 'P' }, { "lock-timeout", required_argument, 0, 'L' },
+		{ "labels", required_argument, 0, 'l' }, { "label-field", required_argument, 0, 'F' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
+	const char *labels_path = NULL;
+	bool labels_text = false;
+	uint32_t label_field = 0;
+	struct input *lab = NULL;
+	struct input_batch lb = { 0 };
+	struct rvf_meta_entry *lmeta = NULL;
 	enum input_fmt fmt = IN_FVECS;
 	bool have_fmt = false;
 	uint64_t ids_from = 0;
@@ -223,6 +270,11 @@ int cmd_ingest(int argc, char **argv)
 			if (cli_u32("--batch", optarg, 1, 10000000, &batch))
 				return EXIT_USAGE;
 			break;
+		case 'l': labels_path = optarg; break;
+		case 'F':
+			if (cli_u32("--label-field", optarg, 0, 65535, &label_field))
+				return EXIT_USAGE;
+			break;
 		case 'p': want_progress = 1; break;
 		case 'P': want_progress = 0; break;
 		case 'L':
@@ -245,6 +297,11 @@ int cmd_ingest(int argc, char **argv)
 	}
 	show = want_progress < 0 ? tty : want_progress;
 	text = fmt == IN_CSV || fmt == IN_JSONL;
+	if (labels_path && text) {
+		cli_err("--labels works with fvecs, bvecs, npy and idx input (csv rows may be "
+			"skipped; jsonl lines carry their own \"meta\")");
+		return EXIT_USAGE;
+	}
 
 	if (access(input_path, R_OK)) {
 		cli_err("%s: %s", input_path, strerror(errno));
@@ -260,6 +317,30 @@ int cmd_ingest(int argc, char **argv)
 		goto out;
 	}
 	total = input_rows_hint(in);
+	if (labels_path) {
+		enum input_fmt lf;
+
+		if (input_fmt_guess(labels_path, &lf) || lf != IN_IDX)
+			lf = IN_CSV;   /* text: one label per line */
+		labels_text = lf == IN_CSV;
+		if (input_open(labels_path, lf, 0, &lab))
+			goto out;
+		if (input_dim(lab) > 1) {
+			cli_err("%s: labels must be one number per row, not %u", labels_path,
+				input_dim(lab));
+			goto out;
+		}
+		if (total && input_rows_hint(lab) && total != input_rows_hint(lab)) {
+			cli_err("%s has %zu rows but %s has %zu labels", input_path, total, labels_path,
+				input_rows_hint(lab));
+			goto out;
+		}
+		lmeta = calloc(batch, sizeof(*lmeta));
+		if (!lmeta) {
+			cli_err("out of memory");
+			goto out;
+		}
+	}
 	vecs = calloc(batch, sizeof(*vecs));
 	if (!vecs) {
 		cli_err("out of memory");
@@ -281,6 +362,9 @@ int cmd_ingest(int argc, char **argv)
 			vecs[i] = (struct rvf_vector){ .id = b.id[i], .values = b.vals + b.off[i],
 						      .dim = b.dim[i], .meta = b.meta[i],
 						      .n_meta = b.n_meta[i] };
+		if (lab && attach_labels(lab, &lb, labels_path, labels_text, input_path,
+					 (uint16_t)label_field, lmeta, vecs, b.n))
+			goto summary;
 		cli_clear_lib_err();
 		rc = rvf_store_ingest_batch(s, vecs, b.n, &res);
 		if (rc) {
@@ -318,15 +402,24 @@ int cmd_ingest(int argc, char **argv)
 	}
 	if (r < 0)
 		goto summary;
+	if (lab && input_next(lab, &lb, 1) != 0) {
+		cli_err("%s has more labels than %s has rows", labels_path, input_path);
+		goto summary;
+	}
 	if (show)
 		progress(tty, st.accepted + st.rejected, total, t0, true);
 	ret = st.rejected ? 1 : 0;
 summary:
 	if (st.shown > MAX_SHOWN_REJECTS)
 		cli_err("... %u more rejections not shown", st.shown - MAX_SHOWN_REJECTS);
-	printf("ingested %llu vectors into %s (epoch %llu), rejected %llu, %.2f s\n",
-	       (unsigned long long)st.accepted, path, (unsigned long long)epoch,
-	       (unsigned long long)st.rejected, cli_now() - t0);
+	if (epoch)
+		printf("ingested %llu vectors into %s (epoch %llu), rejected %llu, %.2f s\n",
+		       (unsigned long long)st.accepted, path, (unsigned long long)epoch,
+		       (unsigned long long)st.rejected, cli_now() - t0);
+	else
+		printf("ingested %llu vectors into %s, rejected %llu, %.2f s\n",
+		       (unsigned long long)st.accepted, path, (unsigned long long)st.rejected,
+		       cli_now() - t0);
 	if (st.rejected) {
 		static const char *names[8] = { "unparsable input", NULL, NULL, NULL, NULL,
 						NULL, NULL, "other" };
@@ -340,7 +433,10 @@ summary:
 	}
 out:
 	free(vecs);
+	free(lmeta);
 	input_batch_release(&b);
+	input_batch_release(&lb);
+	input_close(lab);
 	input_close(in);
 	if (s && cli_close(s, path))
 		ret = 1;

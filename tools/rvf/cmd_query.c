@@ -52,6 +52,7 @@ static const char query_usage[] =
 	"  --recall        also report recall@k against exact results (stderr)\n"
 	"  --gt-cache DIR  keep the exact results in DIR for later runs\n"
 	"  --no-results    with --queries: do not print the per-query lines\n"
+	"  --limit N       with --queries: only the first N queries\n"
 	"\n"
 	"Distances: l2 = squared Euclidean, ip = 1 - dot, cosine = 1 - cos.\n";
 
@@ -327,12 +328,14 @@ int cmd_query(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' }, { "exact", no_argument, 0, 'x' },
 		{ "threads", required_argument, 0, 't' }, { "recall", no_argument, 0, 'r' },
 		{ "gt-cache", required_argument, 0, 'g' }, { "no-results", no_argument, 0, 'n' },
+		{ "limit", required_argument, 0, 'l' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	const char *vec_arg = NULL, *qpath = NULL, *filter_arg = NULL, *gt_cache = NULL, *path;
 	enum input_fmt fmt = IN_FVECS;
 	bool have_fmt = false, json = false, exact = false, recall = false, no_results = false;
 	uint32_t k = 10, ef = 64, threads = 1, dim;
+	uint64_t limit = UINT64_MAX;
 	struct rvf_filter *filter = NULL;
 	struct rvf_store *s = NULL;
 	struct qctx ctx = { 0 };
@@ -371,6 +374,13 @@ int cmd_query(int argc, char **argv)
 		case 'r': recall = true; break;
 		case 'g': gt_cache = optarg; break;
 		case 'n': no_results = true; break;
+		case 'l':
+			if (cli_u64("--limit", optarg, &limit) || limit == 0) {
+				if (limit == 0)
+					cli_err("--limit: must be at least 1");
+				return EXIT_USAGE;
+			}
+			break;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -407,6 +417,8 @@ int cmd_query(int argc, char **argv)
 	} else if (load_queries(qpath, have_fmt, fmt, dim, &q, &nq)) {
 		goto out;
 	}
+	if (nq > limit)
+		nq = (size_t)limit;
 
 	ctx.s = s;
 	ctx.q = q;

@@ -105,7 +105,8 @@ int cli_u64(const char *opt, const char *s, uint64_t *out)
 	errno = 0;
 	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
 		goto bad;
-	v = strtoull(s, &end, 0);
+	/* decimal, or hex with 0x (never octal: "010" is ten) */
+	v = strtoull(s, &end, (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10);
 	if (errno || *end)
 		goto bad;
 	*out = v;

@@ -146,6 +146,9 @@ struct store_stats {
 	uint64_t index_ns;           /* time in graph inserts (ingest) */
 	uint64_t commit_ns;          /* time writing + committing data segments */
 	uint64_t ckpt_ns;            /* time writing checkpoints */
+	uint64_t open_replay_ns;     /* open: segments up to the checkpoint (ids, metadata) */
+	uint64_t open_graph_ns;      /* open: checkpoint read + graph load */
+	uint64_t open_catchup_ns;    /* open: segments newer than the checkpoint */
 };
 
 struct rvf_store {

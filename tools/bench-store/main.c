@@ -1,0 +1,263 @@
+/*
+ * bench-store - the store API's costs (issue 4):
+ *
+ *   ingest      durable ingest, dim 128 (RVF_BENCH_DIM), batches of 1,000
+ *               (RVF_BENCH_BATCH) each committed before the next: vectors/s
+ *               for the commit path alone (VEC/META segments written and
+ *               committed, fsyncs included; graph inserts excluded) and for
+ *               the whole call (graph build and periodic checkpoints included).
+ *   open        a persisted store of RVF_BENCH_N (default 1,000,000) vectors:
+ *               time from rvf_store_open to the first query answered, with the
+ *               page cache of the file dropped, as a ratio to reading the file
+ *               once (sequential read, 1 MiB chunks, cache dropped too).
+ *   query       QPS through rvf_store_query vs rvf_hnsw_search on the same
+ *               index, same queries, k and ef (single thread); overhead %.
+ *
+ * Data: data_synth_clustered (seeded). Output: one JSON line per figure and
+ * a closing summary. Environment: RVF_BENCH_N, RVF_BENCH_DIM, RVF_BENCH_BATCH,
+ * RVF_BENCH_NQ, RVF_BENCH_EF, RVF_BENCH_QUICK=1 (100k vectors), RVF_BENCH_DIR
+ * (where the store files go; default build/bench), RVF_BENCH_KEEP=1 (reuse a
+ * persisted store of the same size from an earlier run for the open/query
+ * figures; the ingest figure then comes from a 100k-vector run).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rvf/rvf.h"
+#include "data/data.h"
+#include "store/store_internal.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of this thread: the query comparison must not depend on what
+ * else the machine runs (wall-clock QPS is reported beside it). */
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t env_size(const char *name, size_t def)
+{
+	const char *e = getenv(name);
+
+	return e && *e ? (size_t)strtoull(e, NULL, 10) : def;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "bench-store: %s: %s (%s)\n", what, rvf_strerror(err), rvf_last_error());
+	exit(1);
+}
+
+/* Drop the file's pages from the page cache (it is clean after fsync). */
+static void drop_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	fdatasync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+}
+
+static double read_file_once(const char *path, uint64_t *bytes)
+{
+	size_t cap = 1 << 20;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY);
+	double t0 = now_s();
+	ssize_t n;
+
+	*bytes = 0;
+	if (fd < 0 || !buf) {
+		perror(path);
+		exit(1);
+	}
+	while ((n = read(fd, buf, cap)) > 0)
+		*bytes += (uint64_t)n;
+	close(fd);
+	free(buf);
+	return now_s() - t0;
+}
+
+struct ingest_fig { double wall, commit, index, ckpt; uint64_t checkpoints; };
+
+static struct ingest_fig ingest_all(const char *path, const struct data_mat *base, size_t batch)
+{
+	struct rvf_store_opts o = { .dimension = base->dim };
+	struct rvf_vector *v = calloc(batch, sizeof(*v));
+	struct rvf_store *s = NULL;
+	struct ingest_fig f = { 0 };
+	struct store_stats st;
+	double t0;
+	int err;
+
+	unlink(path);
+	err = rvf_store_create(path, &o, &s);
+	if (err)
+		die("create", err);
+	t0 = now_s();
+	for (size_t i = 0; i < base->n; i += batch) {
+		size_t n = base->n - i < batch ? base->n - i : batch;
+		for (size_t j = 0; j < n; j++)
+			v[j] = (struct rvf_vector){ .id = i + j, .values = base->v + (i + j) * base->dim,
+						    .dim = base->dim };
+		err = rvf_store_ingest_batch(s, v, n, NULL);
+		if (err)
+			die("ingest", err);
+		if (isatty(2) && (i / batch) % 50 == 0)
+			fprintf(stderr, "\ringest %zu / %zu", i + n, base->n);
+	}
+	f.wall = now_s() - t0;
+	store_stats(s, &st);
+	f.commit = (double)st.commit_ns * 1e-9;
+	f.index = (double)st.index_ns * 1e-9;
+	f.ckpt = (double)st.ckpt_ns * 1e-9;
+	f.checkpoints = st.checkpoints;
+	err = rvf_store_close(s);
+	if (err)
+		die("close", err);
+	if (isatty(2))
+		fprintf(stderr, "\r\033[K");
+	free(v);
+	return f;
+}
+
+int main(void)
+{
+	int quick = getenv("RVF_BENCH_QUICK") != NULL;
+	size_t n = env_size("RVF_BENCH_N", quick ? 100000 : 1000000);
+	uint32_t dim = (uint32_t)env_size("RVF_BENCH_DIM", 128);
+	size_t batch = env_size("RVF_BENCH_BATCH", 1000);
+	size_t nq = env_size("RVF_BENCH_NQ", 1000);
+	uint32_t ef = (uint32_t)env_size("RVF_BENCH_EF", 64);
+	const char *dir = getenv("RVF_BENCH_DIR") ? getenv("RVF_BENCH_DIR") : "build/bench";
+	int keep = getenv("RVF_BENCH_KEEP") != NULL;
+	struct data_synth_opts so = { .n = n, .nq = nq, .dim = dim };
+	struct data_mat base = { 0 }, queries = { 0 };
+	char path[4096];
+	struct rvf_store *s = NULL;
+	struct stat sb;
+	struct ingest_fig ig;
+	int err;
+
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/bench-store-%zu-%u.rvf", dir, n, dim);
+	err = data_synth_clustered(&so, &base, &queries);
+	if (err)
+		die("synthetic data", err);
+
+	/* ---- ingest ---- */
+	if (keep && !stat(path, &sb)) {
+		struct data_mat sub = base;
+		char p2[4200];
+		sub.n = n < 100000 ? n : 100000;
+		snprintf(p2, sizeof(p2), "%s.ingest", path);
+		ig = ingest_all(p2, &sub, batch);
+		unlink(p2);
+		n = sub.n;
+	} else {
+		ig = ingest_all(path, &base, batch);
+	}
+	printf("{\"bench\":\"store_ingest\",\"n\":%zu,\"dim\":%u,\"batch\":%zu,\"batches\":%zu,"
+	       "\"wall_s\":%.3f,\"commit_s\":%.3f,\"index_s\":%.3f,\"checkpoint_s\":%.3f,\"checkpoints\":%llu,"
+	       "\"durable_vps_excl_graph\":%.0f,\"durable_vps_incl_graph\":%.0f,\"commits_per_s\":%.1f}\n",
+	       n, dim, batch, (n + batch - 1) / batch, ig.wall, ig.commit, ig.index, ig.ckpt,
+	       (unsigned long long)ig.checkpoints, (double)n / ig.commit, (double)n / ig.wall,
+	       (double)((n + batch - 1) / batch) / ig.commit);
+	size_t ingest_n = n;
+	n = base.n;
+
+	/* ---- open to first query, cold cache ---- */
+	uint64_t bytes;
+	drop_cache(path);
+	double t_read = read_file_once(path, &bytes);
+	drop_cache(path);
+	struct rvf_result r[10];
+	double t0 = now_s();
+	err = rvf_store_open(path, NULL, &s);
+	if (err)
+		die("open", err);
+	int got = rvf_store_query(s, queries.v, dim, 10, NULL, r);
+	double t_open = now_s() - t0;
+	struct store_stats st;
+	store_stats(s, &st);
+	if (got != 10 || !st.ckpt_loaded) {
+		fprintf(stderr, "bench-store: open did not load a checkpoint or the query failed\n");
+		return 1;
+	}
+	printf("{\"bench\":\"store_open\",\"n\":%zu,\"file_bytes\":%llu,\"read_file_s\":%.3f,"
+	       "\"open_first_query_s\":%.3f,\"ratio\":%.2f,\"catchup_vectors\":%llu,\"read_mib_s\":%.0f,"
+	       "\"replay_s\":%.3f,\"graph_load_s\":%.3f,\"catchup_s\":%.3f}\n",
+	       n, (unsigned long long)bytes, t_read, t_open, t_open / t_read,
+	       (unsigned long long)st.catchup_vectors, (double)bytes / t_read / (1 << 20),
+	       (double)st.open_replay_ns * 1e-9, (double)st.open_graph_ns * 1e-9,
+	       (double)st.open_catchup_ns * 1e-9);
+
+	/* ---- query QPS: store API vs bare index ---- */
+	const struct rvf_hnsw *h = rvf_store_index(s);
+	struct rvf_query_opts qo = { .ef_search = ef };
+	struct rvf_hnsw_result hr[10];
+	double t_store = 0, t_bare = 0, c_store = 0, c_bare = 0;
+	/* interleaved in chunks, alternating which goes first, so both see the
+	 * same machine (other processes, frequency) */
+	for (int rep = 0; rep < 6; rep++) {
+		for (size_t c = 0; c < queries.n; c += 50) {
+			size_t e = c + 50 < queries.n ? c + 50 : queries.n;
+			for (int which = 0; which < 2; which++) {
+				int bare = (which + rep) & 1;
+				double c0 = cpu_s();
+				t0 = now_s();
+				for (size_t q = c; q < e; q++) {
+					if (bare)
+						rvf_hnsw_search(h, queries.v + q * dim, 10, ef, NULL, hr);
+					else
+						rvf_store_query(s, queries.v + q * dim, dim, 10, &qo, r);
+				}
+				if (rep) {      /* the first pass warms up */
+					*(bare ? &t_bare : &t_store) += now_s() - t0;
+					*(bare ? &c_bare : &c_store) += cpu_s() - c0;
+				}
+			}
+		}
+	}
+	double best_store = t_store / 5, best_bare = t_bare / 5;
+	double qps_store = (double)queries.n / best_store, qps_bare = (double)queries.n / best_bare;
+	double overhead = (c_store / c_bare - 1) * 100;
+	printf("{\"bench\":\"store_query\",\"n\":%zu,\"nq\":%zu,\"k\":10,\"ef\":%u,\"threads\":1,"
+	       "\"qps_store\":%.0f,\"qps_bare_index\":%.0f,\"cpu_us_per_query_store\":%.2f,"
+	       "\"cpu_us_per_query_bare\":%.2f,\"overhead_pct\":%.2f}\n",
+	       n, queries.n, ef, qps_store, qps_bare, c_store / (5.0 * (double)queries.n) * 1e6,
+	       c_bare / (5.0 * (double)queries.n) * 1e6, overhead);
+	rvf_store_close(s);
+
+	printf("summary: durable ingest %.0f vec/s excluding graph build (%.1f commits/s), %.0f vec/s "
+	       "including it; open-to-first-query %.2f s for %zu x %u (%.0f MiB) = %.2fx reading the file "
+	       "(%.2f s); query %.0f QPS via store vs %.0f bare index (wall clock); store overhead %.1f%% of CPU time per query (target < 5%%)\n",
+	       (double)ingest_n / ig.commit, (double)((ingest_n + batch - 1) / batch) / ig.commit,
+	       (double)ingest_n / ig.wall,
+	       t_open, n, dim, (double)bytes / (1 << 20), t_open / t_read, t_read, qps_store, qps_bare,
+	       overhead);
+	if (!keep)
+		unlink(path);
+	data_mat_release(&base);
+	data_mat_release(&queries);
+	return 0;
+}

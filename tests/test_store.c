@@ -704,6 +704,34 @@ static void compaction_keeps_unknown_segment_bytes_and_reports_truth(void **stat
 	ds_free(&d);
 }
 
+static void compaction_with_one_metadata_segment_keeps_it_after_its_rows(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	struct rvf_compact_result cr;
+
+	ds_make(&d, DIM, 100, 35);
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	ingest(s, &d, 0, 100, true);
+	uint64_t id = d.ids[9];                  /* i % 10 == 9: no metadata */
+	assert_false(d.has_meta[9]);
+	assert_int_equal(rvf_store_delete(s, &id, 1, NULL), 0);
+	assert_int_equal(rvf_store_compact(s, &cr), 0);
+	assert_true(cr.segments_compacted >= 2);
+	expect_verify(s);
+	rvf_store_close(s);
+	s = reopen(f->path);
+	expect_verify(s);
+	struct rvf_meta_entry *e = NULL;
+	size_t ne = 0;
+	assert_int_equal(rvf_store_get_meta(s, d.ids[0], &e, &ne), 0);
+	assert_int_equal(ne, d.nme[0]);
+	free(e);
+	rvf_store_close(s);
+	ds_free(&d);
+}
+
 /* ---- graph persistence ------------------------------------------------------------------ */
 
 static void open_loads_the_graph_checkpoint_instead_of_rebuilding(void **state)
@@ -1243,6 +1271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete_by_filter_tombstones_exactly_the_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_numbers_match_ground_truth, setup, teardown),
 		cmocka_unit_test_setup_teardown(compaction_keeps_unknown_segment_bytes_and_reports_truth, setup, teardown),
+		cmocka_unit_test_setup_teardown(compaction_with_one_metadata_segment_keeps_it_after_its_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_loads_the_graph_checkpoint_instead_of_rebuilding, setup, teardown),
 		cmocka_unit_test_setup_teardown(periodic_checkpoints_during_ingest, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_every_mutator, setup, teardown),

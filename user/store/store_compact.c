@@ -180,12 +180,20 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 		if (g->type == RVF_SEG_JOURNAL)
 			njrn++;
 	}
-	meta_rw = dead_meta || nmeta > 1;
+	bool vec_rw = false;
 	for (size_t i = 0; i < s->segs.n; i++) {
 		const struct sseg *g = &s->segs.a[i];
-		if (g->type == RVF_SEG_VEC)
+		if (g->type == RVF_SEG_VEC) {
 			rewrite[i] = g->live_rows < g->rows || (nsmall > 1 && g->rows * rowb < COMPACT_TARGET / 2);
-		else if (g->type == RVF_SEG_JOURNAL || (g->type == RVF_SEG_META && meta_rw))
+			vec_rw |= rewrite[i];
+		}
+	}
+	/* A META record must follow its row in segment order, and rewritten rows
+	 * get new (higher) ids: so any VEC rewrite rewrites the metadata too. */
+	meta_rw = nmeta && (dead_meta || nmeta > 1 || vec_rw);
+	for (size_t i = 0; i < s->segs.n; i++) {
+		const struct sseg *g = &s->segs.a[i];
+		if (g->type == RVF_SEG_JOURNAL || (g->type == RVF_SEG_META && meta_rw))
 			rewrite[i] = true;
 		if (rewrite[i])
 			rm[nrm++] = g->id;
@@ -575,7 +583,7 @@ int rvf_store_verify(struct rvf_store *s)
 			      rvf_strerror(e));
 			continue;
 		}
-		if (store_owned(g->type) && g->id > s->hdr.ckpt_seg_id && g->id >= s->hdr.next_seg_id)
+		if (store_owned(g->type) && g->id >= s->hdr.next_seg_id)
 			VPROB(&v, "%s: verify: segment %llu is past the header's next id", s->path,
 			      (unsigned long long)g->id);
 		if (g->type == RVF_SEG_VEC) {

@@ -28,7 +28,16 @@
 #define MAX_LEN 1100
 #define TOL_ULPS_PER_TERM 1.0
 
-static const char *const sets[] = { "scalar", "avx2", "avx512" };
+static const char *const sets[] = { "scalar", "avx2", "avx512", "avx512-novnni" };
+
+/* "avx512-novnni": the AVX-512 set without VNNI, which dist_by_name("avx512")
+ * does not return on a CPU that has VNNI but other CPUs run. */
+static const struct dist_kernels *kernels(const char *name)
+{
+	if (!strcmp(name, "avx512-novnni"))
+		return dist_by_name("avx512") ? &dist_kernels_avx512 : NULL;
+	return dist_by_name(name);
+}
 
 static double tol_for(size_t n, double abs_terms)
 {
@@ -64,7 +73,7 @@ static void kernels_match_reference_for_every_length(void **state)
 
 	tu_rng_init(&r, tu_seed());
 	for (size_t si = 0; si < sizeof(sets) / sizeof(sets[0]); si++) {
-		const struct dist_kernels *k = dist_by_name(sets[si]);
+		const struct dist_kernels *k = kernels(sets[si]);
 		const struct dist_kernels *s = &dist_kernels_scalar;
 		size_t tested = 0;
 
@@ -83,6 +92,29 @@ static void kernels_match_reference_for_every_length(void **state)
 			double l2 = 0, l2abs = 0, dot = 0, dotabs = 0, du8 = 0, du8abs = 0;
 			float g;
 
+			{
+				/* integer codes: exact */
+				uint8_t *ub = malloc(n + coff), *u = ub + coff;
+				int8_t *ib = malloc(n + 3), *ic = ib + 3;
+				int64_t want = 0;
+
+				assert_non_null(ub);
+				assert_non_null(ib);
+				for (size_t i = 0; i < n; i++) {
+					u[i] = (uint8_t)tu_rng_below(&r, 256);
+					ic[i] = (int8_t)((int)tu_rng_below(&r, 256) - 128);
+					if (n % 7 == 0) {          /* extremes */
+						u[i] = 255;
+						ic[i] = (int8_t)(i & 1 ? 127 : -128);
+					}
+					want += (int64_t)u[i] * ic[i];
+				}
+				if (k->dot_u8_i8(u, ic, n) != want)
+					fail_msg("%s dot_u8_i8 n=%zu: got %d, want %lld", sets[si], n,
+						 k->dot_u8_i8(u, ic, n), (long long)want);
+				free(ub);
+				free(ib);
+			}
 			cb = malloc(n + coff);
 			assert_non_null(cb);
 			c = cb + coff;
@@ -119,7 +151,7 @@ static void kernels_match_reference_for_every_length(void **state)
 			free(cb);
 			tested++;
 		}
-		printf("info: %s: %zu lengths x 3 kernels checked\n", k->name, tested);
+		printf("info: %s: %zu lengths x 4 kernels checked\n", sets[si], tested);
 	}
 }
 
@@ -130,13 +162,14 @@ static void kernels_return_zero_for_empty_rows(void **state)
 	(void)state;
 
 	for (size_t si = 0; si < sizeof(sets) / sizeof(sets[0]); si++) {
-		const struct dist_kernels *k = dist_by_name(sets[si]);
+		const struct dist_kernels *k = kernels(sets[si]);
 
 		if (!k)
 			continue;
 		assert_true(k->l2sq_f32(&x, &x, 0) == 0.0f);
 		assert_true(k->dot_f32(&x, &x, 0) == 0.0f);
 		assert_true(k->dot_f32_u8(&x, &c, 0) == 0.0f);
+		assert_int_equal(k->dot_u8_i8(&c, (const int8_t *)&c, 0), 0);
 	}
 }
 
@@ -149,7 +182,7 @@ static void identical_rows_have_zero_l2(void **state)
 	tu_rng_init(&r, tu_seed() + 1);
 	fill_f(&r, v, MAX_LEN, 100.0);
 	for (size_t si = 0; si < sizeof(sets) / sizeof(sets[0]); si++) {
-		const struct dist_kernels *k = dist_by_name(sets[si]);
+		const struct dist_kernels *k = kernels(sets[si]);
 
 		if (!k)
 			continue;
@@ -202,10 +235,25 @@ static int child_forced(const char *want, uint64_t seed)
 		return 10;
 	if (strcmp(rvf_simd_name(), want))
 		return 11;
-	if (rvf_hnsw_new(8, RVF_METRIC_L2, NULL, &h) != 0)
-		return 12;
-	rvf_hnsw_free(h);
 	tu_rng_init(&r, seed);
+	/* the SQ8 traversal runs on this set's integer kernel: every stored
+	 * vector must find itself */
+	if (rvf_hnsw_new(37, RVF_METRIC_L2, NULL, &h) != 0)
+		return 12;
+	for (uint32_t i = 0; i < 300; i++) {
+		for (uint32_t d = 0; d < 37; d++)
+			a[i * 37 % 700 + d] = (float)(tu_rng_unit(&r) * 2 - 1);
+		if (rvf_hnsw_add(h, i, a + i * 37 % 700))
+			return 13;
+	}
+	for (uint32_t i = 0; i < 300; i++) {
+		struct rvf_hnsw_result res[1];
+		const float *v = rvf_hnsw_vector(h, i);
+
+		if (!v || rvf_hnsw_search(h, v, 1, 32, NULL, res) != 1 || res[0].label != i)
+			return 14;
+	}
+	rvf_hnsw_free(h);
 	for (uint32_t n = 1; n <= MAX_LEN; n += 13) {
 		for (uint32_t i = 0; i < n; i++) {
 			a[i] = (float)(tu_rng_unit(&r) * 2 - 1);
@@ -255,7 +303,9 @@ static void rvf_simd_forces_each_supported_set(void **state)
 	for (size_t si = 0; si < sizeof(sets) / sizeof(sets[0]); si++) {
 		int rc;
 
-		if (!dist_by_name(sets[si])) {
+		if (!strcmp(sets[si], "avx512-novnni"))
+			continue;        /* not an RVF_SIMD value */
+		if (!kernels(sets[si])) {
 			printf("info: RVF_SIMD=%s not exercised: CPU lacks it\n", sets[si]);
 			continue;
 		}

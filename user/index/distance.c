@@ -63,11 +63,21 @@ float dist_dot_f32_u8_scalar(const float *q, const uint8_t *c, size_t n)
 	return (s0 + s1) + (s2 + s3);
 }
 
+int32_t dist_dot_u8_i8_scalar(const uint8_t *u, const int8_t *c, size_t n)
+{
+	int32_t s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += (int32_t)u[i] * c[i];
+	return s;
+}
+
 const struct dist_kernels dist_kernels_scalar = {
 	.name = "scalar",
 	.l2sq_f32 = dist_l2sq_f32_scalar,
 	.dot_f32 = dist_dot_f32_scalar,
 	.dot_f32_u8 = dist_dot_f32_u8_scalar,
+	.dot_u8_i8 = dist_dot_u8_i8_scalar,
 };
 
 static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
@@ -94,8 +104,11 @@ const struct dist_kernels *dist_by_name(const char *name)
 		return &dist_kernels_scalar;
 	if (!strcmp(name, "avx2"))
 		return cpu_has_avx2() ? &dist_kernels_avx2 : NULL;
-	if (!strcmp(name, "avx512"))
-		return cpu_has_avx512() ? &dist_kernels_avx512 : NULL;
+	if (!strcmp(name, "avx512")) {
+		if (!cpu_has_avx512())
+			return NULL;
+		return __builtin_cpu_supports("avx512vnni") ? &dist_kernels_avx512_vnni : &dist_kernels_avx512;
+	}
 	return NULL;
 }
 
@@ -118,7 +131,7 @@ static void simd_select(void)
 		return;
 	}
 	if (cpu_has_avx512())
-		simd_active = &dist_kernels_avx512;
+		simd_active = dist_by_name("avx512");
 	else if (cpu_has_avx2())
 		simd_active = &dist_kernels_avx2;
 	else

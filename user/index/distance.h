@@ -7,6 +7,8 @@
  *   l2sq_f32(a, b, n)     sum (a_i - b_i)^2
  *   dot_f32(a, b, n)      sum a_i b_i
  *   dot_f32_u8(q, c, n)   sum q_i c_i  (float query against uint8 codes)
+ *   dot_u8_i8(u, c, n)    sum u_i c_i  (uint8 query codes against int8 data
+ *                         codes, exact in int32 for n <= 65536)
  * None of them needs any alignment or padding; n may be 0.
  */
 #ifndef RVF_INDEX_DISTANCE_H
@@ -20,11 +22,15 @@ struct dist_kernels {
 	float (*l2sq_f32)(const float *a, const float *b, size_t n);
 	float (*dot_f32)(const float *a, const float *b, size_t n);
 	float (*dot_f32_u8)(const float *q, const uint8_t *c, size_t n);
+	int32_t (*dot_u8_i8)(const uint8_t *u, const int8_t *c, size_t n);
 };
 
 extern const struct dist_kernels dist_kernels_scalar;
 extern const struct dist_kernels dist_kernels_avx2;
 extern const struct dist_kernels dist_kernels_avx512;
+/* AVX-512 with VNNI (vpdpbusd) for dot_u8_i8; what "avx512" means on CPUs
+ * that have VNNI. */
+extern const struct dist_kernels dist_kernels_avx512_vnni;
 
 /* The selected table, or NULL if rvf_simd_init() failed / was not called. */
 const struct dist_kernels *dist_active(void);
@@ -37,5 +43,6 @@ const struct dist_kernels *dist_by_name(const char *name);
 float dist_l2sq_f32_scalar(const float *a, const float *b, size_t n);
 float dist_dot_f32_scalar(const float *a, const float *b, size_t n);
 float dist_dot_f32_u8_scalar(const float *q, const uint8_t *c, size_t n);
+int32_t dist_dot_u8_i8_scalar(const uint8_t *u, const int8_t *c, size_t n);
 
 #endif

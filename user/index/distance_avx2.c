@@ -83,9 +83,34 @@ static float dist_dot_f32_u8_avx2(const float *q, const uint8_t *c, size_t n)
 	return hsum256(s0) + dist_dot_f32_u8_scalar(q + i, c + i, n - i);
 }
 
+/* u8 x s8 widened to s16 and multiplied pairwise into s32 (vpmaddwd): no
+ * saturation, unlike vpmaddubsw. */
+static int32_t dist_dot_u8_i8_avx2(const uint8_t *u, const int8_t *c, size_t n)
+{
+	__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+	__m128i t;
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		__m256i u0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(u + i)));
+		__m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+		__m256i u1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(u + i + 16)));
+		__m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16)));
+
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(u0, c0));
+		s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(u1, c1));
+	}
+	s0 = _mm256_add_epi32(s0, s1);
+	t = _mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
+	t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+	t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+	return _mm_cvtsi128_si32(t) + dist_dot_u8_i8_scalar(u + i, c + i, n - i);
+}
+
 const struct dist_kernels dist_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq_f32 = dist_l2sq_f32_avx2,
 	.dot_f32 = dist_dot_f32_avx2,
 	.dot_f32_u8 = dist_dot_f32_u8_avx2,
+	.dot_u8_i8 = dist_dot_u8_i8_avx2,
 };

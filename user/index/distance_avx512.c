@@ -84,9 +84,68 @@ static float dist_dot_f32_u8_avx512(const float *q, const uint8_t *c, size_t n)
 	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+/* AVX-512BW: widen to s16, vpmaddwd into s32. */
+static int32_t dist_dot_u8_i8_avx512(const uint8_t *u, const int8_t *c, size_t n)
+{
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	size_t i = 0;
+
+	for (; i + 64 <= n; i += 64) {
+		__m512i u0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(u + i)));
+		__m512i c0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(c + i)));
+		__m512i u1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(u + i + 32)));
+		__m512i c1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(c + i + 32)));
+
+		s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(u0, c0));
+		s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(u1, c1));
+	}
+	if (i < n) {
+		__mmask64 m = n - i >= 64 ? ~0ull : (1ull << (n - i)) - 1;
+		__m512i u0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8((__mmask32)m, u + i));
+		__m512i c0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8((__mmask32)m, c + i));
+		__m512i u1 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8((__mmask32)(m >> 32), u + i + 32));
+		__m512i c1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8((__mmask32)(m >> 32), c + i + 32));
+
+		s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(u0, c0));
+		s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(u1, c1));
+	}
+	return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+}
+
+/* AVX-512 VNNI: vpdpbusd multiplies 64 u8 x s8 pairs and sums groups of
+ * four into the s32 lanes, one instruction per 64 values. */
+__attribute__((target("avx512vnni")))
+static int32_t dist_dot_u8_i8_avx512_vnni(const uint8_t *u, const int8_t *c, size_t n)
+{
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	size_t i = 0;
+
+	for (; i + 128 <= n; i += 128) {
+		s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(u + i), _mm512_loadu_si512(c + i));
+		s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(u + i + 64), _mm512_loadu_si512(c + i + 64));
+	}
+	for (; i + 64 <= n; i += 64)
+		s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(u + i), _mm512_loadu_si512(c + i));
+	if (i < n) {
+		__mmask64 m = (1ull << (n - i)) - 1;
+
+		s1 = _mm512_dpbusd_epi32(s1, _mm512_maskz_loadu_epi8(m, u + i), _mm512_maskz_loadu_epi8(m, c + i));
+	}
+	return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+}
+
 const struct dist_kernels dist_kernels_avx512 = {
 	.name = "avx512",
 	.l2sq_f32 = dist_l2sq_f32_avx512,
 	.dot_f32 = dist_dot_f32_avx512,
 	.dot_f32_u8 = dist_dot_f32_u8_avx512,
+	.dot_u8_i8 = dist_dot_u8_i8_avx512,
+};
+
+const struct dist_kernels dist_kernels_avx512_vnni = {
+	.name = "avx512",
+	.l2sq_f32 = dist_l2sq_f32_avx512,
+	.dot_f32 = dist_dot_f32_avx512,
+	.dot_f32_u8 = dist_dot_f32_u8_avx512,
+	.dot_u8_i8 = dist_dot_u8_i8_avx512_vnni,
 };

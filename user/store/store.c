@@ -558,17 +558,23 @@ struct vcache {
 	struct {
 		uint64_t seg;
 		void *buf;
+		const uint64_t *ids;
 		const float *rows;
 		size_t count;
+		bool all_live;       /* every row is its id's current live row */
 	} e[VCACHE];
 	unsigned next;
+	int cur;                 /* entry of the last row served, -1 none */
+	size_t cur_row;
 	int err;
 };
 
-static const float *vcache_row(struct vcache *c, uint64_t seg, uint32_t row)
+/* The cache entry holding VEC segment seg (read and verified on a miss). */
+static int vcache_entry(struct vcache *c, uint64_t seg)
 {
 	struct rvf_store *s = c->s;
 	const uint64_t *ids;
+	const float *rows;
 	size_t len, count;
 	void *buf = NULL;
 	unsigned k;
@@ -576,47 +582,69 @@ static const float *vcache_row(struct vcache *c, uint64_t seg, uint32_t row)
 
 	for (k = 0; k < VCACHE; k++)
 		if (c->e[k].buf && c->e[k].seg == seg)
-			goto hit;
+			return (int)k;
 	err = rvf_dir_read_segment(s->dir, seg, &buf, &len);
 	if (err) {
 		c->err = log_fail(err, "%s: reading VEC segment %llu: %s", s->path,
 				  (unsigned long long)seg, rvf_strerror(err));
-		return NULL;
+		return -1;
 	}
-	const float *rows;
 	err = vec_parse(buf, len, s->hdr.dimension, s->path, seg, &ids, &rows, &count);
 	if (err) {
 		free(buf);
 		c->err = err;
-		return NULL;
+		return -1;
 	}
 	k = c->next++ % VCACHE;
+	if (c->cur == (int)k)
+		c->cur = -1;
 	free(c->e[k].buf);
+	const struct sseg *g = segtab_find(&s->segs, seg);
 	c->e[k].seg = seg;
 	c->e[k].buf = buf;
+	c->e[k].ids = ids;
 	c->e[k].rows = rows;
 	c->e[k].count = count;
-hit:
-	if (row >= c->e[k].count) {
-		c->err = -EUCLEAN;
-		return NULL;
-	}
-	return c->e[k].rows + (size_t)row * s->hdr.dimension;
+	c->e[k].all_live = g && g->live_rows == count;
+	return (int)k;
 }
 
+/*
+ * get_vec for the checkpoint load: the vector of a node live at the
+ * checkpoint. Nodes come in internal id order, which is mostly row order, so
+ * the row after the last one served is tried first (valid only in a segment
+ * whose rows are all current); otherwise the id map says where the row is.
+ */
 static const float *ckpt_get_vec(void *ctx, uint64_t label, uint32_t internal_id)
 {
 	struct vcache *c = ctx;
-	struct loc *l = idmap_get(&c->s->map, label);
+	struct rvf_store *s = c->s;
+	struct loc *l;
+	int k;
 
 	(void)internal_id;
-	if (!l || (l->flags & LOC_DELETED) || l->vseg > c->s->hdr.ckpt_seg_id) {
+	if (c->cur >= 0 && c->e[c->cur].all_live && c->cur_row + 1 < c->e[c->cur].count &&
+	    c->e[c->cur].ids[c->cur_row + 1] == label) {
+		c->cur_row++;
+		return c->e[c->cur].rows + c->cur_row * s->hdr.dimension;
+	}
+	l = idmap_get(&s->map, label);
+	if (!l || (l->flags & LOC_DELETED) || l->vseg > s->hdr.ckpt_seg_id) {
 		log_error("%s: graph checkpoint has live id %llu, which the data does not",
-			  c->s->path, (unsigned long long)label);
+			  s->path, (unsigned long long)label);
 		c->err = -EUCLEAN;
 		return NULL;
 	}
-	return vcache_row(c, l->vseg, l->row);
+	k = vcache_entry(c, l->vseg);
+	if (k < 0)
+		return NULL;
+	if (l->row >= c->e[k].count) {
+		c->err = -EUCLEAN;
+		return NULL;
+	}
+	c->cur = k;
+	c->cur_row = l->row;
+	return c->e[k].rows + (size_t)l->row * s->hdr.dimension;
 }
 
 uint64_t store_disk_bytes(const struct rvf_store *s, uint64_t payload_len)
@@ -698,7 +726,7 @@ static int replay_one(struct rvf_store *s, const struct rvf_dir_segment *d, bool
 
 static int load_checkpoint(struct rvf_store *s)
 {
-	struct vcache c = { .s = s };
+	struct vcache c = { .s = s, .cur = -1 };
 	struct ckpt_hdr ck;
 	void *buf = NULL;
 	size_t len;
@@ -775,6 +803,10 @@ static int store_load(struct rvf_store *s)
 		if (err)
 			goto out;
 	}
+	idmap_release(&s->map);
+	err = idmap_init(&s->map, s->hdr.live + s->hdr.deleted);
+	if (err)
+		goto out;
 	s->hdr.live = s->hdr.deleted = 0;
 	t0 = now_mono_ns();
 	for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id && !err; i++)

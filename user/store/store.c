@@ -49,6 +49,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,6 +468,19 @@ static void runtime_opts(struct rvf_store *s, const struct rvf_store_opts *o)
 		s->ckpt_every = strtoull(env, NULL, 10);
 }
 
+/* Make a new directory entry durable. */
+static void sync_parent(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
 int store_create_with(const char *path, const struct rvf_store_opts *o,
 		      const struct rvf_file_identity *id, const struct rvf_lineage_record *lin,
 		      uint64_t flags, struct rvf_store **out)
@@ -475,6 +489,7 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 	struct rvf_hnsw_opts ho = { 0 };
 	struct rvf_dir_opts dopt;
 	bool made = false;
+	char *tmp = NULL;
 	int err, profile;
 
 	if (!path || !*path || !o || !out)
@@ -526,8 +541,20 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 		s->hdr.lineage = *lin;
 		s->hdr.flags |= STORE_F_LINEAGE;
 	}
+	/* The store appears complete or not at all: it is built under a
+	 * temporary name (header committed) and then linked into place. */
+	if (!access(path, F_OK)) {
+		err = log_fail(-EEXIST, "%s: already exists", path);
+		goto fail;
+	}
+	if (asprintf(&tmp, "%s.creating-%d-%llx", path, (int)getpid(),
+		     (unsigned long long)(now_mono_ns() & 0xffffffffffull)) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto fail;
+	}
 	dopt = dir_opts(o, true);
-	err = rvf_dir_create(path, &dopt, &s->dir);
+	err = rvf_dir_create(tmp, &dopt, &s->dir);
 	if (err)
 		goto fail;
 	made = true;
@@ -536,12 +563,27 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 		err = store_commit(s, "create");
 	if (err)
 		goto fail;
+	rvf_dir_close(s->dir);
+	s->dir = NULL;
+	if (link(tmp, path)) {
+		err = -errno;
+		log_error("%s: cannot create: %s", path, strerror(errno));
+		goto fail;
+	}
+	unlink(tmp);
+	made = false;
+	sync_parent(path);
+	err = rvf_dir_open(path, &dopt, &s->dir);
+	if (err)
+		goto fail;
+	free(tmp);
 	*out = s;
 	return 0;
 fail:
 	store_free_handle(s);
 	if (made)
-		unlink(path);
+		unlink(tmp);
+	free(tmp);
 	return err;
 }
 

@@ -615,6 +615,54 @@ static void status_numbers_match_ground_truth(void **state)
 	ds_free(&d);
 }
 
+/* Bytes of one META SET record for vector i (meta_store.h layout). */
+static uint64_t meta_rec_bytes(const struct ds *d, size_t i)
+{
+	uint64_t b = 9 + 2;
+
+	for (uint32_t k = 0; k < d->nme[i]; k++) {
+		const struct rvf_meta_value *v = &d->me[i][k].value;
+		b += 3 + (v->type >= RVF_META_STRING ? 4 + v->v.buf.len : 8);
+	}
+	return b;
+}
+
+static void status_counts_dead_metadata_records(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	uint64_t dead_meta = 0, ids[20];
+
+	ds_make(&d, DIM, 200, 19);
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	ingest(s, &d, 0, 100, true);
+	ingest(s, &d, 100, 100, true);
+	expect_status_truth(s, 200, 0, 0, 0);
+	for (int i = 0; i < 20; i++) {
+		ids[i] = d.ids[i * 9];
+		if (d.has_meta[i * 9])
+			dead_meta += meta_rec_bytes(&d, i * 9);
+	}
+	assert_int_equal(rvf_store_delete(s, ids, 20, NULL), 0);
+	expect_status_truth(s, 180, 20, 20, dead_meta);
+	/* an upsert without metadata: the old record is dead, and the CLEAR
+	 * record written for it (9 bytes) is dead from the start */
+	struct rvf_vector v = { .id = d.ids[1], .values = d.v + DIM, .dim = DIM };
+	assert_true(d.has_meta[1]);
+	assert_int_equal(rvf_store_ingest_batch(s, &v, 1, NULL), 0);
+	dead_meta += meta_rec_bytes(&d, 1);
+	/* the one-record META segment holds only the dead CLEAR: whole blocks */
+	uint64_t bs = rvf_dir_block_size(rvf_store_dir(s));
+	uint64_t clear_seg = (64 + META_SEG_HDR + 9 + bs - 1) / bs * bs;
+	expect_status_truth(s, 180, 20, 21, dead_meta + clear_seg);
+	rvf_store_close(s);
+	s = reopen(f->path);
+	expect_status_truth(s, 180, 20, 21, dead_meta + clear_seg);
+	rvf_store_close(s);
+	ds_free(&d);
+}
+
 static void compaction_keeps_unknown_segment_bytes_and_reports_truth(void **state)
 {
 	struct fx *f = *state;
@@ -1270,6 +1318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(every_filter_operator_matches_brute_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_by_filter_tombstones_exactly_the_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_numbers_match_ground_truth, setup, teardown),
+		cmocka_unit_test_setup_teardown(status_counts_dead_metadata_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(compaction_keeps_unknown_segment_bytes_and_reports_truth, setup, teardown),
 		cmocka_unit_test_setup_teardown(compaction_with_one_metadata_segment_keeps_it_after_its_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_loads_the_graph_checkpoint_instead_of_rebuilding, setup, teardown),

@@ -294,6 +294,9 @@ static void every_fixture_opens_readonly(void **state)
 		assert_true(res[0].distance == 0.0f);
 		free(q);
 		assert_int_equal(rvf_store_close(s), 0);
+		s = NULL;
+		assert_int_equal(rvf_store_open(src, NULL, &s), -ENOTSUP);
+		assert_null(s);
 		/* the file is untouched */
 		b1 = slurp(src, &after);
 		assert_int_equal(before, after);

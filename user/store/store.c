@@ -933,13 +933,6 @@ fail:
 	return err;
 }
 
-int rvf_store_open(const char *path, const struct rvf_store_opts *o, struct rvf_store **out)
-{
-	if (!path || !*path || !out)
-		return -EINVAL;
-	return open_native(path, o, false, out);
-}
-
 /* A file the Rust runtime wrote starts with a segment header. */
 static int is_rust_file(const char *path)
 {
@@ -952,6 +945,16 @@ static int is_rust_file(const char *path)
 		r = 1;
 	close(fd);
 	return r;
+}
+
+int rvf_store_open(const char *path, const struct rvf_store_opts *o, struct rvf_store **out)
+{
+	if (!path || !*path || !out)
+		return -EINVAL;
+	if (is_rust_file(path))
+		return log_fail(-ENOTSUP, "%s: written by the Rust RVF runtime: open it read-only, or import it "
+				"into a native store (rvf_store_import_rust) to write to it", path);
+	return open_native(path, o, false, out);
 }
 
 int rvf_store_open_readonly(const char *path, const struct rvf_store_opts *o, struct rvf_store **out)

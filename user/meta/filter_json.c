@@ -197,7 +197,8 @@ static int parse_typed(struct pctx *c, json_t *j, struct rvf_meta_value *v)
 				if (hi < 0 || lo < 0)
 					err = perr(c, "'bytes' has a non-hex character at index %zu",
 						   hi < 0 ? 2 * i : 2 * i + 1);
-				b[i] = (uint8_t)(hi << 4 | lo);
+				else
+					b[i] = (uint8_t)(hi << 4 | lo);
 			}
 			*v = rvf_meta_bytes(b, len / 2);
 		}

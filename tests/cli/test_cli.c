@@ -667,12 +667,15 @@ static void ingest_rejects_bad_rows_with_reasons_and_keeps_the_rest(void **state
 		   "{\"id\":4,\"vector\":[1,2,3,4],\"meta\":{\"99999\":1}}\n"
 		   "{\"id\":5,\"vector\":[1,\"nan\",3,4]}\n"
 		   "{\"id\":6,\"vector\":[1,2,3,4],\"extra\":1}\n"
-		   "{\"id\":7,\"vector\":[1,2,3,4,5]}\n");
+		   "{\"id\":7,\"vector\":[1,2,3,4,5]}\n"
+		   "{\"id\":8,\"vector\":[1,2,3,4],\"meta\":{\"2\":{\"bytes\":\"0q\"}}}\n");
 	fclose(f);
 	RVF("ingest", "s.rvf", "m.jsonl");
 	EXPECT_CODE(1);
 	EXPECT_OUT("ingested 1 vectors");
-	EXPECT_OUT("rejected 6");
+	EXPECT_OUT("rejected 7");
+	EXPECT_ERR("line 8: rejected: \"meta\"");
+	EXPECT_ERR("non-hex");
 	EXPECT_ERR("line 2");
 	EXPECT_ERR("bad JSON");
 	EXPECT_ERR("line 3");

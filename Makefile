@@ -155,7 +155,7 @@ soak: all $(TEST_BINS)
 	$(Q)RVF_SOAK=1 bash tests/run.sh $(TEST_BINS)
 
 run: all
-	$(Q)bash tools/demo.sh
+	$(Q)B=$(B) bash tools/demo.sh
 
 clean:
 	rm -rf $(B)

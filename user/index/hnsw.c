@@ -29,12 +29,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "index/hnsw_internal.h"
 
 #define DEFAULT_SEED 0x5eed0f4e5a1c0de5ull
+#define HUGE_PAGE    (2u << 20)
+#define HUGE_MIN     (8u << 20)
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -273,9 +276,20 @@ static int grow_array(void *pp, size_t oldn, size_t newn, size_t sz, size_t alig
 	void **p = pp, *q;
 
 	if (align) {
-		q = aligned_alloc(align, round_up(newn * sz, align));
+		size_t bytes = round_up(newn * sz, align);
+
+		/* Big arrays are read at random (one node per hop): 2 MiB pages
+		 * take the TLB misses out of every hop. The kernel here gives
+		 * huge pages on request only (THP "madvise" mode). */
+		if (bytes >= HUGE_MIN) {
+			align = HUGE_PAGE;
+			bytes = round_up(bytes, HUGE_PAGE);
+		}
+		q = aligned_alloc(align, bytes);
 		if (!q)
 			return -ENOMEM;
+		if (bytes >= HUGE_MIN)
+			madvise(q, bytes, MADV_HUGEPAGE);   /* advice only: failure is harmless */
 		if (*p)
 			memcpy(q, *p, oldn * sz);
 		free(*p);
@@ -383,7 +397,7 @@ void rvf_hnsw_free(struct rvf_hnsw *h)
  */
 static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
 {
-	float lo = x[0], hi = x[0], step, hdr[4];
+	float lo = x[0], hi = x[0], step, inv, hdr[4];
 	double xx = 0, csum = 0;
 	int8_t *codes = (int8_t *)(dst + HNSW_SQ8_HDR);
 
@@ -392,12 +406,14 @@ static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
 		hi = x[i] > hi ? x[i] : hi;
 	}
 	step = (hi - lo) / 255.0f;
+	inv = step > 0 ? 1.0f / step : 0.0f;
 	for (uint32_t i = 0; i < dim; i++) {
-		float c = step > 0 ? nearbyintf((x[i] - lo) / step) : 0.0f;
-		float r;
+		int ci = (int)((x[i] - lo) * inv + 0.5f);   /* >= 0: round half up */
+		float c, r;
 
-		c = c < 0 ? 0 : c > 255 ? 255 : c;
-		codes[i] = (int8_t)((int)c - 128);
+		ci = ci > 255 ? 255 : ci;
+		c = (float)ci;
+		codes[i] = (int8_t)(ci - 128);
 		csum += c;
 		r = lo + step * c;
 		xx += (double)r * r;
@@ -451,25 +467,23 @@ struct qprep {
 /* u: the context's code buffer (dim bytes). */
 static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 {
-	double n = 0;
-	float lo = p->q[0], hi = p->q[0], step;
+	float lo = p->q[0], hi = p->q[0], step, inv;
 	uint64_t usum = 0;
 
-	for (uint32_t i = 0; i < h->dim; i++) {
-		n += (double)p->q[i] * p->q[i];
-		lo = p->q[i] < lo ? p->q[i] : lo;
-		hi = p->q[i] > hi ? p->q[i] : hi;
-	}
-	p->qq = (float)n;
+	p->qq = h->k->dot_f32(p->q, p->q, h->dim);
 	p->u = u;
 	if (h->quant != RVF_HNSW_QUANT_SQ8)
 		return;
+	for (uint32_t i = 1; i < h->dim; i++) {
+		lo = p->q[i] < lo ? p->q[i] : lo;
+		hi = p->q[i] > hi ? p->q[i] : hi;
+	}
 	step = (hi - lo) / 255.0f;
+	inv = step > 0 ? 1.0f / step : 0.0f;
 	for (uint32_t i = 0; i < h->dim; i++) {
-		float c = step > 0 ? nearbyintf((p->q[i] - lo) / step) : 0.0f;
+		int c = (int)((p->q[i] - lo) * inv + 0.5f);
 
-		c = c < 0 ? 0 : c > 255 ? 255 : c;
-		u[i] = (uint8_t)c;
+		u[i] = (uint8_t)(c > 255 ? 255 : c);
 		usum += u[i];
 	}
 	p->qlo = lo;
@@ -533,6 +547,14 @@ float hnsw_node_dist(const struct rvf_hnsw *h, uint32_t a, uint32_t b)
 	return exact_dist(h, hnsw_fvec(h, a), b);
 }
 
+static inline void prefetch_fvec(const struct rvf_hnsw *h, uint32_t id)
+{
+	const char *p = (const char *)hnsw_fvec(h, id);
+
+	for (size_t o = 0; o < 4 * (size_t)h->dim; o += 64)
+		__builtin_prefetch(p + o, 0, 0);
+}
+
 static inline void prefetch_node(const struct rvf_hnsw *h, uint32_t id)
 {
 	const char *p = (const char *)h->blocks + (size_t)id * h->block_size + h->data_off;
@@ -545,6 +567,19 @@ static inline void prefetch_node(const struct rvf_hnsw *h, uint32_t id)
 /* ---- heaps and search contexts ------------------------------------------- */
 
 struct cand { float d; uint32_t id; };
+
+/* Exact distances for the n nodes in res (SQ8 re-rank), loading the next
+ * vectors while the current one is computed. */
+static void rerank(const struct rvf_hnsw *h, const float *q, struct cand *res, size_t n)
+{
+	for (size_t i = 0; i < n && i < 2; i++)
+		prefetch_fvec(h, res[i].id);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 2 < n)
+			prefetch_fvec(h, res[i + 2].id);
+		res[i].d = exact_dist(h, q, res[i].id);
+	}
+}
 
 static int cand_grow(struct cand **a, size_t *cap, size_t need)
 {
@@ -988,9 +1023,8 @@ static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
 		if (err)
 			break;
 		n = c->nres;
-		for (size_t i = 0; i < n; i++)
-			if (h->quant == RVF_HNSW_QUANT_SQ8)
-				c->res[i].d = exact_dist(h, p.q, c->res[i].id);
+		if (h->quant == RVF_HNSW_QUANT_SQ8)
+			rerank(h, p.q, c->res, n);
 		qsort(c->res, n, sizeof(*c->res), cand_cmp);
 		m = select_heuristic(h, c->res, n, max, sel);
 		node_lock(h, u);
@@ -1314,8 +1348,7 @@ static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t 
 		if (!ret) {
 			n = c->nres;
 			if (h->quant == RVF_HNSW_QUANT_SQ8)
-				for (size_t i = 0; i < n; i++)
-					c->res[i].d = exact_dist(h, p.q, c->res[i].id);
+				rerank(h, p.q, c->res, n);
 			qsort(c->res, n, sizeof(*c->res), cand_cmp);
 			if (n > k)
 				n = k;

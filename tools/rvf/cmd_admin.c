@@ -260,6 +260,7 @@ static const char compact_usage[] =
 	"Rewrite the store without deleted vectors and superseded data, in place and\n"
 	"crash-safe. Segments the store does not manage (KERNEL, EBPF, unknown types)\n"
 	"are kept byte for byte.\n"
+	"\n"
 	"  --lock-timeout MS  wait this long for another writer (default 5000)\n";
 
 int cmd_compact(int argc, char **argv)

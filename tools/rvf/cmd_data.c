@@ -113,7 +113,8 @@ static const char ingest_usage[] =
 	"                 a .gz suffix is looked through: gzip input is read directly)\n"
 	"  --ids-from N   id of the first vector (default 0); rows get N, N+1, ...\n"
 	"                 jsonl lines may carry their own \"id\"\n"
-	"  --batch B      vectors per committed batch (default 10000)\n"
+	"  --batch B      vectors per committed batch (default 10000, fewer for very\n"
+	"                 wide vectors: at most 64 MiB of values per batch)\n"
 	"  --labels L     one integer label per vector (idx1 file such as\n"
 	"                 train-labels-idx1-ubyte.gz, or text with one per line), stored\n"
 	"                 as u64 metadata field --label-field (default 0), for filters;\n"
@@ -236,7 +237,7 @@ int cmd_ingest(int argc, char **argv)
 	enum input_fmt fmt = IN_FVECS;
 	bool have_fmt = false;
 	uint64_t ids_from = 0;
-	uint32_t batch = 10000;
+	uint32_t batch = 0;   /* 0 = default, sized from the dimension */
 	int want_progress = -1;   /* -1 = when stderr is a TTY */
 	const char *path, *input_path;
 	struct input *in = NULL;
@@ -317,6 +318,12 @@ int cmd_ingest(int argc, char **argv)
 		goto out;
 	}
 	total = input_rows_hint(in);
+	if (!batch) {
+		/* 10000 rows, but at most ~64 MiB of floats per batch */
+		size_t cap = ((size_t)64 << 20) / (sizeof(float) * rvf_store_dimension(s));
+
+		batch = cap < 10000 ? (cap ? (uint32_t)cap : 1) : 10000;
+	}
 	if (labels_path) {
 		enum input_fmt lf;
 

@@ -539,7 +539,12 @@ static int read_line(struct input *in)
 			int zerr;
 			const char *msg = gzerror(in->gz, &zerr);
 
-			if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
+			if (zerr == Z_BUF_ERROR) {
+				cli_err("%s: truncated gzip stream at line %llu", in->path,
+					(unsigned long long)in->row + 1);
+				return -EUCLEAN;
+			}
+			if (zerr != Z_OK) {
 				cli_err("%s: read error at line %llu: %s", in->path,
 					(unsigned long long)in->row + 1, msg);
 				return -EIO;

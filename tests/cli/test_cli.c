@@ -1068,6 +1068,111 @@ static void delete_by_ids_and_filter_then_compact_keeps_the_rest(void **state)
 	free(v);
 }
 
+/* Random ingest (upserts, repeats within a batch), delete by id and by filter
+ * and compaction against an in-memory model; after every step the dump, the
+ * status count and (now and then) verify must agree with the model. */
+static void random_operations_match_a_model(void **state)
+{
+	enum { NID = 120, STEPS = 40 };
+	struct { bool live; float v[4]; int cat; uint64_t num; } m[NID];
+	static const char *const cats[] = { "a", "b", "c" };
+	struct dumped d;
+	char arg[256];
+
+	(void)state;
+	memset(m, 0, sizeof(m));
+	OK("create", "s.rvf", "--dim", "4", "--metric", tu_rng_below(&rng, 2) ? "l2" : "ip");
+	for (int step = 0; step < STEPS; step++) {
+		uint64_t op = tu_rng_below(&rng, 10);
+		size_t live = 0, n;
+
+		if (op < 5) {
+			FILE *f = fopen(tpath("b.jsonl"), "w");
+			int rows = 1 + (int)tu_rng_below(&rng, 30);
+
+			for (int r = 0; r < rows; r++) {
+				int id = (int)tu_rng_below(&rng, NID);
+
+				m[id].live = true;
+				for (int j = 0; j < 4; j++)
+					m[id].v[j] = (float)(tu_rng_unit(&rng) * 2 - 1);
+				m[id].cat = (int)tu_rng_below(&rng, 3);
+				m[id].num = tu_rng_below(&rng, 100);
+				fprintf(f, "{\"id\":%d,\"vector\":[%.9g,%.9g,%.9g,%.9g],\"meta\":"
+					"{\"0\":\"%s\",\"1\":{\"u64\":%llu}}}\n", id, (double)m[id].v[0],
+					(double)m[id].v[1], (double)m[id].v[2], (double)m[id].v[3],
+					cats[m[id].cat], (unsigned long long)m[id].num);
+			}
+			fclose(f);
+			snprintf(arg, sizeof(arg), "%llu", (unsigned long long)(1 + tu_rng_below(&rng, 40)));
+			OK("ingest", "s.rvf", "b.jsonl", "--batch", arg);
+		} else if (op < 7) {
+			int k = 1 + (int)tu_rng_below(&rng, 10), expect = 0;
+			size_t len = 0;
+
+			for (int i = 0; i < k; i++) {
+				int id = (int)tu_rng_below(&rng, NID);
+
+				expect += m[id].live;
+				m[id].live = false;
+				len += (size_t)snprintf(arg + len, sizeof(arg) - len, "%s%d", i ? "," : "", id);
+			}
+			OK("delete", "s.rvf", "--ids", arg);
+			/* an id listed twice is deleted (and counted) once */
+			snprintf(arg, sizeof(arg), "deleted %d vectors", expect);
+			EXPECT_OUT(arg);
+		} else if (op < 8) {
+			uint64_t t = tu_rng_below(&rng, 100);
+			int expect = 0;
+
+			for (int id = 0; id < NID; id++)
+				if (m[id].live && m[id].cat == 0 && m[id].num < t) {
+					m[id].live = false;
+					expect++;
+				}
+			snprintf(arg, sizeof(arg), "{\"and\":[{\"eq\":{\"field\":0,\"value\":\"a\"}},"
+				 "{\"lt\":{\"field\":1,\"value\":%llu}}]}", (unsigned long long)t);
+			OK("delete", "s.rvf", "--filter", arg);
+			snprintf(arg, sizeof(arg), "deleted %d vectors", expect);
+			EXPECT_OUT(arg);
+		} else {
+			OK("compact", "s.rvf");
+		}
+
+		dump_store("s.rvf", &d);
+		n = 0;
+		for (int id = 0; id < NID; id++) {
+			const float *v = dumped_vec(&d, (uint64_t)id);
+
+			if (!m[id].live) {
+				if (v)
+					fail_msg("step %d: id %d is deleted but dumped", step, id);
+				continue;
+			}
+			live++;
+			if (!v)
+				fail_msg("step %d: live id %d missing from the dump", step, id);
+			assert_memory_equal(v, m[id].v, sizeof(m[id].v));
+			for (size_t i = 0; i < d.n; i++)
+				if (d.id[i] == (uint64_t)id) {
+					json_t *mt = d.meta[i];
+
+					assert_string_equal(json_string_value(json_object_get(
+						json_object_get(mt, "0"), "string")), cats[m[id].cat]);
+					assert_int_equal(json_integer_value(json_object_get(
+						json_object_get(mt, "1"), "u64")), m[id].num);
+					n++;
+				}
+		}
+		assert_int_equal(d.n, live);
+		assert_int_equal(n, live);
+		dumped_free(&d);
+		assert_int_equal(live_count("s.rvf"), (long long)live);
+		if (step % 10 == 9)
+			OK("verify", "s.rvf");
+	}
+}
+
 /* ---- segments, verify ----------------------------------------------------- */
 
 static void segments_list_and_verify_catches_corruption(void **state)
@@ -1504,6 +1609,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(query_filter_selects_by_metadata_and_rejects_bad_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(ingest_labels_become_filterable_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_by_ids_and_filter_then_compact_keeps_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(random_operations_match_a_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(segments_list_and_verify_catches_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(derive_records_parent_and_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(kernel_embed_extract_round_trip, setup, teardown),

@@ -461,6 +461,20 @@ static void create_records_dimension_metric_and_profile(void **state)
 	OK("status", "a.rvf");
 	EXPECT_OUT("cosine");
 	EXPECT_OUT("dimension       12");
+
+	/* float32 traversal and a seed: a store that answers queries */
+	OK("create", "c.rvf", "--dim", "2", "--quant", "none", "--seed", "0x2a");
+	write_bytes("c.csv", "0,0\n1,0\n0,1\n5,5\n", 16);
+	OK("ingest", "c.rvf", "c.csv");
+	OK("query", "c.rvf", "--vector", "4.5,5", "--k", "2");
+	assert_true(!strncmp(R.out, "1 3 0.25\n2 ", 11));
+	RVF("create", "d.rvf", "--dim", "2", "--quant", "pq");
+	EXPECT_CODE(2);
+
+	/* -v passes the library's own messages through */
+	RVF("-v", "status", "absent.rvf");
+	EXPECT_CODE(1);
+	EXPECT_ERR("rvf: error: ");
 }
 
 static void create_rejects_bad_options_and_existing_files(void **state)

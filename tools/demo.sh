@@ -65,6 +65,13 @@ if [ "$THREADS" -gt 1 ]; then
   "$RVF" query "$STORE" --queries "$TEST" --k 10 --ef "$EF" --threads "$THREADS" --no-results
 fi
 
+step "recall / speed trade-off: the same 10,000 queries at other beam widths (1 thread)"
+for ef in 16 32 128; do
+  echo "ef $ef:"
+  "$RVF" query "$STORE" --queries "$TEST" --k 10 --ef "$ef" --no-results \
+    --recall --gt-cache "$B/gt-cache" 2>&1 | sed 's/^/  /'
+done
+
 step "filtered: the first 1,000 test images among sneakers only (class 7, 10% of the store)"
 "$RVF" query "$STORE" --queries "$TEST" --limit 1000 --k 10 --ef "$EF" \
   --filter '{"eq":{"field":0,"value":7}}' --recall > "$OUT/results-sneakers.jsonl"

@@ -63,6 +63,7 @@
 #include "store/store_internal.h"
 
 #define CKPT_MIN_VECTORS 65536u
+#define PREFETCH_MIN_SEGS 4u       /* fewer VEC segments: not worth a thread */
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -625,7 +626,10 @@ static int vcache_entry(struct vcache *c, uint64_t seg)
 	for (k = 0; k < VCACHE; k++)
 		if (c->e[k].buf && c->e[k].seg == seg)
 			return (int)k;
-	err = rvf_dir_read_segment(s->dir, seg, &buf, &len);
+	if (prefetch_take(s->pf, seg, &buf, &len))
+		err = rvf_dir_read_segment(s->dir, seg, &buf, &len);
+	else
+		err = 0;
 	if (err) {
 		c->err = log_fail(err, "%s: reading VEC segment %llu: %s", s->path,
 				  (unsigned long long)seg, rvf_strerror(err));
@@ -772,8 +776,10 @@ static int load_checkpoint(struct rvf_store *s)
 	struct ckpt_hdr ck;
 	void *buf = NULL;
 	size_t len;
-	int err = rvf_dir_read_vector_index(s->dir, CKPT_FIELD, &buf, &len);
+	int err = prefetch_take_ckpt(s->pf, &buf, &len);
 
+	if (err)
+		err = rvf_dir_read_vector_index(s->dir, CKPT_FIELD, &buf, &len);
 	if (err)
 		return log_fail(err == -ENOENT ? -EUCLEAN : err,
 				"%s: the graph checkpoint covering segment %llu cannot be read: %s", s->path,
@@ -851,6 +857,20 @@ static int store_load(struct rvf_store *s)
 		goto out;
 	s->hdr.live = s->hdr.deleted = 0;
 	t0 = now_mono_ns();
+	if (s->hdr.ckpt_seg_id) {
+		/* the reader thread fetches the checkpoint and its VEC segments */
+		uint64_t *vids = malloc((n ? n : 1) * sizeof(*vids));
+		size_t nv = 0;
+		if (vids) {
+			for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id; i++)
+				if (segs[i].type == RVF_SEG_VEC)
+					vids[nv++] = segs[i].id;
+			if (nv >= PREFETCH_MIN_SEGS &&
+			    prefetch_start(s->path, &s->dopt, rvf_dir_generation(s->dir), true, vids, nv, &s->pf))
+				s->pf = NULL;
+			free(vids);
+		}
+	}
 	for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id && !err; i++)
 		err = replay_one(s, &segs[i], false);
 	if (err)
@@ -862,6 +882,8 @@ static int store_load(struct rvf_store *s)
 		hnsw_opts_from_hdr(s, &ho);
 		err = rvf_hnsw_new(s->hdr.dimension, (enum rvf_metric)s->hdr.metric, &ho, &s->h);
 	}
+	prefetch_stop(s->pf);
+	s->pf = NULL;
 	t2 = now_mono_ns();
 	for (; i < n && !err; i++)
 		err = replay_one(s, &segs[i], true);
@@ -884,6 +906,8 @@ static int store_load(struct rvf_store *s)
 			 (unsigned long long)s->stats.catchup_deletes);
 	s->pending_dels = s->stats.catchup_deletes;
 out:
+	prefetch_stop(s->pf);
+	s->pf = NULL;
 	free(segs);
 	return err;
 }
@@ -912,6 +936,7 @@ static int open_native(const char *path, const struct rvf_store_opts *o, bool re
 
 	if (err)
 		return err;
+	s->dopt = dopt;
 	s->readonly = readonly;
 	runtime_opts(s, o);
 	prefetch(path);

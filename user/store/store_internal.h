@@ -166,6 +166,8 @@ struct rvf_store {
 	uint64_t pending_vecs;       /* rows ingested since the checkpoint */
 	uint64_t pending_dels;
 	uint64_t ckpt_bytes;          /* size of the committed checkpoint blob */
+	struct rvf_dir_opts dopt;    /* how the dir was opened */
+	struct prefetch *pf;         /* open only: the reader thread */
 	struct store_stats stats;
 };
 
@@ -197,6 +199,14 @@ int meta_walk(const void *buf, size_t len, void (*cb)(void *ctx, uint64_t id, bo
 	      void *ctx);
 
 int store_writable(const struct rvf_store *s);
+
+/* prefetch.c: a reader thread for open (see there). */
+struct prefetch;
+int prefetch_start(const char *path, const struct rvf_dir_opts *dopt, uint64_t generation,
+		   bool want_ckpt, const uint64_t *ids, size_t n, struct prefetch **out);
+int prefetch_take_ckpt(struct prefetch *p, void **buf, size_t *len);
+int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len);
+void prefetch_stop(struct prefetch *p);
 
 /* store_extra.c */
 int store_stats(const struct rvf_store *s, struct store_stats *out);

@@ -1,0 +1,210 @@
+/*
+ * store/prefetch.c - a reader thread for open: while the main thread
+ * replays ids and metadata and then rebuilds the graph from its checkpoint,
+ * this thread reads (and checksums) the checkpoint blob and then the VEC
+ * segments the checkpoint needs, in id order, a few ahead of their use.
+ *
+ * It uses its own read-only dir handle (dir handles are not thread-safe) and
+ * gives up (every take says -ENOENT, the caller reads for itself) if that
+ * handle does not see the same commit as the store's. Segment ids never name
+ * different contents, so a buffer it hands over is the right one.
+ *
+ * Queue: a ring of PF_DEPTH slots; produced/consumed are counters under mu.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+#define PF_DEPTH 6
+
+struct pf_slot {
+	uint64_t id;
+	void *buf;
+	size_t len;
+	int err;
+};
+
+struct prefetch {
+	pthread_t th;
+	struct rvf_dir_opts dopt;
+	char *path;
+	uint64_t generation;
+	bool want_ckpt;
+	uint64_t *ids;
+	size_t n;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool dead;                  /* not usable: takes return -ENOENT */
+	bool stop;
+	bool ckpt_ready, ckpt_taken;
+	void *ckpt;
+	size_t ckpt_len;
+	int ckpt_err;
+	struct pf_slot q[PF_DEPTH];
+	size_t produced, consumed;  /* segments; slot = counter % PF_DEPTH */
+};
+
+static void *pf_main(void *arg)
+{
+	struct prefetch *p = arg;
+	struct rvf_dir *d = NULL;
+	int err = rvf_dir_open_readonly(p->path, &p->dopt, &d);
+
+	pthread_mutex_lock(&p->mu);
+	if (err || rvf_dir_generation(d) != p->generation) {
+		p->dead = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		rvf_dir_close(d);
+		return NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (p->want_ckpt) {
+		void *buf = NULL;
+		size_t len = 0;
+		err = rvf_dir_read_vector_index(d, CKPT_FIELD, &buf, &len);
+		pthread_mutex_lock(&p->mu);
+		p->ckpt = buf;
+		p->ckpt_len = len;
+		p->ckpt_err = err;
+		p->ckpt_ready = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		struct pf_slot s = { .id = p->ids[i] };
+		pthread_mutex_lock(&p->mu);
+		while (!p->stop && p->produced - p->consumed >= PF_DEPTH)
+			pthread_cond_wait(&p->cv, &p->mu);
+		bool stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+		s.err = rvf_dir_read_segment(d, s.id, &s.buf, &s.len);
+		pthread_mutex_lock(&p->mu);
+		p->q[p->produced % PF_DEPTH] = s;
+		p->produced++;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	rvf_dir_close(d);
+	return NULL;
+}
+
+int prefetch_start(const char *path, const struct rvf_dir_opts *dopt, uint64_t generation,
+		   bool want_ckpt, const uint64_t *ids, size_t n, struct prefetch **out)
+{
+	struct prefetch *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->path = strdup(path);
+	p->ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!p->path || !p->ids) {
+		free(p->path);
+		free(p->ids);
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(p->ids, ids, n * sizeof(*ids));
+	p->n = n;
+	p->dopt = *dopt;
+	p->dopt.hold_write_lock = 0;
+	p->generation = generation;
+	p->want_ckpt = want_ckpt;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (pthread_create(&p->th, NULL, pf_main, p)) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		free(p->path);
+		free(p->ids);
+		free(p);
+		return -EAGAIN;
+	}
+	*out = p;
+	return 0;
+}
+
+int prefetch_take_ckpt(struct prefetch *p, void **buf, size_t *len)
+{
+	int err;
+
+	if (!p || !p->want_ckpt)
+		return -ENOENT;
+	pthread_mutex_lock(&p->mu);
+	while (!p->dead && !p->ckpt_ready)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->dead || p->ckpt_taken || p->ckpt_err) {
+		err = -ENOENT;
+	} else {
+		*buf = p->ckpt;
+		*len = p->ckpt_len;
+		p->ckpt = NULL;
+		err = 0;
+	}
+	p->ckpt_taken = true;
+	pthread_mutex_unlock(&p->mu);
+	return err;
+}
+
+int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len)
+{
+	int err = -ENOENT;
+
+	if (!p)
+		return -ENOENT;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		if (p->dead || p->consumed >= p->n)
+			break;
+		uint64_t next = p->ids[p->consumed];
+		if (next > id)
+			break;                      /* behind the queue: read it yourself */
+		while (!p->dead && p->produced == p->consumed)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->dead)
+			break;
+		struct pf_slot *s = &p->q[p->consumed % PF_DEPTH];
+		p->consumed++;
+		pthread_cond_broadcast(&p->cv);
+		if (next < id) {                    /* skipped: not needed */
+			free(s->buf);
+			s->buf = NULL;
+			continue;
+		}
+		if (!s->err) {
+			*buf = s->buf;
+			*len = s->len;
+			err = 0;
+		} else {
+			free(s->buf);
+		}
+		s->buf = NULL;
+		break;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return err;
+}
+
+void prefetch_stop(struct prefetch *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	for (size_t i = p->consumed; i < p->produced; i++)
+		free(p->q[i % PF_DEPTH].buf);
+	free(p->ckpt);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->path);
+	free(p->ids);
+	free(p);
+}

@@ -266,6 +266,7 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	}
 
 	/* durable: rebuild the bookkeeping */
+	s->version++;
 	for (size_t i = 0; i < s->segs.n && !err; i++)
 		if (!rewrite[i])
 			err = segtab_add(&nt, &s->segs.a[i]);

@@ -149,6 +149,8 @@ struct store_stats {
 	uint64_t open_replay_ns;     /* open: segments up to the checkpoint (ids, metadata) */
 	uint64_t open_graph_ns;      /* open: checkpoint read + graph load */
 	uint64_t open_catchup_ns;    /* open: segments newer than the checkpoint */
+	uint64_t plan_exact;         /* filtered queries the planner answered by exact scan */
+	uint64_t plan_graph;         /* filtered queries run in the graph with the filter */
 };
 
 struct rvf_store {
@@ -163,6 +165,7 @@ struct rvf_store {
 	struct segtab segs;
 	uint32_t threads;
 	uint64_t ckpt_every;         /* vectors between checkpoints; 0 = auto */
+	uint64_t version;            /* bumped by every change to the contents */
 	uint64_t pending_vecs;       /* rows ingested since the checkpoint */
 	uint64_t pending_dels;
 	uint64_t ckpt_bytes;          /* size of the committed checkpoint blob */

@@ -76,6 +76,29 @@ static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k
 	return (int)m;
 }
 
+/*
+ * The sampled selectivity of f, remembered per thread for the last (store,
+ * filter, store version): a caller running many queries with one filter pays
+ * for the sample once. A stale hit (a new filter at a freed one's address)
+ * can only pick a slower plan, never a wrong answer: every plan evaluates
+ * the filter itself.
+ */
+static double plan_selectivity(const struct rvf_store *s, const struct rvf_filter *f, size_t live)
+{
+	static __thread const struct rvf_store *c_store;
+	static __thread const struct rvf_filter *c_filter;
+	static __thread uint64_t c_version;
+	static __thread double c_sel;
+
+	if (c_store == s && c_filter == f && c_version == s->version)
+		return c_sel;
+	c_sel = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
+	c_store = s;
+	c_filter = f;
+	c_version = s->version;
+	return c_sel;
+}
+
 int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
 		    const struct rvf_query_opts *o, struct rvf_result *out)
 {
@@ -106,15 +129,20 @@ int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim,
 	} else {
 		struct allow_ctx a = { f, s->ms };
 		size_t live = rvf_hnsw_live_count(s->h);
-		double sel = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
+		double sel = plan_selectivity(s, f, live);
 		struct rvf_hnsw_filter hf = { .allow = allow_cb, .ctx = &a, .selectivity = sel };
 
-		if (!(flags & RVF_QUERY_EXACT) && sel < PLAN_EXACT_SEL && !filter_matches_missing(f))
+		/* counters only (the handle is shared by reading threads) */
+		struct store_stats *st = (struct store_stats *)&s->stats;
+		if (!(flags & RVF_QUERY_EXACT) && sel < PLAN_EXACT_SEL && !filter_matches_missing(f)) {
 			n = exact_collected(s, query, k, f, res);
-		else if (flags & RVF_QUERY_EXACT)
+			__atomic_fetch_add(&st->plan_exact, 1, __ATOMIC_RELAXED);
+		} else if (flags & RVF_QUERY_EXACT) {
 			n = rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res);
-		else
+		} else {
 			n = rvf_hnsw_search(s->h, query, k, ef, &hf, res);
+			__atomic_fetch_add(&st->plan_graph, 1, __ATOMIC_RELAXED);
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		out[i].id = res[i].label;

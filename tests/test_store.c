@@ -786,6 +786,49 @@ static void compaction_with_one_metadata_segment_keeps_it_after_its_rows(void **
 	ds_free(&d);
 }
 
+static void reader_keeps_its_snapshot_through_compaction(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s, *ro = NULL;
+	struct rvf_compact_result cr;
+	float got[DIM];
+	uint64_t ids[NV / 2];
+
+	ds_make(&d, DIM, NV, 37);
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	for (size_t i = 0; i < NV; i += 100)
+		ingest(s, &d, i, 100, true);
+	assert_int_equal(rvf_store_open_readonly(f->path, NULL, &ro), 0);
+	for (size_t i = 0; i < NV / 2; i++)
+		ids[i] = d.ids[i];
+	assert_int_equal(rvf_store_delete(s, ids, NV / 2, NULL), 0);
+	assert_int_equal(rvf_store_compact(s, &cr), 0);
+	assert_true(cr.segments_compacted > 0);
+	/* the reader still sees (and can read) every vector of its snapshot */
+	for (size_t i = 0; i < NV; i++) {
+		assert_int_equal(rvf_store_get_vector(ro, d.ids[i], got, DIM), 0);
+		assert_memory_equal(got, d.v + i * DIM, sizeof(got));
+	}
+	expect_verify(ro);
+	rvf_store_close(ro);
+	expect_verify(s);
+	/* without the reader, compaction moves data down and the file shrinks */
+	ingest(s, &d, 0, 10, true);
+	uint64_t one = d.ids[NV - 1];
+	assert_int_equal(rvf_store_delete(s, &one, 1, NULL), 0);
+	assert_int_equal(rvf_store_compact(s, &cr), 0);
+	expect_verify(s);
+	rvf_store_close(s);
+	s = reopen(f->path);
+	for (size_t i = 0; i < NV; i++)
+		assert_int_equal(rvf_store_get_vector(s, d.ids[i], got, DIM),
+				 (i >= 10 && i < NV / 2) || i == NV - 1 ? -ENOENT : 0);
+	expect_verify(s);
+	rvf_store_close(s);
+	ds_free(&d);
+}
+
 /* ---- graph persistence ------------------------------------------------------------------ */
 
 static void open_loads_the_graph_checkpoint_instead_of_rebuilding(void **state)
@@ -1327,6 +1370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(status_counts_dead_metadata_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(compaction_keeps_unknown_segment_bytes_and_reports_truth, setup, teardown),
 		cmocka_unit_test_setup_teardown(compaction_with_one_metadata_segment_keeps_it_after_its_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(reader_keeps_its_snapshot_through_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_loads_the_graph_checkpoint_instead_of_rebuilding, setup, teardown),
 		cmocka_unit_test_setup_teardown(periodic_checkpoints_during_ingest, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_every_mutator, setup, teardown),

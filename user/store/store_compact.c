@@ -19,14 +19,19 @@
  *   3. trim: an empty commit, which lets the dir cut the now free tail.
  *
  * Segments of any other type (KERNEL, EBPF, unknown) are never touched, so
- * they stay byte for byte (header included) where they are.
+ * they stay byte for byte (header included) where they are. While another
+ * handle pins a snapshot the dir does not reuse freed blocks, so steps 2-3
+ * are skipped (the space is reused by later writes once the pin is gone).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "storage/lock.h"
 #include "store/store_internal.h"
 
 #define COMPACT_TARGET (16u << 20)     /* bytes of rows per output VEC segment */
@@ -352,6 +357,16 @@ static int compact_relocate(struct rvf_store *s)
 
 	if (!freeb)
 		return 0;
+	/* With a reader pinning a snapshot the dir appends instead of reusing
+	 * freed blocks: moving segments would only grow the file. */
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	int pinned = fd >= 0 ? lock_pins_present(fd) : 1;
+	if (fd >= 0)
+		close(fd);
+	if (pinned) {
+		log_info("%s: compact: a reader holds a snapshot; freed space is reused later", s->path);
+		return 0;
+	}
 	uint64_t packed_end = RVF_DATA_START + (total - freeb) * bs;
 	err = rvf_dir_segments(s->dir, &segs, &n);
 	if (err)

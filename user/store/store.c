@@ -36,13 +36,25 @@
  *      updated only after the commit is durable; if that update fails the
  *      handle is marked broken (disk is right, memory is not; reopen).
  *   4. hdr.live/hdr.deleted equal what replay computes; open checks them.
+ *   5. A META record comes after the VEC row it describes (segment order);
+ *      compaction, which moves rows to new segments, therefore rewrites the
+ *      metadata after them (store_compact.c).
+ *
+ * Create: a temporary file next to the path gets the dir's first commit and
+ * then the header commit, and is linked into place: the path never names a
+ * store without a header.
  *
  * Open:
  *
  *   dir open -> header -> segments <= ckpt: ids, metadata, tombstones (no
  *   vectors read) -> load graph, vectors of live nodes streamed from their
- *   VEC segments (get_vec, small segment cache) -> segments > ckpt: full
- *   replay incl. graph inserts/deletes -> counters checked.
+ *   VEC segments (get_vec, small segment cache, fed by a reader thread,
+ *   prefetch.c) -> segments > ckpt: full replay incl. graph inserts/deletes
+ *   -> counters checked.
+ *
+ * Checkpoints: at close, and after an ingest/delete once the vectors (or
+ * deletes) since the last one reach max(65536, live / 4) (or
+ * opts.checkpoint_every), which bounds the catch-up work after a crash.
  *
  * Handle states: OPEN (writable or read-only) -> [broken] -> CLOSED. The
  * writable handle holds the dir's write lock for its whole life.

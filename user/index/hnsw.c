@@ -331,9 +331,12 @@ int hnsw_reserve(struct rvf_hnsw *h, size_t cap)
 
 struct sctx {
 	struct sctx *next;
-	uint16_t *visited;
-	size_t vcap;
-	uint16_t tag;
+	/* Visited set: a bitmap over internal ids (1 bit per node keeps it in
+	 * L2 for a million nodes) and the words set since the last reset, so a
+	 * reset clears only those. */
+	uint64_t *vbits;
+	uint32_t *vtouch;
+	size_t vcap, ntouch;     /* vcap: nodes covered */
 	struct cand *cand, *res;
 	size_t ccap, rcap, ncand, nres;
 	float *q;              /* prepared query, dim padded to 16 */
@@ -346,7 +349,8 @@ static void sctx_free(struct sctx *c)
 {
 	if (!c)
 		return;
-	free(c->visited);
+	free(c->vbits);
+	free(c->vtouch);
 	free(c->cand);
 	free(c->res);
 	free(c->q);
@@ -695,15 +699,21 @@ static struct sctx *sctx_get(const struct rvf_hnsw *h)
 			goto fail;
 	}
 	if (c->vcap < h->count) {
-		size_t n = h->cap > h->count ? h->cap : h->count;
-		uint16_t *v = calloc(n, sizeof(*v));
+		size_t n = h->cap > h->count ? h->cap : h->count, words = (n + 63) / 64;
+		uint64_t *v = calloc(words, sizeof(*v));
+		uint32_t *t = malloc(words * sizeof(*t));
 
-		if (!v)
+		if (!v || !t) {
+			free(v);
+			free(t);
 			goto fail;
-		free(c->visited);
-		c->visited = v;
+		}
+		free(c->vbits);
+		free(c->vtouch);
+		c->vbits = v;
+		c->vtouch = t;
 		c->vcap = n;
-		c->tag = 0;
+		c->ntouch = 0;
 	}
 	return c;
 fail:
@@ -719,13 +729,24 @@ static void sctx_put(const struct rvf_hnsw *h, struct sctx *c)
 	pthread_mutex_unlock(&h->sync->pool_lock);
 }
 
-static uint16_t visited_begin(struct sctx *c)
+static void visited_begin(struct sctx *c)
 {
-	if (++c->tag == 0) {
-		memset(c->visited, 0, c->vcap * sizeof(*c->visited));
-		c->tag = 1;
-	}
-	return c->tag;
+	for (size_t i = 0; i < c->ntouch; i++)
+		c->vbits[c->vtouch[i]] = 0;
+	c->ntouch = 0;
+}
+
+/* Mark id visited; 1 if it already was. */
+static inline int visited_test_set(struct sctx *c, uint32_t id)
+{
+	uint64_t *w = &c->vbits[id >> 6], b = 1ull << (id & 63);
+
+	if (*w & b)
+		return 1;
+	if (!*w)
+		c->vtouch[c->ntouch++] = id >> 6;
+	*w |= b;
+	return 0;
 }
 
 /* ---- filters -------------------------------------------------------------- */
@@ -802,14 +823,13 @@ static uint32_t greedy_descent(const struct rvf_hnsw *h, struct sctx *c, const s
 static int search_layer(const struct rvf_hnsw *h, struct sctx *c, const struct qprep *p,
 			uint32_t ep, float dep, uint32_t ef, int level, const struct admit *ad)
 {
-	uint16_t tag = visited_begin(c);
-	uint16_t *vis = c->visited;
 	float bound = INFINITY;
 
 	c->ncand = c->nres = 0;
 	if (cand_grow(&c->cand, &c->ccap, 64) || cand_grow(&c->res, &c->rcap, (size_t)ef + 1))
 		return -ENOMEM;
-	vis[ep] = tag;
+	visited_begin(c);
+	visited_test_set(c, ep);
 	minheap_push(c->cand, &c->ncand, (struct cand){ dep, ep });
 	if (admitted(ad, ep)) {
 		maxheap_push(c->res, &c->nres, (struct cand){ dep, ep });
@@ -824,15 +844,19 @@ static int search_layer(const struct rvf_hnsw *h, struct sctx *c, const struct q
 		if (cur.d > bound)
 			break;
 		minheap_pop(c->cand, &c->ncand);
-		if (c->ncand)
-			__builtin_prefetch(hnsw_links(h, c->cand[0].id, level), 0, 3);
+		if (c->ncand) {
+			/* the whole list: up to 3 lines on level 0 */
+			const char *nl = (const char *)hnsw_links(h, c->cand[0].id, level);
+
+			for (size_t o = 0; o < 4 * (hnsw_max_links(h, level) + 1); o += 64)
+				__builtin_prefetch(nl + o, 0, 3);
+		}
 		l = read_links(h, c, cur.id, level);
 		for (uint32_t j = 1; j <= l[0]; j++) {
 			uint32_t id = l[j];
 
-			if (vis[id] == tag)
+			if (visited_test_set(c, id))
 				continue;
-			vis[id] = tag;
 			c->todo[nt++] = id;
 			__builtin_prefetch((const char *)h->blocks + (size_t)id * h->block_size + h->data_off, 0, 3);
 		}

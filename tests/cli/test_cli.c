@@ -1048,6 +1048,17 @@ static void delete_by_ids_and_filter_then_compact_keeps_the_rest(void **state)
 	dump_store("s.rvf", &before);
 	assert_int_equal(before.n, 150);
 	assert_int_equal(before.id[0], 50);
+	/* dump of chosen ids, in id order; a deleted one is an error */
+	OK("dump", "s.rvf", "--ids", "120,60");
+	assert_true(!strncmp(R.out, "{\"id\":60,", 9));
+	assert_non_null(strstr(R.out, "\n{\"id\":120,"));
+	RVF("dump", "s.rvf", "--ids", "60,3");
+	EXPECT_CODE(1);
+	EXPECT_ERR("id 3 is not in the store");
+	OK("dump", "s.rvf", "--limit", "2");
+	assert_true(!strncmp(R.out, "{\"id\":50,", 9));
+	assert_non_null(strstr(R.out, "\n{\"id\":51,"));
+	assert_null(strstr(R.out, "\"id\":52,"));
 
 	OK("compact", "s.rvf");
 	EXPECT_OUT("compacted s.rvf");

@@ -524,28 +524,47 @@ out:
 /* ---- dump ----------------------------------------------------------------- */
 
 static const char dump_usage[] =
-	"usage: rvf dump FILE\n"
+	"usage: rvf dump FILE [--ids 1,2,3] [--limit N]\n"
 	"\n"
 	"Every live vector as one JSON line, sorted by id:\n"
 	"  {\"id\":7,\"vector\":[0.5,...],\"meta\":{\"0\":{\"string\":\"cat\"}}}\n"
 	"Values are printed with 9 significant digits, which reads back bit for bit;\n"
-	"metadata in the typed form `rvf ingest` accepts.\n";
+	"metadata in the typed form `rvf ingest` accepts.\n"
+	"\n"
+	"  --ids LIST   only these ids (sorted; an id that is not live is an error)\n"
+	"  --limit N    only the first N\n";
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 int cmd_dump(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	static const struct option lo[] = {
+		{ "ids", required_argument, 0, 'i' }, { "limit", required_argument, 0, 'l' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
 	struct rvf_store *s;
-	uint64_t *ids = NULL;
+	uint64_t *ids = NULL, limit = UINT64_MAX;
 	size_t n = 0;
 	float *v = NULL;
 	uint32_t dim;
-	const char *path;
+	const char *path, *ids_arg = NULL;
 	int c, rc, ret = 1;
 
 	while ((c = cli_getopt(argc, argv, ":h", lo, dump_usage)) != -1) {
-		if (c == 'h')
-			return 0;
-		return EXIT_USAGE;
+		switch (c) {
+		case 'h': return 0;
+		case 'i': ids_arg = optarg; break;
+		case 'l':
+			if (cli_u64("--limit", optarg, &limit))
+				return EXIT_USAGE;
+			break;
+		default: return EXIT_USAGE;
+		}
 	}
 	if (optind + 1 != argc) {
 		cli_err("expected one FILE (see rvf dump --help)");
@@ -557,11 +576,22 @@ int cmd_dump(int argc, char **argv)
 	dim = rvf_store_dimension(s);
 	v = malloc(sizeof(float) * dim);
 	cli_clear_lib_err();
-	rc = rvf_store_live_ids(s, &ids, &n);
+	if (ids_arg) {
+		rc = cli_u64_list("--ids", ids_arg, &ids, &n);
+		if (rc) {
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		qsort(ids, n, sizeof(*ids), cmp_id);
+	} else {
+		rc = rvf_store_live_ids(s, &ids, &n);
+	}
 	if (rc || !v) {
 		cli_lib_err(path, "cannot list ids", rc ? rc : -ENOMEM);
 		goto out;
 	}
+	if (n > limit)
+		n = (size_t)limit;
 	for (size_t i = 0; i < n; i++) {
 		struct rvf_meta_entry *me = NULL;
 		size_t nm = 0;
@@ -570,6 +600,12 @@ int cmd_dump(int argc, char **argv)
 		rc = rvf_store_get_vector(s, ids[i], v, dim);
 		if (!rc)
 			rc = rvf_store_get_meta(s, ids[i], &me, &nm);
+		if (rc == -ENOENT) {
+			fflush(stdout);
+			cli_err("%s: id %llu is not in the store (absent or deleted)", path,
+				(unsigned long long)ids[i]);
+			goto out;
+		}
 		if (rc) {
 			char what[64];
 

@@ -1335,6 +1335,9 @@ static void kernel_embed_extract_round_trip(void **state)
 	free(back);
 	assert_int_equal(live_count("s.rvf"), 20);
 
+	RVF("extract-kernel", "s.rvf", "no/such/dir/out.bin");
+	EXPECT_CODE(1);
+	EXPECT_ERR("no/such/dir/out.bin");
 	RVF("embed-kernel", "s.rvf", "absent.img");
 	EXPECT_CODE(1);
 	EXPECT_ERR("absent.img");
@@ -1426,6 +1429,12 @@ static void locked_store_fails_writers_and_serves_readers(void **state)
 	EXPECT_CODE(1);
 	RVF("compact", "s.rvf");
 	EXPECT_CODE(1);
+	write_bytes("img.bin", "kernel image", 12);
+	RVF("embed-kernel", "s.rvf", "img.bin");
+	EXPECT_CODE(1);
+	EXPECT_ERR("s.rvf");
+	RVF("embed-ebpf", "s.rvf", "img.bin");
+	EXPECT_CODE(1);
 	/* readers take no lock */
 	OK("status", "s.rvf");
 	EXPECT_OUT("live vectors    100");
@@ -1462,6 +1471,27 @@ static void read_only_file_system_fails_writers_and_serves_readers(void **state)
 	RVF_RO("create", "new.rvf", "--dim", "4");
 	EXPECT_CODE(1);
 	EXPECT_ERR("new.rvf");
+	RVF_RO("compact", "s.rvf");
+	EXPECT_CODE(1);
+	EXPECT_ERR("s.rvf");
+	RVF_RO("derive", "s.rvf", "child.rvf");
+	EXPECT_CODE(1);
+	EXPECT_ERR("child.rvf");
+	write_bytes("img.bin", "kernel image", 12);
+	RVF_RO("embed-kernel", "s.rvf", "img.bin");
+	EXPECT_CODE(1);
+	if (fixture_dir[0]) {
+		char src[PATH_MAX + 32];
+
+		snprintf(src, sizeof(src), "%s/basic_store.rvf", fixture_dir);
+		RVF_RO("import", src, "imp.rvf");
+		EXPECT_CODE(1);
+		EXPECT_ERR("imp.rvf");
+	}
+	RVF_RO("verify", "s.rvf");
+	EXPECT_CODE(0);
+	RVF_RO("segments", "s.rvf", "--json");
+	EXPECT_CODE(0);
 	assert_int_equal(live_count("s.rvf"), 100);
 	free(v);
 }

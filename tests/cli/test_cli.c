@@ -449,6 +449,10 @@ static void create_records_dimension_metric_and_profile(void **state)
 	assert_string_equal(jstr(o, "profile"), "generic");
 	assert_int_equal(jint(o, "live_vectors"), 0);
 	assert_int_equal(jint(o, "lineage_depth"), 0);
+	/* the index parameters given at create come back from the file */
+	assert_int_equal(jint(json_object_get(o, "index"), "M"), 8);
+	assert_int_equal(jint(json_object_get(o, "index"), "ef_construction"), 50);
+	assert_string_equal(jstr(json_object_get(o, "index"), "quant"), "sq8");
 	json_decref(o);
 
 	OK("create", "b.rvtext", "--dim", "3", "--metric", "ip");
@@ -468,6 +472,10 @@ static void create_records_dimension_metric_and_profile(void **state)
 	OK("ingest", "c.rvf", "c.csv");
 	OK("query", "c.rvf", "--vector", "4.5,5", "--k", "2");
 	assert_true(!strncmp(R.out, "1 3 0.25\n2 ", 11));
+	o = status_json("c.rvf");
+	assert_string_equal(jstr(json_object_get(o, "index"), "quant"), "float32");
+	assert_int_equal(jint(json_object_get(o, "index"), "nodes"), 4);
+	json_decref(o);
 	RVF("create", "d.rvf", "--dim", "2", "--quant", "pq");
 	EXPECT_CODE(2);
 

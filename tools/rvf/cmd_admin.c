@@ -74,12 +74,17 @@ static void human_size(uint64_t b, char *out, size_t n)
 
 /* ---- status --------------------------------------------------------------- */
 
+static const char *quant_name(uint32_t q)
+{
+	return q == RVF_HNSW_QUANT_NONE ? "float32" : "sq8";
+}
+
 static const char status_usage[] =
 	"usage: rvf status FILE [--json]\n"
 	"\n"
 	"Vector counts, segments, file size, live and dead bytes, epoch, dimension,\n"
-	"metric, profile, file identity and lineage. Opens read-only (works while\n"
-	"another process writes).\n";
+	"metric, profile, file identity and lineage, index parameters. Opens\n"
+	"read-only (works while another process writes).\n";
 
 int cmd_status(int argc, char **argv)
 {
@@ -91,7 +96,10 @@ int cmd_status(int argc, char **argv)
 	struct rvf_file_identity id;
 	struct rvf_lineage_record lr;
 	bool have_lr;
-	char fid[33], pid[33], ph[65], sz[32], lb[32], db[32];
+	const struct rvf_hnsw *h;
+	struct rvf_hnsw_opts ho = { 0 };
+	size_t nodes = 0, mem = 0;
+	char fid[33], pid[33], ph[65], sz[32], lb[32], db[32], mb[32];
 	int rc;
 
 	if (r >= 0)
@@ -109,6 +117,12 @@ int cmd_status(int argc, char **argv)
 		return 1;
 	}
 	have_lr = rvf_store_derivation(s, &lr) == 0;
+	h = rvf_store_index(s);
+	if (h) {
+		rvf_hnsw_get_opts(h, &ho);
+		nodes = rvf_hnsw_count(h);
+		mem = rvf_hnsw_memory_bytes(h);
+	}
 	rvf_store_close(s);
 	cli_hex(id.file_id, 16, fid);
 	cli_hex(id.parent_id, 16, pid);
@@ -137,6 +151,16 @@ int cmd_status(int argc, char **argv)
 		if (have_lr)
 			json_object_set_new(o, "derivation",
 					    json_string(cli_derivation_name(lr.derivation_type)));
+		if (h) {
+			json_t *ix = json_object();
+
+			json_object_set_new(ix, "M", json_integer(ho.M));
+			json_object_set_new(ix, "ef_construction", json_integer(ho.ef_construction));
+			json_object_set_new(ix, "quant", json_string(quant_name(ho.quant)));
+			json_object_set_new(ix, "nodes", json_integer((json_int_t)nodes));
+			json_object_set_new(ix, "memory_bytes", json_integer((json_int_t)mem));
+			json_object_set_new(o, "index", ix);
+		}
 		return print_json(o);
 	}
 	human_size(st.file_size, sz, sizeof(sz));
@@ -162,6 +186,12 @@ int cmd_status(int argc, char **argv)
 	printf("lineage depth   %u\n", id.lineage_depth);
 	if (have_lr)
 		printf("derivation      %s\n", cli_derivation_name(lr.derivation_type));
+	if (h) {
+		human_size(mem, mb, sizeof(mb));
+		printf("index           HNSW M=%u ef_construction=%u %s, %zu nodes "
+		       "(incl. tombstones), %s in memory\n", ho.M, ho.ef_construction,
+		       quant_name(ho.quant), nodes, mb);
+	}
 	return fflush(stdout) ? 1 : 0;
 }
 

@@ -872,6 +872,52 @@ static void query_file_prints_a_line_per_query_qps_and_recall(void **state)
 		/* 1000 points in 8-d with ef 64: the graph should find nearly all */
 		assert_true(recall > 0.9 && recall <= 1.0);
 	}
+	/* a ground-truth file computed here by brute force gives the same recall */
+	{
+		char want[64], *at;
+		FILE *f = fopen(tpath("gt.ivecs"), "wb");
+		int32_t dimk = 10;
+
+		at = strstr(R.err, "recall@10 ");
+		assert_non_null(at);
+		snprintf(want, sizeof(want), "%.16s", at);
+		for (int i = 0; i < 40; i++) {
+			int32_t best[10];
+			double bd[10];
+
+			for (int j = 0; j < 10; j++)
+				bd[j] = INFINITY, best[j] = -1;
+			for (int b = 0; b < 1000; b++) {
+				double dd = 0;
+
+				for (int j = 0; j < 8; j++)
+					dd += ((double)v[b * 8 + j] - q[i * 8 + j]) * ((double)v[b * 8 + j] - q[i * 8 + j]);
+				for (int j = 0; j < 10; j++)
+					if (dd < bd[j]) {
+						memmove(bd + j + 1, bd + j, (size_t)(9 - j) * sizeof(*bd));
+						memmove(best + j + 1, best + j, (size_t)(9 - j) * sizeof(*best));
+						bd[j] = dd;
+						best[j] = b;
+						break;
+					}
+			}
+			fwrite(&dimk, 4, 1, f);
+			fwrite(best, 4, 10, f);
+		}
+		fclose(f);
+		OK("query", "s.rvf", "--queries", "q.fvecs", "--gt", "gt.ivecs", "--threads", "2");
+		EXPECT_ERR(want);
+		/* the id mapping matters: shifted ids match nothing */
+		OK("query", "s.rvf", "--queries", "q.fvecs", "--gt", "gt.ivecs", "--gt-ids-from", "5000",
+		   "--no-results");
+		EXPECT_ERR("recall@10 0.0000");
+		RVF("query", "s.rvf", "--queries", "q.fvecs", "--gt", "gt.ivecs", "--k", "11");
+		EXPECT_CODE(1);
+		EXPECT_ERR("gt.ivecs");
+		RVF("query", "s.rvf", "--queries", "q.fvecs", "--gt", "absent.ivecs");
+		EXPECT_CODE(1);
+		EXPECT_ERR("absent.ivecs");
+	}
 	/* the exact path has recall 1 by construction: checks the recall code */
 	OK("query", "s.rvf", "--queries", "q.fvecs", "--exact", "--recall", "--no-results");
 	EXPECT_ERR("recall@10 1.0000");

@@ -51,6 +51,9 @@ static const char query_usage[] =
 	"  --threads T     search threads for --queries (default 1)\n"
 	"  --recall        also report recall@k against exact results (stderr)\n"
 	"  --gt-cache DIR  keep the exact results in DIR for later runs\n"
+	"  --gt FILE       recall against a ground-truth .ivecs file instead (row i =\n"
+	"                  base row numbers of query i's neighbours, as SIFT/GIST ship)\n"
+	"  --gt-ids-from N the store id of base row 0 (the ingest's --ids-from; default 0)\n"
 	"  --no-results    with --queries: do not print the per-query lines\n"
 	"  --limit N       with --queries: only the first N queries\n"
 	"\n"
@@ -310,6 +313,44 @@ out:
 	}
 }
 
+/* Recall against a ground-truth file (ivecs: row i = base row numbers of
+ * query i's neighbours, nearest first), ids = row + id_offset. */
+static int report_recall_file(const struct qctx *c, const char *gt_path, uint64_t id_offset)
+{
+	struct data_imat gt = { 0 };
+	double sum = 0;
+	int rc;
+
+	cli_clear_lib_err();
+	rc = data_load_ivecs(gt_path, 0, &gt);
+	if (rc) {
+		cli_lib_err(gt_path, "cannot read the ground truth", rc);
+		return rc;
+	}
+	if (gt.n < c->nq || gt.dim < c->k) {
+		cli_err("%s: %zu rows of %u neighbours; need %zu rows of at least %u (--k)", gt_path,
+			gt.n, gt.dim, c->nq, c->k);
+		data_imat_release(&gt);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->nq; i++) {
+		size_t hit = 0;
+
+		for (int a = 0; a < c->cnt[i]; a++)
+			for (uint32_t g = 0; g < c->k; g++)
+				if (gt.v[i * gt.dim + g] >= 0 &&
+				    c->res[i * c->k + a].id == (uint64_t)gt.v[i * gt.dim + g] + id_offset) {
+					hit++;
+					break;
+				}
+		sum += (double)hit / c->k;
+	}
+	fprintf(stderr, "recall@%u %.4f over %zu queries (against %s)\n", c->k, sum / (double)c->nq,
+		c->nq, gt_path);
+	data_imat_release(&gt);
+	return 0;
+}
+
 static void print_results_json(FILE *f, const struct rvf_result *r, int n)
 {
 	fputs("\"results\":[", f);
@@ -328,14 +369,16 @@ int cmd_query(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' }, { "exact", no_argument, 0, 'x' },
 		{ "threads", required_argument, 0, 't' }, { "recall", no_argument, 0, 'r' },
 		{ "gt-cache", required_argument, 0, 'g' }, { "no-results", no_argument, 0, 'n' },
-		{ "limit", required_argument, 0, 'l' },
+		{ "limit", required_argument, 0, 'l' }, { "gt", required_argument, 0, 'G' },
+		{ "gt-ids-from", required_argument, 0, 'O' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	const char *vec_arg = NULL, *qpath = NULL, *filter_arg = NULL, *gt_cache = NULL, *path;
 	enum input_fmt fmt = IN_FVECS;
 	bool have_fmt = false, json = false, exact = false, recall = false, no_results = false;
 	uint32_t k = 10, ef = 64, threads = 1, dim;
-	uint64_t limit = UINT64_MAX;
+	uint64_t limit = UINT64_MAX, gt_ids_from = 0;
+	const char *gt_file = NULL;
 	struct rvf_filter *filter = NULL;
 	struct rvf_store *s = NULL;
 	struct qctx ctx = { 0 };
@@ -373,6 +416,11 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 'r': recall = true; break;
 		case 'g': gt_cache = optarg; break;
+		case 'G': gt_file = optarg; break;
+		case 'O':
+			if (cli_u64("--gt-ids-from", optarg, &gt_ids_from))
+				return EXIT_USAGE;
+			break;
 		case 'n': no_results = true; break;
 		case 'l':
 			if (cli_u64("--limit", optarg, &limit) || limit == 0) {
@@ -393,8 +441,12 @@ int cmd_query(int argc, char **argv)
 		cli_err("give exactly one of --vector and --queries");
 		return EXIT_USAGE;
 	}
-	if (recall && !qpath) {
-		cli_err("--recall needs --queries");
+	if ((recall || gt_file) && !qpath) {
+		cli_err("--recall and --gt need --queries");
+		return EXIT_USAGE;
+	}
+	if (gt_file && (filter_arg || gt_cache)) {
+		cli_err("--gt is a fixed answer: it cannot be combined with --filter or --gt-cache");
 		return EXIT_USAGE;
 	}
 	if (filter_arg && cli_filter(filter_arg, &filter))
@@ -466,8 +518,12 @@ int cmd_query(int argc, char **argv)
 		cli_err("write error on standard output: %s", strerror(errno));
 		goto out;
 	}
-	if (recall && report_recall(&ctx, path, gt_cache, threads))
+	if (gt_file) {
+		if (report_recall_file(&ctx, gt_file, gt_ids_from))
+			goto out;
+	} else if (recall && report_recall(&ctx, path, gt_cache, threads)) {
 		goto out;
+	}
 	if (qpath)
 		fprintf(stderr, "queries %zu, %.3f s, %.0f QPS (k %u, ef %u, %u thread%s%s%s)\n", nq,
 			secs, secs > 0 ? (double)nq / secs : 0.0, k, ef < k ? k : ef, threads,

@@ -836,6 +836,7 @@ static void corrupt_truncated_and_bit_flipped_blobs_are_rejected(void **state)
 			assert_true(rvf_hnsw_exact_search(g, q, 5, 0, NULL, res) >= 0);
 		}
 		rvf_hnsw_free(g);
+		g = NULL;
 	}
 	printf("info: %zu truncations, %zu bit flips rejected; %d hostile blobs with valid checksums: %zu loaded, rest rejected\n",
 	       l, flips, 3000, hostile_loaded);

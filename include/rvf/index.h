@@ -60,9 +60,11 @@ float rvf_distance(enum rvf_metric metric, const float *a, const float *b, uint3
 enum rvf_hnsw_quant {
 	RVF_HNSW_QUANT_DEFAULT = 0,  /* = RVF_HNSW_QUANT_SQ8 */
 	RVF_HNSW_QUANT_NONE    = 1,  /* traverse with float32 distances */
-	/* Traverse with 8-bit codes (per-vector affine scalar quantisation, float
-	 * query against uint8 codes), then re-rank the ef best with exact float32
-	 * distances. Returned distances are always exact. */
+	/* Traverse with 8-bit codes (per-vector affine scalar quantisation of
+	 * both the stored vectors and the query, so a traversal distance is one
+	 * integer dot product: vpdpbusd on AVX-512 VNNI), then re-rank the ef
+	 * best with exact float32 distances. Returned distances are always
+	 * exact. */
 	RVF_HNSW_QUANT_SQ8     = 2,
 };
 

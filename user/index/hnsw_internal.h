@@ -6,7 +6,8 @@
  *
  *   blocks + i*block_size       level-0 block, 64-byte aligned:
  *       u32 count, u32 links[M0]                 level-0 neighbour list
- *       at data_off: SQ8  -> f32 lo, f32 step, f32 |x^|^2, u32 pad, u8 codes[dim]
+ *       at data_off: SQ8  -> f32 lo, f32 step, f32 |x^|^2, f32 sum(c),
+ *                           s8 codes[dim] (c - 128, x ~ lo + step * c)
  *                    NONE -> f32 vector[dim] (64-byte aligned)
  *   fvecs + i*fvec_stride       SQ8 only: the float32 vector (normalised for
  *                               cosine) used for exact re-ranking and links

@@ -947,7 +947,7 @@ static void query_filter_selects_by_metadata_and_rejects_bad_json(void **state)
 	write_jsonl("m.jsonl", v, 400, 8, 0);
 	OK("ingest", "s.rvf", "m.jsonl");
 	write_fvecs("q.fvecs", q, 10, 8);
-	OK("query", "s.rvf", "--queries", "q.fvecs", "--k", "5",
+	OK("query", "s.rvf", "--queries", "q.fvecs", "--k", "5", "--threads", "3",
 	   "--filter", "{\"and\":[{\"eq\":{\"field\":0,\"value\":\"even\"}},"
 		       "{\"range\":{\"field\":1,\"gte\":100,\"lt\":{\"u64\":300}}}]}", "--recall");
 	EXPECT_ERR("recall@5");

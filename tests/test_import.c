@@ -5,8 +5,8 @@
  * and carried segments, and hostile input (truncation, byte flips, garbage,
  * crafted manifests) must fail cleanly without tripping ASan/UBSan.
  *
- * Fixtures: $RVF_FIXTURES, else ../shared/fixtures/rvf-reference relative to
- * the working directory or to the repository holding this binary.
+ * Fixtures: $RVF_FIXTURES, else tests/fixtures/rvf-reference (copies of
+ * the work area's reference files; tu_fixture_dir).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,44 +56,11 @@ static const char parent_file_id[] = "183dabe5dce50c9a4ee02b2db6313cb9";
 
 static char *fixture_dir;
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-
-	return p && !stat(p, &st) && S_ISDIR(st.st_mode);
-}
-
 static void find_fixtures(void)
 {
-	const char *env = getenv("RVF_FIXTURES");
-	char exe[PATH_MAX], *cand = NULL;
-	ssize_t n;
-
-	if (env && *env) {
-		if (!is_dir(env))
-			tu_skip("RVF_FIXTURES=%s is not a directory", env);
-		fixture_dir = strdup(env);
-		return;
-	}
-	if (is_dir("../shared/fixtures/rvf-reference")) {
-		fixture_dir = realpath("../shared/fixtures/rvf-reference", NULL);
-		return;
-	}
-	/* <repo>/<build>/tests/test_import -> <repo>/../shared/... */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		if (asprintf(&cand, "%s/../../../shared/fixtures/rvf-reference", dirname(exe)) < 0)
-			abort();
-		if (is_dir(cand)) {
-			fixture_dir = realpath(cand, NULL);
-			free(cand);
-			return;
-		}
-		free(cand);
-	}
-	tu_skip("reference fixtures not found (../shared/fixtures/rvf-reference from the "
-		"repo root; set RVF_FIXTURES)");
+	fixture_dir = tu_fixture_dir();
+	if (!fixture_dir)
+		tu_skip("reference fixtures not found (tests/fixtures/rvf-reference; or set RVF_FIXTURES)");
 }
 
 static uint8_t *slurp(const char *path, size_t *len)

@@ -1,9 +1,12 @@
 /* testutil.c - see testutil.h. */
 #include <errno.h>
 #include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,4 +149,36 @@ bool tu_soak(void)
 {
 	const char *e = getenv("RVF_SOAK");
 	return e && *e == '1';
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+
+	return p && !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+/* $RVF_FIXTURES, else tests/fixtures/rvf-reference from the repository root
+ * (the working directory of make test), else found from the binary's path
+ * (<repo>/<build>/tests/<test>). */
+char *tu_fixture_dir(void)
+{
+	const char *env = getenv("RVF_FIXTURES");
+	char exe[PATH_MAX], *cand = NULL, *res = NULL;
+	ssize_t n;
+
+	if (env && *env)
+		return is_dir(env) ? realpath(env, NULL) : NULL;
+	if (is_dir("tests/fixtures/rvf-reference"))
+		return realpath("tests/fixtures/rvf-reference", NULL);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if (asprintf(&cand, "%s/../../tests/fixtures/rvf-reference", dirname(exe)) < 0)
+			abort();
+		if (is_dir(cand))
+			res = realpath(cand, NULL);
+		free(cand);
+	}
+	return res;
 }

@@ -43,6 +43,11 @@ void tu_skip(const char *fmt, ...);
 /* Route rvf's log to stderr at the given level (default WARN). */
 void tu_log_to_stderr(void);
 
+/* The directory of the Rust-written reference files: $RVF_FIXTURES, else
+ * tests/fixtures/rvf-reference in the repository. Returned owned (free()),
+ * or NULL when neither exists. */
+char *tu_fixture_dir(void);
+
 /* True when RVF_SOAK=1 (make soak): tests may run longer loops. */
 bool tu_soak(void);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -899,6 +900,50 @@ static void open_loads_the_graph_checkpoint_instead_of_rebuilding(void **state)
 	ds_free(&d);
 }
 
+/* A checkpoint without the bookkeeping tables (as the first version wrote
+ * them) still opens: the ids then come from the VEC segments. */
+static void checkpoint_without_tables_still_opens(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	struct store_stats st;
+	struct ckpt_hdr ck;
+	void *buf = NULL;
+	size_t len = 0;
+
+	ds_make(&d, DIM, 300, 45);
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	for (size_t i = 0; i < 300; i += 50)
+		ingest(s, &d, i, 50, true);
+	uint64_t del[3] = { d.ids[1], d.ids[77], d.ids[150] };
+	assert_int_equal(rvf_store_delete(s, del, 3, NULL), 0);
+	assert_int_equal(rvf_store_close(s), 0);
+	s = reopen(f->path);
+	assert_int_equal(rvf_dir_read_vector_index(rvf_store_dir(s), CKPT_FIELD, &buf, &len), 0);
+	memcpy(&ck, buf, sizeof(ck));
+	assert_int_equal(ck.flags, CKPT_F_TABLES);
+	assert_int_equal(ck.nlocs, 300);
+	ck.flags = 0;
+	ck.nsegs = ck.nlocs = 0;
+	struct iovec iov[2] = { { &ck, sizeof(ck) }, { (uint8_t *)buf + len - ck.blob_len, ck.blob_len } };
+	assert_int_equal(rvf_dir_write_vector_indexv(rvf_store_dir(s), CKPT_FIELD, iov, 2), 0);
+	assert_int_equal(rvf_dir_commit(rvf_store_dir(s)), 0);
+	free(buf);
+	rvf_store_close(s);
+	s = reopen(f->path);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.ckpt_loaded, 1);
+	assert_int_equal(st.catchup_vectors, 0);
+	struct rvf_store_status ss;
+	assert_int_equal(rvf_store_status(s, &ss), 0);
+	assert_int_equal(ss.live_vectors, 297);
+	assert_int_equal(ss.deleted_vectors, 3);
+	expect_verify(s);
+	rvf_store_close(s);
+	ds_free(&d);
+}
+
 static void periodic_checkpoints_during_ingest(void **state)
 {
 	struct fx *f = *state;
@@ -1372,6 +1417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compaction_with_one_metadata_segment_keeps_it_after_its_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_keeps_its_snapshot_through_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_loads_the_graph_checkpoint_instead_of_rebuilding, setup, teardown),
+		cmocka_unit_test_setup_teardown(checkpoint_without_tables_still_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(periodic_checkpoints_during_ingest, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_every_mutator, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_input_is_rejected_with_reasons, setup, teardown),

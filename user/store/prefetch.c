@@ -10,22 +10,31 @@
  * different contents, so a buffer it hands over is the right one.
  *
  * Queue: a ring of PF_DEPTH slots; produced/consumed are counters under mu.
+ * Buffers go back to the thread through prefetch_recycle and are reused:
+ * fresh allocations of this size are mmap'd and zeroed by the kernel page
+ * by page, which cost more than the reads. Reads into a reused buffer use
+ * rvf_dir_read_segment_range and check the segment's XXH3-128 here.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
 
 #include "store/store_internal.h"
 
 #define PF_DEPTH 6
+#define PF_POOL  (PF_DEPTH + 8)
 
 struct pf_slot {
 	uint64_t id;
 	void *buf;
-	size_t len;
+	size_t len, cap;
 	int err;
 };
+
+struct pf_buf { void *p; size_t cap; };
 
 struct prefetch {
 	pthread_t th;
@@ -45,7 +54,66 @@ struct prefetch {
 	int ckpt_err;
 	struct pf_slot q[PF_DEPTH];
 	size_t produced, consumed;  /* segments; slot = counter % PF_DEPTH */
+	struct pf_buf pool[PF_POOL];    /* recycled buffers */
+	size_t npool;
 };
+
+/* A buffer of at least len bytes, 64-byte aligned: recycled if one fits. */
+static void *pf_get_buf(struct prefetch *p, size_t len, size_t *cap)
+{
+	void *b = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->npool; i++)
+		if (p->pool[i].cap >= len) {
+			b = p->pool[i].p;
+			*cap = p->pool[i].cap;
+			p->pool[i] = p->pool[--p->npool];
+			break;
+		}
+	pthread_mutex_unlock(&p->mu);
+	if (b)
+		return b;
+	*cap = len ? len : 1;
+	return posix_memalign(&b, 64, *cap) ? NULL : b;
+}
+
+/* Read segment id into a (reused) buffer and check its content hash. */
+static int pf_read(struct prefetch *p, struct rvf_dir *d, struct pf_slot *s)
+{
+	struct rvf_dir_segment info;
+	XXH128_canonical_t c;
+	int err = rvf_dir_segment_info(d, s->id, &info);
+
+	if (err)
+		return err;
+	if (info.payload_len > SIZE_MAX / 2)
+		return -ENOMEM;
+	s->buf = pf_get_buf(p, (size_t)info.payload_len, &s->cap);
+	if (!s->buf)
+		return -ENOMEM;
+	s->len = (size_t)info.payload_len;
+	err = rvf_dir_read_segment_range(d, s->id, 0, s->buf, s->len);
+	if (err)
+		return err;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(s->buf, s->len));
+	return memcmp(c.digest, info.content_hash, 16) ? -EBADMSG : 0;
+}
+
+void prefetch_recycle(struct prefetch *p, void *buf, size_t cap)
+{
+	if (!buf)
+		return;
+	if (p) {
+		pthread_mutex_lock(&p->mu);
+		if (p->npool < PF_POOL) {
+			p->pool[p->npool++] = (struct pf_buf){ buf, cap };
+			buf = NULL;
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	free(buf);
+}
 
 static void *pf_main(void *arg)
 {
@@ -83,7 +151,7 @@ static void *pf_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (stop)
 			break;
-		s.err = rvf_dir_read_segment(d, s.id, &s.buf, &s.len);
+		s.err = pf_read(p, d, &s);
 		pthread_mutex_lock(&p->mu);
 		p->q[p->produced % PF_DEPTH] = s;
 		p->produced++;
@@ -151,7 +219,7 @@ int prefetch_take_ckpt(struct prefetch *p, void **buf, size_t *len)
 	return err;
 }
 
-int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len)
+int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len, size_t *cap)
 {
 	int err = -ENOENT;
 
@@ -171,19 +239,21 @@ int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len)
 		struct pf_slot *s = &p->q[p->consumed % PF_DEPTH];
 		p->consumed++;
 		pthread_cond_broadcast(&p->cv);
-		if (next < id) {                    /* skipped: not needed */
-			free(s->buf);
+		if (next < id || s->err) {          /* skipped, or failed: read it yourself */
+			if (s->buf && p->npool < PF_POOL)
+				p->pool[p->npool++] = (struct pf_buf){ s->buf, s->cap };
+			else
+				free(s->buf);
 			s->buf = NULL;
-			continue;
+			if (next < id)
+				continue;
+			break;
 		}
-		if (!s->err) {
-			*buf = s->buf;
-			*len = s->len;
-			err = 0;
-		} else {
-			free(s->buf);
-		}
+		*buf = s->buf;
+		*len = s->len;
+		*cap = s->cap;
 		s->buf = NULL;
+		err = 0;
 		break;
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -201,6 +271,8 @@ void prefetch_stop(struct prefetch *p)
 	pthread_join(p->th, NULL);
 	for (size_t i = p->consumed; i < p->produced; i++)
 		free(p->q[i % PF_DEPTH].buf);
+	for (size_t i = 0; i < p->npool; i++)
+		free(p->pool[i].p);
 	free(p->ckpt);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);

@@ -79,6 +79,11 @@
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
+static bool owned_type(uint8_t t)
+{
+	return t == RVF_SEG_VEC || t == RVF_SEG_META || t == RVF_SEG_JOURNAL;
+}
+
 uint64_t store_row_bytes(const struct rvf_store *s)
 {
 	return 8 + (uint64_t)s->hdr.dimension * 4;
@@ -616,6 +621,7 @@ struct vcache {
 		const uint64_t *ids;
 		const float *rows;
 		size_t count;
+		size_t cap;          /* > 0: a prefetch buffer (recycled, not freed) */
 		bool all_live;       /* every row is its id's current live row */
 	} e[VCACHE];
 	unsigned next;
@@ -638,10 +644,13 @@ static int vcache_entry(struct vcache *c, uint64_t seg)
 	for (k = 0; k < VCACHE; k++)
 		if (c->e[k].buf && c->e[k].seg == seg)
 			return (int)k;
-	if (prefetch_take(s->pf, seg, &buf, &len))
+	size_t cap = 0;
+	if (prefetch_take(s->pf, seg, &buf, &len, &cap)) {
+		cap = 0;
 		err = rvf_dir_read_segment(s->dir, seg, &buf, &len);
-	else
+	} else {
 		err = 0;
+	}
 	if (err) {
 		c->err = log_fail(err, "%s: reading VEC segment %llu: %s", s->path,
 				  (unsigned long long)seg, rvf_strerror(err));
@@ -656,7 +665,11 @@ static int vcache_entry(struct vcache *c, uint64_t seg)
 	k = c->next++ % VCACHE;
 	if (c->cur == (int)k)
 		c->cur = -1;
-	free(c->e[k].buf);
+	if (c->e[k].cap)
+		prefetch_recycle(s->pf, c->e[k].buf, c->e[k].cap);
+	else
+		free(c->e[k].buf);
+	c->e[k].cap = cap;
 	const struct sseg *g = segtab_find(&s->segs, seg);
 	c->e[k].seg = seg;
 	c->e[k].buf = buf;
@@ -782,33 +795,136 @@ static int replay_one(struct rvf_store *s, const struct rvf_dir_segment *d, bool
 	return err;
 }
 
-static int load_checkpoint(struct rvf_store *s)
+/* Check a checkpoint payload's header and framing against covers. */
+int ckpt_frame_check(const void *buf, size_t len, uint64_t covers, struct ckpt_hdr *ck)
 {
-	struct vcache c = { .s = s, .cur = -1 };
-	struct ckpt_hdr ck;
-	void *buf = NULL;
-	size_t len;
-	int err = prefetch_take_ckpt(s->pf, &buf, &len);
+	uint64_t tables;
+
+	if (len < CKPT_HDR)
+		return -EUCLEAN;
+	memcpy(ck, buf, sizeof(*ck));
+	if (ck->flags & ~CKPT_F_TABLES)
+		return -ENOTSUP;
+	if (!(ck->flags & CKPT_F_TABLES) && (ck->nsegs || ck->nlocs))
+		return -EUCLEAN;
+	if (memcmp(ck->magic, CKPT_MAGIC, 8) || ck->covers_seg_id != covers || ck->reserved ||
+	    ck->nsegs > len / sizeof(struct ckpt_seg) || ck->nlocs > len / sizeof(struct loc) ||
+	    ck->blob_len > len)
+		return -EUCLEAN;
+	tables = ck->nsegs * sizeof(struct ckpt_seg) + ck->nlocs * sizeof(struct loc);
+	return CKPT_HDR + tables + ck->blob_len == len ? 0 : -EUCLEAN;
+}
+
+/* Read and check the checkpoint's header and framing; *buf owned. */
+static int ckpt_read(struct rvf_store *s, void **buf, size_t *len, struct ckpt_hdr *ck)
+{
+	int err = prefetch_take_ckpt(s->pf, buf, len);
 
 	if (err)
-		err = rvf_dir_read_vector_index(s->dir, CKPT_FIELD, &buf, &len);
+		err = rvf_dir_read_vector_index(s->dir, CKPT_FIELD, buf, len);
 	if (err)
 		return log_fail(err == -ENOENT ? -EUCLEAN : err,
 				"%s: the graph checkpoint covering segment %llu cannot be read: %s", s->path,
 				(unsigned long long)s->hdr.ckpt_seg_id, rvf_strerror(err));
-	if (len < CKPT_HDR) {
-		err = log_fail(-EUCLEAN, "%s: graph checkpoint too short", s->path);
-		goto out;
+	err = ckpt_frame_check(*buf, *len, s->hdr.ckpt_seg_id, ck);
+	if (err) {
+		log_error("%s: the graph checkpoint's header does not match the store (it covers %llu, the store header says %llu)",
+			  s->path, *len >= CKPT_HDR ? (unsigned long long)ck->covers_seg_id : 0ull,
+			  (unsigned long long)s->hdr.ckpt_seg_id);
+		free(*buf);
+		*buf = NULL;
 	}
-	memcpy(&ck, buf, sizeof(ck));
-	if (memcmp(ck.magic, CKPT_MAGIC, 8) || ck.covers_seg_id != s->hdr.ckpt_seg_id ||
-	    ck.blob_len != len - CKPT_HDR) {
-		err = log_fail(-EUCLEAN, "%s: graph checkpoint header does not match the store (covers %llu, header says %llu)",
-			       s->path, (unsigned long long)ck.covers_seg_id,
-			       (unsigned long long)s->hdr.ckpt_seg_id);
-		goto out;
+	return err;
+}
+
+/* The bookkeeping as of the checkpoint, from its tables (checked against
+ * the segment directory; rvf_store_verify compares it with a full replay). */
+static int ckpt_apply_tables(struct rvf_store *s, const uint8_t *buf, const struct ckpt_hdr *ck)
+{
+	const struct ckpt_seg *cs = (const struct ckpt_seg *)(const void *)(buf + CKPT_HDR);
+	const uint8_t *lp = buf + CKPT_HDR + ck->nsegs * sizeof(struct ckpt_seg);
+	uint64_t owned = 0;
+
+	for (size_t i = 0; i < s->segs.n; i++)
+		owned += owned_type(s->segs.a[i].type) && s->segs.a[i].id <= ck->covers_seg_id;
+	if (owned != ck->nsegs)
+		goto bad;
+	for (uint64_t i = 0; i < ck->nsegs; i++) {
+		struct ckpt_seg e;
+		memcpy(&e, &cs[i], sizeof(e));
+		struct sseg *g = segtab_find(&s->segs, e.id);
+		if (!g || !owned_type(g->type) || e.id > ck->covers_seg_id || e.live_rows > e.rows ||
+		    (i && e.id <= cs[i - 1].id))
+			goto bad;
+		g->rows = e.rows;
+		g->live_rows = e.live_rows;
+		g->live_bytes = e.live_bytes;
 	}
-	err = rvf_hnsw_load((uint8_t *)buf + CKPT_HDR, len - CKPT_HDR, ckpt_get_vec, &c, &s->h);
+	const struct sseg *v = NULL, *m = NULL;      /* last lookups (rows come in runs) */
+	for (uint64_t i = 0; i < ck->nlocs; i++) {
+		struct loc l, *n;
+		memcpy(&l, lp + i * sizeof(l), sizeof(l));
+		if (!v || v->id != l.vseg)
+			v = segtab_find(&s->segs, l.vseg);
+		if (l.mseg && (!m || m->id != l.mseg))
+			m = segtab_find(&s->segs, l.mseg);
+		if (!(l.flags & LOC_USED) || (l.flags & ~(LOC_USED | LOC_DELETED)) || l.pad ||
+		    !v || v->type != RVF_SEG_VEC || v->id > ck->covers_seg_id || l.row >= v->rows ||
+		    (l.mseg && (!m || m->type != RVF_SEG_META || m->id > ck->covers_seg_id)) ||
+		    (!l.mseg && l.mbytes))
+			goto bad;
+		size_t used = s->map.used;
+		n = idmap_put(&s->map, l.id);
+		if (!n)
+			return -ENOMEM;
+		if (s->map.used == used)
+			goto bad;                  /* the same id twice */
+		*n = l;
+		if (l.flags & LOC_DELETED)
+			s->hdr.deleted++;
+		else
+			s->hdr.live++;
+	}
+	return 0;
+bad:
+	return log_fail(-EUCLEAN, "%s: graph checkpoint tables do not match the segments", s->path);
+}
+
+/* Metadata of segments <= the checkpoint, in order (locations come from the
+ * tables): META records into the meta store, JOURNAL deletes out of it. */
+static int replay_meta_only(struct rvf_store *s, const struct rvf_dir_segment *d)
+{
+	void *buf = NULL;
+	size_t len, n;
+	const uint64_t *ids;
+	int err;
+
+	if (d->type != RVF_SEG_META && d->type != RVF_SEG_JOURNAL)
+		return 0;
+	err = rvf_dir_read_segment(s->dir, d->id, &buf, &len);
+	if (err)
+		return log_fail(err, "%s: reading segment %llu: %s", s->path, (unsigned long long)d->id,
+				rvf_strerror(err));
+	if (d->type == RVF_SEG_META) {
+		int r = meta_seg_decode(buf, len, s->ms);
+		if (r < 0)
+			err = log_fail(r, "%s: META segment %llu: %s", s->path, (unsigned long long)d->id,
+				       rvf_strerror(r));
+	} else {
+		err = jrn_parse(buf, len, s->path, d->id, &ids, &n);
+		for (size_t i = 0; !err && i < n; i++)
+			meta_store_remove(s->ms, ids[i]);
+	}
+	free(buf);
+	return err;
+}
+
+static int load_graph(struct rvf_store *s, const uint8_t *buf, size_t len, const struct ckpt_hdr *ck)
+{
+	struct vcache c = { .s = s, .cur = -1 };
+	size_t off = len - ck->blob_len;
+	int err = rvf_hnsw_load(buf + off, ck->blob_len, ckpt_get_vec, &c, &s->h);
+
 	if (err) {
 		if (c.err)
 			err = c.err;
@@ -816,7 +932,7 @@ static int load_checkpoint(struct rvf_store *s)
 		goto out;
 	}
 	if (rvf_hnsw_dim(s->h) != s->hdr.dimension || (uint32_t)rvf_hnsw_metric(s->h) != s->hdr.metric ||
-	    rvf_hnsw_live_count(s->h) != s->hdr.live || rvf_hnsw_count(s->h) != ck.nodes) {
+	    rvf_hnsw_live_count(s->h) != s->hdr.live || rvf_hnsw_count(s->h) != ck->nodes) {
 		err = log_fail(-EUCLEAN, "%s: graph checkpoint (%zu live, dim %u) does not match the data (%llu live, dim %u)",
 			       s->path, rvf_hnsw_live_count(s->h), rvf_hnsw_dim(s->h),
 			       (unsigned long long)s->hdr.live, s->hdr.dimension);
@@ -824,11 +940,10 @@ static int load_checkpoint(struct rvf_store *s)
 	}
 	s->ckpt_bytes = len;
 	s->stats.ckpt_loaded = 1;
-	s->stats.ckpt_nodes_loaded = ck.nodes;
+	s->stats.ckpt_nodes_loaded = ck->nodes;
 out:
 	for (unsigned k = 0; k < VCACHE; k++)
 		free(c.e[k].buf);
-	free(buf);
 	return err;
 }
 
@@ -837,6 +952,9 @@ static int store_load(struct rvf_store *s)
 	struct rvf_dir_segment *segs = NULL;
 	struct rvf_hnsw_opts ho;
 	struct store_hdr disk = s->hdr;
+	struct ckpt_hdr ck;
+	void *ckbuf = NULL;
+	size_t cklen = 0;
 	uint64_t t0, t1, t2;
 	size_t n = 0, i;
 	int err = rvf_dir_segments(s->dir, &segs, &n);
@@ -883,13 +1001,26 @@ static int store_load(struct rvf_store *s)
 			free(vids);
 		}
 	}
-	for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id && !err; i++)
-		err = replay_one(s, &segs[i], false);
+	if (s->hdr.ckpt_seg_id) {
+		err = ckpt_read(s, &ckbuf, &cklen, &ck);
+		if (err)
+			goto out;
+	}
+	if (ckbuf && (ck.flags & CKPT_F_TABLES)) {
+		err = ckpt_apply_tables(s, ckbuf, &ck);
+		for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id && !err; i++)
+			err = replay_meta_only(s, &segs[i]);
+	} else {
+		for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id && !err; i++)
+			err = replay_one(s, &segs[i], false);
+	}
 	if (err)
 		goto out;
 	t1 = now_mono_ns();
-	if (s->hdr.ckpt_seg_id) {
-		err = load_checkpoint(s);
+	if (ckbuf) {
+		err = load_graph(s, ckbuf, cklen, &ck);
+		free(ckbuf);
+		ckbuf = NULL;
 	} else {
 		hnsw_opts_from_hdr(s, &ho);
 		err = rvf_hnsw_new(s->hdr.dimension, (enum rvf_metric)s->hdr.metric, &ho, &s->h);
@@ -920,6 +1051,7 @@ static int store_load(struct rvf_store *s)
 out:
 	prefetch_stop(s->pf);
 	s->pf = NULL;
+	free(ckbuf);
 	free(segs);
 	return err;
 }
@@ -1005,27 +1137,94 @@ int rvf_store_open_readonly(const char *path, const struct rvf_store_opts *o, st
 
 /* ---- checkpoints ---------------------------------------------------------------------- */
 
+/* Row order: the table then reads like the VEC segments do. */
+static int cmp_loc_row(const void *a, const void *b)
+{
+	const struct loc *x = a, *y = b;
+
+	if (x->vseg != y->vseg)
+		return x->vseg < y->vseg ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct idmap *m,
+	       uint64_t covers, struct ckpt_parts *p)
+{
+	size_t blen = 0, ns = 0, nl = 0;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->segs = malloc((t->n ? t->n : 1) * sizeof(*p->segs));
+	p->locs = malloc((m->used ? m->used : 1) * sizeof(*p->locs));
+	if (!p->segs || !p->locs) {
+		ckpt_release(p);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		const struct sseg *g = &t->a[i];
+		if (owned_type(g->type) && g->id <= covers)
+			p->segs[ns++] = (struct ckpt_seg){ g->id, g->rows, g->live_rows, g->live_bytes };
+	}
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].flags) {
+			p->locs[nl] = m->slots[i];
+			p->locs[nl++].pad = 0;
+		}
+	qsort(p->locs, nl, sizeof(*p->locs), cmp_loc_row);
+	err = rvf_hnsw_save(h, 0, &p->blob, &blen);
+	if (err) {
+		ckpt_release(p);
+		return err;
+	}
+	memcpy(p->hdr.magic, CKPT_MAGIC, 8);
+	p->hdr.covers_seg_id = covers;
+	p->hdr.live = rvf_hnsw_live_count(h);
+	p->hdr.nodes = rvf_hnsw_count(h);
+	p->hdr.blob_len = blen;
+	p->hdr.nsegs = ns;
+	p->hdr.nlocs = nl;
+	p->hdr.flags = CKPT_F_TABLES;
+	return 0;
+}
+
+int ckpt_write(struct rvf_dir *d, const struct ckpt_parts *p)
+{
+	struct iovec iov[4] = {
+		{ (void *)&p->hdr, sizeof(p->hdr) },
+		{ p->segs, p->hdr.nsegs * sizeof(*p->segs) },
+		{ p->locs, p->hdr.nlocs * sizeof(*p->locs) },
+		{ p->blob, p->hdr.blob_len },
+	};
+
+	return rvf_dir_write_vector_indexv(d, CKPT_FIELD, iov, 4);
+}
+
+void ckpt_release(struct ckpt_parts *p)
+{
+	free(p->segs);
+	free(p->locs);
+	free(p->blob);
+	memset(p, 0, sizeof(*p));
+}
+
+static uint64_t ckpt_size(const struct ckpt_parts *p)
+{
+	return CKPT_HDR + p->hdr.nsegs * sizeof(struct ckpt_seg) + p->hdr.nlocs * sizeof(struct loc) +
+	       p->hdr.blob_len;
+}
+
 int store_checkpoint(struct rvf_store *s)
 {
-	struct ckpt_hdr ck;
+	struct ckpt_parts ck;
 	struct store_hdr saved = s->hdr;
-	void *blob = NULL;
-	size_t len;
 	uint64_t t0 = now_mono_ns();
-	int err = rvf_hnsw_save(s->h, 0, &blob, &len);
+	int err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1, &ck);
 
 	if (err)
 		return log_fail(err, "%s: saving the graph: %s", s->path, rvf_strerror(err));
-	memset(&ck, 0, sizeof(ck));
-	memcpy(ck.magic, CKPT_MAGIC, 8);
-	ck.covers_seg_id = s->hdr.next_seg_id - 1;
-	ck.live = rvf_hnsw_live_count(s->h);
-	ck.nodes = rvf_hnsw_count(s->h);
-	ck.blob_len = len;
-	struct iovec iov[2] = { { &ck, sizeof(ck) }, { blob, len } };
-	err = rvf_dir_write_vector_indexv(s->dir, CKPT_FIELD, iov, 2);
+	err = ckpt_write(s->dir, &ck);
 	if (!err) {
-		s->hdr.ckpt_seg_id = ck.covers_seg_id;
+		s->hdr.ckpt_seg_id = ck.hdr.covers_seg_id;
 		s->hdr.ckpt_count++;
 		err = store_hdr_put(s);
 	}
@@ -1033,12 +1232,13 @@ int store_checkpoint(struct rvf_store *s)
 		err = store_commit(s, "graph checkpoint");
 	else
 		rvf_dir_rollback(s->dir);
-	free(blob);
 	if (err) {
 		s->hdr = saved;
+		ckpt_release(&ck);
 		return err;
 	}
-	s->ckpt_bytes = sizeof(ck) + len;
+	s->ckpt_bytes = ckpt_size(&ck);
+	ckpt_release(&ck);
 	s->pending_vecs = 0;
 	s->pending_dels = 0;
 	s->stats.checkpoints++;

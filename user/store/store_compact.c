@@ -162,9 +162,9 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	uint64_t *rm = NULL, mseg = 0;
 	size_t nrm = 0;
 	bool *rewrite = NULL, meta_rw;
-	void *mbuf = NULL, *blob = NULL;
-	size_t mlen = 0, blen = 0;
-	struct ckpt_hdr ck;
+	void *mbuf = NULL;
+	size_t mlen = 0;
+	struct ckpt_parts ckp = { 0 };
 	int err = 0;
 
 	rewrite = calloc(s->segs.n + 1, sizeof(*rewrite));
@@ -238,40 +238,7 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	}
 	if (!err)
 		err = rvf_dir_remove_segments(s->dir, rm, nrm) < 0 ? -EIO : 0;
-	/* the graph: drop tombstones when they are many, then checkpoint it in
-	 * the same commit (the old checkpoint would name rows that are gone) */
-	if (!err) {
-		int r = rvf_hnsw_maybe_compact(s->h, 0.2);
-		err = r < 0 ? r : 0;
-	}
-	if (!err)
-		err = rvf_hnsw_save(s->h, 0, &blob, &blen);
-	if (!err) {
-		memset(&ck, 0, sizeof(ck));
-		memcpy(ck.magic, CKPT_MAGIC, 8);
-		ck.covers_seg_id = o.next_id - 1;
-		ck.live = rvf_hnsw_live_count(s->h);
-		ck.nodes = rvf_hnsw_count(s->h);
-		ck.blob_len = blen;
-		struct iovec iov[2] = { { &ck, sizeof(ck) }, { blob, blen } };
-		err = rvf_dir_write_vector_indexv(s->dir, CKPT_FIELD, iov, 2);
-	}
-	if (!err) {
-		s->hdr.next_seg_id = o.next_id;
-		s->hdr.ckpt_seg_id = ck.covers_seg_id;
-		s->hdr.ckpt_count++;
-		s->hdr.deleted = 0;
-		err = store_hdr_put(s);
-	}
-	err = err ? err : store_commit(s, "compact");
-	if (err) {
-		rvf_dir_rollback(s->dir);
-		s->hdr = old;
-		goto out;
-	}
-
-	/* durable: rebuild the bookkeeping */
-	s->version++;
+	/* the bookkeeping after the rewrite (swapped in once it is durable) */
 	for (size_t i = 0; i < s->segs.n && !err; i++)
 		if (!rewrite[i])
 			err = segtab_add(&nt, &s->segs.a[i]);
@@ -319,18 +286,42 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 			err = segtab_add(&nt, &g);
 	}
 	if (err) {
-		s->broken = err;
-		log_error("%s: compaction committed but the in-memory state could not be rebuilt: %s; reopen the store",
-			  s->path, rvf_strerror(err));
+		rvf_dir_rollback(s->dir);
 		goto out;
 	}
+	/* the graph: drop tombstones when they are many, then checkpoint it with
+	 * the new bookkeeping in the same commit (the old checkpoint names rows
+	 * that are gone) */
+	if (!err) {
+		int r = rvf_hnsw_maybe_compact(s->h, 0.2);
+		err = r < 0 ? r : 0;
+	}
+	if (!err)
+		err = ckpt_build(s->h, &nt, &nm, o.next_id - 1, &ckp);
+	if (!err)
+		err = ckpt_write(s->dir, &ckp);
+	if (!err) {
+		s->hdr.next_seg_id = o.next_id;
+		s->hdr.ckpt_seg_id = ckp.hdr.covers_seg_id;
+		s->hdr.ckpt_count++;
+		s->hdr.deleted = 0;
+		err = store_hdr_put(s);
+	}
+	err = err ? err : store_commit(s, "compact");
+	if (err) {
+		rvf_dir_rollback(s->dir);
+		s->hdr = old;
+		goto out;
+	}
+	s->version++;
 	free(s->segs.a);
 	s->segs = nt;
 	nt.a = NULL;
 	idmap_release(&s->map);
 	s->map = nm;
 	nm.slots = NULL;
-	s->ckpt_bytes = sizeof(ck) + blen;
+	s->ckpt_bytes = CKPT_HDR + ckp.hdr.nsegs * sizeof(struct ckpt_seg) +
+			ckp.hdr.nlocs * sizeof(struct loc) + ckp.hdr.blob_len;
 	s->pending_vecs = s->pending_dels = 0;
 out:
 	free(nt.a);
@@ -342,7 +333,7 @@ out:
 	free(rewrite);
 	free(rm);
 	free(mbuf);
-	free(blob);
+	ckpt_release(&ckp);
 	return err;
 }
 
@@ -558,6 +549,29 @@ static int meta_cmp_cb(void *ctx, uint64_t id, const struct rvf_meta_entry *e, s
 	return 0;
 }
 
+/* The checkpoint's tables against the replay as of the checkpoint. */
+static void vfy_ckpt_tables(struct vfy *v, const uint8_t *buf, const struct ckpt_hdr *ck)
+{
+	const uint8_t *lp = buf + CKPT_HDR + ck->nsegs * sizeof(struct ckpt_seg);
+
+	if (!buf || !(ck->flags & CKPT_F_TABLES))
+		return;
+	if (ck->nlocs != v->m.used)
+		VPROB(v, "%s: verify: the checkpoint places %llu ids, the segments up to it %zu", v->s->path,
+		      (unsigned long long)ck->nlocs, v->m.used);
+	for (uint64_t i = 0; i < ck->nlocs; i++) {
+		struct loc l;
+		memcpy(&l, lp + i * sizeof(l), sizeof(l));
+		const struct loc *r = idmap_get(&v->m, l.id);
+		if (!r || r->vseg != l.vseg || r->row != l.row ||
+		    (r->flags & LOC_DELETED) != (l.flags & LOC_DELETED)) {
+			VPROB(v, "%s: verify: the checkpoint places id %llu differently from the segments",
+			      v->s->path, (unsigned long long)l.id);
+			break;
+		}
+	}
+}
+
 static const float *vfy_zero_vec(void *ctx, uint64_t label, uint32_t internal_id)
 {
 	(void)label;
@@ -570,7 +584,9 @@ int rvf_store_verify(struct rvf_store *s)
 	struct vfy v = { .s = s };
 	struct rvf_dir_segment *segs = NULL;
 	struct meta_cmp mc = { &v, NULL };
-	size_t n = 0;
+	struct ckpt_hdr ck;
+	uint8_t *ckbuf = NULL;
+	size_t n = 0, cklen = 0;
 	int err;
 
 	if (!s)
@@ -589,10 +605,25 @@ int rvf_store_verify(struct rvf_store *s)
 		err = err ? err : -ENOMEM;
 		goto out;
 	}
+	if (s->hdr.ckpt_seg_id) {
+		int e = rvf_dir_read_vector_index(s->dir, CKPT_FIELD, (void **)&ckbuf, &cklen);
+		if (!e)
+			e = ckpt_frame_check(ckbuf, cklen, s->hdr.ckpt_seg_id, &ck);
+		if (e) {
+			VPROB(&v, "%s: verify: the graph checkpoint is unusable: %s", s->path, rvf_strerror(e));
+			free(ckbuf);
+			ckbuf = NULL;
+		}
+	}
+	bool tables_done = !ckbuf;
 	for (size_t i = 0; i < n; i++) {
 		const struct rvf_dir_segment *g = &segs[i];
 		void *buf = NULL;
 		size_t len;
+		if (!tables_done && g->id > s->hdr.ckpt_seg_id) {
+			vfy_ckpt_tables(&v, ckbuf, &ck);
+			tables_done = true;
+		}
 		int e = rvf_dir_read_segment(s->dir, g->id, &buf, &len);
 		if (e) {
 			VPROB(&v, "%s: verify: segment %llu unreadable: %s", s->path, (unsigned long long)g->id,
@@ -616,6 +647,8 @@ int rvf_store_verify(struct rvf_store *s)
 		}
 		free(buf);
 	}
+	if (!tables_done)
+		vfy_ckpt_tables(&v, ckbuf, &ck);
 	/* replay vs the handle */
 	if (v.live != s->hdr.live || v.deleted != s->hdr.deleted)
 		VPROB(&v, "%s: verify: segments give %llu live / %llu deleted, the store says %llu / %llu",
@@ -644,31 +677,19 @@ int rvf_store_verify(struct rvf_store *s)
 		VPROB(&v, "%s: verify: %zu ids have metadata on disk, %zu in memory", s->path,
 		      meta_store_count(v.ms), meta_store_count(s->ms));
 	meta_store_foreach(v.ms, meta_cmp_cb, &mc);
-	/* the checkpoint must load (structure and checksum) */
-	if (s->hdr.ckpt_seg_id) {
-		void *buf = NULL;
-		size_t len;
+	/* the checkpoint's graph must load (structure and checksum) */
+	if (ckbuf) {
 		float *zero = calloc(s->hdr.dimension, 4);
 		struct rvf_hnsw *h = NULL;
-		struct ckpt_hdr ck;
-		int e = zero ? rvf_dir_read_vector_index(s->dir, CKPT_FIELD, &buf, &len) : -ENOMEM;
-		if (!e && len >= CKPT_HDR) {
-			memcpy(&ck, buf, sizeof(ck));
-			if (memcmp(ck.magic, CKPT_MAGIC, 8) || ck.covers_seg_id != s->hdr.ckpt_seg_id ||
-			    ck.blob_len != len - CKPT_HDR)
-				e = -EUCLEAN;
-			else
-				e = rvf_hnsw_load((uint8_t *)buf + CKPT_HDR, len - CKPT_HDR, vfy_zero_vec, zero, &h);
-		} else if (!e) {
-			e = -EUCLEAN;
-		}
+		int e = zero ? rvf_hnsw_load(ckbuf + cklen - ck.blob_len, ck.blob_len, vfy_zero_vec, zero, &h)
+			     : -ENOMEM;
 		if (e)
 			VPROB(&v, "%s: verify: the graph checkpoint is unusable: %s", s->path, rvf_strerror(e));
 		rvf_hnsw_free(h);
-		free(buf);
 		free(zero);
 	}
 out:
+	free(ckbuf);
 	free(mc.tmp);
 	free(segs);
 	meta_store_free(v.ms);

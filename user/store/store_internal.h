@@ -78,15 +78,29 @@ _Static_assert(sizeof(struct vec_hdr) == VEC_HDR, "vec header size");
 #define CKPT_MAGIC  "RVFCKPT1"
 #define CKPT_HDR    64u
 #define CKPT_FIELD  0u
+#define CKPT_F_TABLES 0x1u     /* segment stats and id locations follow the header */
 struct ckpt_hdr {
 	char     magic[8];           /* 0x00 */
 	uint64_t covers_seg_id;      /* 0x08 must equal the store header's ckpt_seg_id */
 	uint64_t live;               /* 0x10 live nodes in the graph */
 	uint64_t nodes;              /* 0x18 nodes incl. tombstones */
-	uint64_t blob_len;           /* 0x20 bytes of the hnsw blob that follows */
-	uint8_t  reserved[24];       /* 0x28 zero */
+	uint64_t blob_len;           /* 0x20 bytes of the hnsw blob (last in the payload) */
+	uint64_t nsegs;              /* 0x28 struct ckpt_seg entries (CKPT_F_TABLES) */
+	uint64_t nlocs;              /* 0x30 struct loc entries (CKPT_F_TABLES) */
+	uint32_t flags;              /* 0x38 CKPT_F_* */
+	uint32_t reserved;           /* 0x3C zero */
 } __attribute__((packed));
 _Static_assert(sizeof(struct ckpt_hdr) == CKPT_HDR, "checkpoint header size");
+
+/* With CKPT_F_TABLES the payload is
+ *   ckpt_hdr | ckpt_seg[nsegs] | loc[nlocs] | hnsw blob
+ * so open needs no pass over the VEC segments' ids: the bookkeeping of
+ * every store-owned segment <= covers_seg_id and where every id's row and
+ * metadata record live come with the checkpoint. */
+struct ckpt_seg {
+	uint64_t id, rows, live_rows, live_bytes;
+};
+_Static_assert(sizeof(struct ckpt_seg) == 32, "checkpoint segment entry");
 
 /* ---- id map: where each id's current row and metadata record live ---------- */
 #define LOC_USED    0x1u
@@ -101,6 +115,7 @@ struct loc {
 	uint32_t flags;              /* LOC_* ; 0 = empty slot */
 	uint32_t pad;
 };
+_Static_assert(sizeof(struct loc) == 40, "loc size (it is written into checkpoints)");
 
 struct idmap {
 	struct loc *slots;
@@ -178,6 +193,19 @@ struct rvf_store {
 int store_hdr_put(struct rvf_store *s);                 /* encode + set user metadata (pending) */
 int store_commit(struct rvf_store *s, const char *what); /* commit; rollback + log on failure */
 int store_checkpoint(struct rvf_store *s);
+/* The checkpoint payload for graph h and bookkeeping (t, m) covering
+ * segments <= covers: written with ckpt_write, released with ckpt_release. */
+struct ckpt_parts {
+	struct ckpt_hdr hdr;
+	struct ckpt_seg *segs;
+	struct loc *locs;
+	void *blob;
+};
+int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct idmap *m,
+	       uint64_t covers, struct ckpt_parts *p);
+int ckpt_write(struct rvf_dir *d, const struct ckpt_parts *p);
+void ckpt_release(struct ckpt_parts *p);
+int ckpt_frame_check(const void *buf, size_t len, uint64_t covers, struct ckpt_hdr *ck);
 int store_maybe_checkpoint(struct rvf_store *s);
 uint64_t store_row_bytes(const struct rvf_store *s);
 uint64_t store_disk_bytes(const struct rvf_store *s, uint64_t payload_len);
@@ -208,7 +236,9 @@ struct prefetch;
 int prefetch_start(const char *path, const struct rvf_dir_opts *dopt, uint64_t generation,
 		   bool want_ckpt, const uint64_t *ids, size_t n, struct prefetch **out);
 int prefetch_take_ckpt(struct prefetch *p, void **buf, size_t *len);
-int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len);
+int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len, size_t *cap);
+/* Give a buffer from prefetch_take back for reuse (p NULL: free it). */
+void prefetch_recycle(struct prefetch *p, void *buf, size_t cap);
 void prefetch_stop(struct prefetch *p);
 
 /* store_extra.c */

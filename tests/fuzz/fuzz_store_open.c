@@ -135,10 +135,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		default:
 			if ((sel & 16) && plen >= CKPT_HDR) {
 				struct ckpt_hdr ck;
+				uint64_t rest = plen - CKPT_HDR;
 				memset(&ck, 0, sizeof(ck));
 				memcpy(ck.magic, CKPT_MAGIC, 8);
 				ck.covers_seg_id = h.ckpt_seg_id;
-				ck.blob_len = plen - CKPT_HDR;
+				if (sel & 32) {
+					/* bookkeeping tables: counts from the input, the
+					 * rest is the graph blob */
+					ck.flags = CKPT_F_TABLES;
+					ck.nsegs = p[8] % 8;
+					ck.nlocs = p[9] % 32;
+					uint64_t t = ck.nsegs * sizeof(struct ckpt_seg) + ck.nlocs * sizeof(struct loc);
+					if (t > rest)
+						ck.nsegs = ck.nlocs = t = 0;
+					rest -= t;
+				}
+				ck.blob_len = rest;
 				memcpy(p, &ck, sizeof(ck));
 			}
 			rvf_dir_write_vector_index(d, CKPT_FIELD, p, plen);

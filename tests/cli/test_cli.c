@@ -8,7 +8,7 @@
  *
  * The binary: $RVF_BIN, else ../bin/rvf next to this test binary (make puts
  * tests in build/tests/ and tools in build/bin/). Fixtures for `rvf import`:
- * $RVF_FIXTURES, else ../shared/fixtures/rvf-reference beside the repository.
+ * $RVF_FIXTURES, else tests/fixtures/rvf-reference (tu_fixture_dir).
  *
  * rvf-test: both-backends   (tests/run.sh runs this with RVF_IO=uring and
  * RVF_IO=syscall; the child processes inherit it)
@@ -1661,7 +1661,7 @@ static void import_reproduces_every_rust_fixture(void **state)
 static void find_paths(const char *argv0)
 {
 	const char *e = getenv("RVF_BIN");
-	char self[PATH_MAX], repo[PATH_MAX];
+	char self[PATH_MAX], *fx;
 	ssize_t n;
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -1680,20 +1680,10 @@ static void find_paths(const char *argv0)
 		if (!realpath(tmp, rvf_bin))
 			snprintf(rvf_bin, sizeof(rvf_bin), "%.*s", (int)sizeof(rvf_bin) - 1, tmp);
 	}
-	e = getenv("RVF_FIXTURES");
-	if (e && *e) {
-		snprintf(fixture_dir, sizeof(fixture_dir), "%s", e);
-	} else {
-		/* build/tests/test_cli -> repo -> ../shared/fixtures/rvf-reference */
-		char tmp[PATH_MAX + 64];
-		char *d = strdup(self);
-
-		snprintf(tmp, sizeof(tmp), "%s/../../../shared/fixtures/rvf-reference", dirname(d));
-		free(d);
-		if (realpath(tmp, repo))
-			snprintf(fixture_dir, sizeof(fixture_dir), "%s", repo);
-		else if (realpath("../shared/fixtures/rvf-reference", repo))
-			snprintf(fixture_dir, sizeof(fixture_dir), "%s", repo);
+	fx = tu_fixture_dir();
+	if (fx) {
+		snprintf(fixture_dir, sizeof(fixture_dir), "%s", fx);
+		free(fx);
 	}
 	if (fixture_dir[0]) {
 		char probe[PATH_MAX + 32];

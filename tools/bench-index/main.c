@@ -13,9 +13,10 @@
  *   build time ratios.
  *
  * Timing loop as in the reference anchors: 500 untimed warm-up queries per
- * ef, then a loop over all queries with two clock reads per query. Engines
- * alternate per ef so that load from neighbours on this shared machine hits
- * both alike. Progress goes to stderr.
+ * ef, then a loop over all queries with two clock reads per query; the
+ * median of 3 such passes. Passes of the two engines alternate so that load
+ * from neighbours on this shared machine hits both alike. Progress and a
+ * table go to stderr.
  *
  * Environment (all optional):
  *   RVF_BENCH_DATASETS   "fmnist,synth" (default both)
@@ -28,6 +29,8 @@
  *   RVF_BENCH_EFS        comma list, default 10,16,32,64,128,256,512
  *   RVF_BENCH_CACHE      ground-truth cache dir (default build/bench-cache)
  *   RVF_BENCH_QUANT      rvf traversal: sq8 (default) or none
+ *   RVF_BENCH_TRIALS     search passes per (engine, ef), default 3; the
+ *                        median by QPS is reported with the min and max
  */
 #include <errno.h>
 #include <malloc.h>
@@ -49,6 +52,7 @@
 #define EFC_PARAM 200
 #define WARMUP    500
 #define MAX_EFS   16
+#define MAX_TRIALS 9
 
 enum engine { ENG_RVF, ENG_HNSWLIB, ENG_N };
 static const char *const eng_name[ENG_N] = { "rvf", "hnswlib" };
@@ -71,6 +75,7 @@ static uint32_t efs[MAX_EFS] = { 10, 16, 32, 64, 128, 256, 512 };
 static size_t nefs = 7;
 static int use_engine[ENG_N] = { 1, 1 };
 static unsigned rvf_quant = RVF_HNSW_QUANT_SQ8;
+static unsigned trials = 3;
 
 static double now_s(void)
 {
@@ -226,7 +231,8 @@ static int one_query(struct run *r, enum engine e, const float *q, uint32_t ef, 
 	}
 }
 
-static int search_point(struct run *r, enum engine e, uint32_t ef, struct point *pt)
+/* One timed pass over all queries (after the warm-up). */
+static int search_trial(struct run *r, enum engine e, uint32_t ef, struct point *pt)
 {
 	size_t nq = r->queries.n;
 	double *lat = malloc(nq * sizeof(double)), rec = 0, t0;
@@ -258,12 +264,26 @@ static int search_point(struct run *r, enum engine e, uint32_t ef, struct point 
 	pt->p50 = lat[nq / 2] * 1e6;
 	pt->p99 = lat[(size_t)((double)(nq - 1) * 0.99)] * 1e6;
 	free(lat);
-	printf("{\"dataset\":\"%s\",\"engine\":\"%s\",\"ef\":%u,\"recall\":%.4f,\"qps\":%.1f,\"p50_us\":%.1f,"
-	       "\"p99_us\":%.1f,\"build_s\":%.3f,\"threads\":%u}\n",
-	       r->dataset, eng_name[e], ef, pt->recall, pt->qps, pt->p50, pt->p99,
-	       r->build_s[e][r->search_threads], r->search_threads);
-	fflush(stdout);
 	return 0;
+}
+
+static int pt_qps_cmp(const void *a, const void *b)
+{
+	double x = ((const struct point *)a)->qps, y = ((const struct point *)b)->qps;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median trial (by QPS) of tr[0..n), printed as the measurement. */
+static void report_point(const struct run *r, enum engine e, struct point *tr, unsigned n, struct point *out)
+{
+	qsort(tr, n, sizeof(*tr), pt_qps_cmp);
+	*out = tr[n / 2];
+	printf("{\"dataset\":\"%s\",\"engine\":\"%s\",\"ef\":%u,\"recall\":%.4f,\"qps\":%.1f,\"p50_us\":%.1f,"
+	       "\"p99_us\":%.1f,\"build_s\":%.3f,\"threads\":%u,\"trials\":%u,\"qps_min\":%.1f,\"qps_max\":%.1f}\n",
+	       r->dataset, eng_name[e], out->ef, out->recall, out->qps, out->p50, out->p99,
+	       r->build_s[e][r->search_threads], r->search_threads, n, tr[0].qps, tr[n - 1].qps);
+	fflush(stdout);
 }
 
 /*
@@ -370,12 +390,17 @@ static int run_dataset(struct run *r, int time_1t, unsigned search_threads, cons
 	if (err)
 		return err;
 	for (size_t i = 0; i < nefs && !err; i++) {
-		for (int e = 0; e < ENG_N && !err; e++) {
-			if (!use_engine[e])
-				continue;
-			progress("%s: %s ef=%u", r->dataset, eng_name[e], efs[i]);
-			err = search_point(r, (enum engine)e, efs[i], &r->pts[e][i]);
-		}
+		struct point tr[ENG_N][MAX_TRIALS];
+
+		progress("%s: ef=%u, %u trial(s) per engine", r->dataset, efs[i], trials);
+		/* trials of the two engines interleaved in time */
+		for (unsigned t = 0; t < trials && !err; t++)
+			for (int e = 0; e < ENG_N && !err; e++)
+				if (use_engine[e])
+					err = search_trial(r, (enum engine)e, efs[i], &tr[e][t]);
+		for (int e = 0; e < ENG_N && !err; e++)
+			if (use_engine[e])
+				report_point(r, (enum engine)e, tr[e], trials, &r->pts[e][i]);
 		r->npts = i + 1;
 	}
 	if (!err)
@@ -413,6 +438,8 @@ int main(void)
 			p = *end == ',' ? end + 1 : end;
 		}
 	}
+	trials = (unsigned)env_size("RVF_BENCH_TRIALS", 3);
+	trials = trials < 1 ? 1 : trials > MAX_TRIALS ? MAX_TRIALS : trials;
 	if (qz && !strcmp(qz, "none"))
 		rvf_quant = RVF_HNSW_QUANT_NONE;
 	use_engine[ENG_RVF] = env_has("RVF_BENCH_ENGINES", "rvf", 1);

@@ -38,6 +38,8 @@ struct item {
 struct model { struct item it[NID]; };
 
 static struct model models[NOPS + 2];
+/* what the workload's compactions did (dry run) */
+static uint64_t n_compact, n_compacted_segs, n_reclaimed;
 
 static void vec_of(uint64_t seed, float *v)
 {
@@ -100,8 +102,14 @@ static void workload(const char *path, uint64_t seed, int *acked)
 			models[*acked + 1] = cur;
 			err = rvf_store_delete(s, ids, n, NULL);
 		} else if (kind == 8) {
+			struct rvf_compact_result cr = { 0 };
 			models[*acked + 1] = cur;
-			err = rvf_store_compact(s, NULL);
+			err = rvf_store_compact(s, &cr);
+			if (!err) {
+				n_compact++;
+				n_compacted_segs += cr.segments_compacted;
+				n_reclaimed += cr.bytes_reclaimed;
+			}
 		} else {
 			/* delete by filter: metadata value below 2^61 */
 			struct rvf_meta_value lim = rvf_meta_u64(UINT64_MAX / 8);
@@ -210,6 +218,10 @@ static void crash_during_ingest_delete_compact_checkpoint(void **state)
 	points = cs.ops;
 	printf("workload: %d operations, %llu writes, %llu syncs\n", acked,
 	       (unsigned long long)cs.writes, (unsigned long long)cs.syncs);
+	printf("info: workload compactions %llu, segments compacted %llu, bytes reclaimed %llu\n",
+	       (unsigned long long)n_compact, (unsigned long long)n_compacted_segs,
+	       (unsigned long long)n_reclaimed);
+	assert_true(n_compact > 0 && n_compacted_segs > 0);
 	assert_int_equal(rvf_store_open(path, NULL, &s), 0);
 	assert_true(matches(s, &models[NOPS]));
 	assert_int_equal(rvf_store_verify(s), 0);

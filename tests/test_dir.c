@@ -76,32 +76,6 @@ static void put(struct rvf_dir *d, uint64_t id, uint8_t type, size_t len, uint64
 	free(buf);
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *b;
-	long n;
-
-	assert_non_null(fp);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	*len = (size_t)n;
-	return b;
-}
-
-static void spit(const char *path, const void *b, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(b, 1, len, fp), len);
-	fclose(fp);
-}
-
 /* ------------------------------------------------------------------------- */
 
 static void create_open_roundtrip(void **state)
@@ -158,11 +132,11 @@ static void create_refuses_existing_file(void **state)
 	size_t len;
 	uint8_t *before;
 
-	spit(f->path, "precious", 8);
-	before = slurp(f->path, &len);
+	tu_spit(f->path, "precious", 8);
+	before = tu_slurp(f->path, &len);
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), -EEXIST);
 	assert_null(d);
-	uint8_t *after = slurp(f->path, &len);
+	uint8_t *after = tu_slurp(f->path, &len);
 	assert_int_equal(len, 8);
 	assert_memory_equal(before, after, 8);
 	free(before);
@@ -490,19 +464,19 @@ static void bad_files_get_clear_errors_and_stay_untouched(void **state)
 
 	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOENT);
 	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOENT);
-	spit(p, "", 0);
+	tu_spit(p, "", 0);
 	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
 	fill(junk, sizeof(junk), 5);
-	spit(p, junk, sizeof(junk));
+	tu_spit(p, junk, sizeof(junk));
 	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
 	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOEXEC);
-	uint8_t *after = slurp(p, &len);
+	uint8_t *after = tu_slurp(p, &len);
 	assert_int_equal(len, sizeof(junk));
 	assert_memory_equal(after, junk, len);
 	free(after);
-	spit(p, "SFVR\x01\x05", 6);
+	tu_spit(p, "SFVR\x01\x05", 6);
 	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
-	spit(p, junk, 100);
+	tu_spit(p, junk, 100);
 	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
 	assert_int_equal(rvf_dir_open(f->dir, NULL, &d), -EISDIR);
 	assert_int_equal(rvf_dir_open_readonly(f->dir, NULL, &d), -EISDIR);
@@ -513,9 +487,9 @@ static void bad_files_get_clear_errors_and_stay_untouched(void **state)
 	put(d, 1, RVF_SEG_VEC, 20000, 1);
 	assert_int_equal(rvf_dir_commit(d), 0);
 	rvf_dir_close(d);
-	uint8_t *whole = slurp(f->path, &len);
+	uint8_t *whole = tu_slurp(f->path, &len);
 	for (size_t cut = 0; cut < len; cut += 997) {
-		spit(p, whole, cut);
+		tu_spit(p, whole, cut);
 		int err = rvf_dir_open(p, NULL, &d);
 		if (err == 0) {
 			void *b;
@@ -539,7 +513,7 @@ static void bad_files_get_clear_errors_and_stay_untouched(void **state)
 		root_seal(&r);
 	}
 	memcpy(whole + 0x1000, &r, sizeof(r));
-	spit(p, whole, len);
+	tu_spit(p, whole, len);
 	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOTSUP);
 	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOTSUP);
 	free(whole);

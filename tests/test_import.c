@@ -63,29 +63,10 @@ static void find_fixtures(void)
 		tu_skip("reference fixtures not found (tests/fixtures/rvf-reference; or set RVF_FIXTURES)");
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b;
-	long sz;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	sz = ftell(f);
-	assert_true(sz >= 0);
-	rewind(f);
-	b = malloc((size_t)sz + 1);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-	fclose(f);
-	*len = (size_t)sz;
-	return b;
-}
-
 static uint8_t *load_fixture(const struct fixture *fx, size_t *len)
 {
 	char *p = tu_path(fixture_dir, fx->file);
-	uint8_t *b = slurp(p, len);
+	uint8_t *b = tu_slurp(p, len);
 
 	free(p);
 	return b;

@@ -59,30 +59,6 @@ static char *fixture_path(const char *file)
 	return tu_path(fixture_dir, file);
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *b;
-
-	assert_non_null(fp);
-	fseek(fp, 0, SEEK_END);
-	*len = (size_t)ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	b = malloc(*len ? *len : 1);
-	assert_int_equal(fread(b, 1, *len, fp), *len);
-	fclose(fp);
-	return b;
-}
-
-static void spit(const char *path, const void *b, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(b, 1, len, fp), len);
-	fclose(fp);
-}
-
 /* The README's digest over the store's live vectors. */
 static void live_digest16(struct rvf_store *s, char out[17])
 {
@@ -242,7 +218,7 @@ static void every_fixture_opens_readonly(void **state)
 		struct rvf_store *s = NULL;
 		struct rvf_store_status st;
 		size_t before = 0, after = 0;
-		uint8_t *b0 = slurp(src, &before), *b1;
+		uint8_t *b0 = tu_slurp(src, &before), *b1;
 
 		assert_int_equal(rust_rvf_read(src, &r), 0);
 		assert_int_equal(rvf_store_open_readonly(src, NULL, &s), 0);
@@ -266,7 +242,7 @@ static void every_fixture_opens_readonly(void **state)
 		assert_int_equal(rvf_store_open(src, NULL, &s), -ENOTSUP);
 		assert_null(s);
 		/* the file is untouched */
-		b1 = slurp(src, &after);
+		b1 = tu_slurp(src, &after);
 		assert_int_equal(before, after);
 		assert_memory_equal(b0, b1, before);
 		free(b0);
@@ -282,7 +258,7 @@ static void garbage_and_truncated_files_are_refused(void **state)
 	struct rvf_store *s = NULL;
 	size_t len = 0;
 	char *src = fixture_path("linux_microkernel.rvf");
-	uint8_t *b = slurp(src, &len);
+	uint8_t *b = tu_slurp(src, &len);
 	struct tu_rng r;
 	int err;
 
@@ -291,19 +267,19 @@ static void garbage_and_truncated_files_are_refused(void **state)
 	/* missing */
 	assert_int_equal(rvf_store_import_rust(bad, dst, NULL, NULL), -ENOENT);
 	/* empty */
-	spit(bad, "", 0);
+	tu_spit(bad, "", 0);
 	assert_int_equal(rvf_store_import_rust(bad, dst, NULL, NULL), -ENOEXEC);
 	/* garbage */
 	uint8_t junk[4096];
 	tu_rng_fill(&r, junk, sizeof(junk));
-	spit(bad, junk, sizeof(junk));
+	tu_spit(bad, junk, sizeof(junk));
 	assert_int_equal(rvf_store_import_rust(bad, dst, NULL, NULL), -ENOEXEC);
 	assert_int_equal(access(dst, F_OK), -1);
 	/* truncated at many points: refused, nothing left behind, and the
 	 * read-only open refuses the same files */
 	for (int k = 0; k < 40; k++) {
 		size_t cut = 1 + (size_t)tu_rng_below(&r, len - 1);
-		spit(bad, b, cut);
+		tu_spit(bad, b, cut);
 		err = rvf_store_import_rust(bad, dst, NULL, NULL);
 		if (err == 0)
 			fail_msg("a copy truncated to %zu of %zu bytes imported", cut, len);
@@ -313,7 +289,7 @@ static void garbage_and_truncated_files_are_refused(void **state)
 	}
 	/* a flipped byte inside a payload: a hash mismatch */
 	b[len / 2] ^= 0x40;
-	spit(bad, b, len);
+	tu_spit(bad, b, len);
 	err = rvf_store_import_rust(bad, dst, NULL, NULL);
 	assert_true(err == -EBADMSG || err == -EUCLEAN);
 	assert_int_equal(access(dst, F_OK), -1);

@@ -146,21 +146,6 @@ static int compare(struct rvf_dir *d, const struct state *s, int *errors)
 	return *errors ? 0 : 1;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY);
-	off_t sz;
-	uint8_t *b;
-
-	assert_true(fd >= 0);
-	sz = lseek(fd, 0, SEEK_END);
-	b = malloc((size_t)sz);
-	assert_int_equal(pread(fd, b, (size_t)sz, 0), sz);
-	close(fd);
-	*len = (size_t)sz;
-	return b;
-}
-
 static void poke(const char *path, size_t off, uint8_t v)
 {
 	int fd = open(path, O_WRONLY);
@@ -217,7 +202,7 @@ static void trial(const char *path, const uint8_t *orig, size_t flen, size_t off
 			assert_int_not_equal(rvf_dir_check(d, NULL), 0);
 		rvf_dir_close(d);
 	}
-	after = slurp(path, &alen);
+	after = tu_slurp(path, &alen);
 	assert_int_equal(alen, flen);
 	assert_int_equal(after[off], orig[off] ^ x);
 	after[off] = orig[off];
@@ -268,7 +253,7 @@ static void flips_fail_cleanly_or_fall_back(void **state)
 	state_write(d, &st_b, &st_a);
 	assert_int_equal(rvf_dir_generation(d), 3);
 	rvf_dir_close(d);
-	orig = slurp(path, &flen);
+	orig = tu_slurp(path, &flen);
 	printf("info: file of %zu bytes, %zu blocks\n", flen, flen / RVF_DEFAULT_BLOCK_SIZE);
 
 	/* every byte of both root slots, read-only and writable opens */

@@ -187,30 +187,6 @@ static int matches(struct rvf_dir *d, const struct model *m)
 	return ok;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *b;
-
-	assert_non_null(fp);
-	fseek(fp, 0, SEEK_END);
-	*len = (size_t)ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	b = malloc(*len);
-	assert_int_equal(fread(b, 1, *len, fp), *len);
-	fclose(fp);
-	return b;
-}
-
-static void spit(const char *path, const void *b, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(b, 1, len, fp), len);
-	fclose(fp);
-}
-
 static void crash_at_every_write_and_fsync(void **state)
 {
 	char *dir = tu_tmpdir(), *path = tu_path(dir, "c.rvf");
@@ -226,7 +202,7 @@ static void crash_at_every_write_and_fsync(void **state)
 	scratch = malloc(1 << 20);
 	assert_int_equal(rvf_dir_create(path, NULL, &d), 0);
 	rvf_dir_close(d);
-	tmpl = slurp(path, &tlen);
+	tmpl = tu_slurp(path, &tlen);
 
 	/* dry run: count the ops, check the workload really commits */
 	memset(&cs, 0, sizeof(cs));
@@ -244,7 +220,7 @@ static void crash_at_every_write_and_fsync(void **state)
 
 	uint64_t ran = 0;
 	for (uint64_t at = 1; at <= points; at += step) {
-		spit(path, tmpl, tlen);
+		tu_spit(path, tmpl, tlen);
 		memset(&cs, 0, sizeof(cs));
 		cs.crash_at = at;
 		cs.seed = seed ^ (at * 0x9e3779b97f4a7c15ull);

@@ -48,6 +48,11 @@ void tu_log_to_stderr(void);
  * or NULL when neither exists. */
 char *tu_fixture_dir(void);
 
+/* Whole-file read (returned owned, free(); NUL-terminated beyond *len) and
+ * write; both fail the test on any error. */
+void *tu_slurp(const char *path, size_t *len);
+void tu_spit(const char *path, const void *buf, size_t len);
+
 /* True when RVF_SOAK=1 (make soak): tests may run longer loops. */
 bool tu_soak(void);
 

@@ -673,6 +673,23 @@ int rvf_store_verify(struct rvf_store *s)
 	if (v.m.used != s->map.used)
 		VPROB(&v, "%s: verify: the handle tracks %zu ids, the segments %zu", s->path, s->map.used,
 		      v.m.used);
+	/* the per-segment live row counts behind status's dead bytes */
+	uint64_t *live_rows = calloc(s->segs.n + 1, sizeof(*live_rows));
+	if (live_rows) {
+		for (size_t i = 0; i < v.m.cap; i++) {
+			const struct loc *a = &v.m.slots[i];
+			const struct sseg *g;
+			if (a->flags && !(a->flags & LOC_DELETED) && (g = segtab_find(&s->segs, a->vseg)))
+				live_rows[g - s->segs.a]++;
+		}
+		for (size_t i = 0; i < s->segs.n; i++)
+			if (s->segs.a[i].type == RVF_SEG_VEC && s->segs.a[i].live_rows != live_rows[i])
+				VPROB(&v, "%s: verify: VEC segment %llu has %llu live rows, the handle counts %llu",
+				      s->path, (unsigned long long)s->segs.a[i].id,
+				      (unsigned long long)live_rows[i],
+				      (unsigned long long)s->segs.a[i].live_rows);
+		free(live_rows);
+	}
 	if (meta_store_count(v.ms) != meta_store_count(s->ms))
 		VPROB(&v, "%s: verify: %zu ids have metadata on disk, %zu in memory", s->path,
 		      meta_store_count(v.ms), meta_store_count(s->ms));

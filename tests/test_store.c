@@ -1094,6 +1094,37 @@ static void bad_input_is_rejected_with_reasons(void **state)
 	free(missing);
 }
 
+/* Finite but extreme values (near FLT_MAX, denormal spreads) are accepted
+ * and must not break the index (its 8-bit quantiser divides by the range). */
+static void extreme_finite_values_are_stored_and_searched(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_store *s = create(f->path, 4, RVF_METRIC_L2);
+	float rows[5][4] = {
+		{ 3e38f, -3e38f, 0, 1 },
+		{ 0, 1e-38f, 0, 0 },
+		{ 1e-45f, 0, 0, 0 },
+		{ -3.4e38f, 3.4e38f, -3.4e38f, 3.4e38f },
+		{ 1, 2, 3, 4 },
+	};
+	struct rvf_vector v[5];
+	struct rvf_result r[5];
+	float got[4];
+
+	for (int i = 0; i < 5; i++)
+		v[i] = (struct rvf_vector){ .id = (uint64_t)i, .values = rows[i], .dim = 4 };
+	assert_int_equal(rvf_store_ingest_batch(s, v, 5, NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_true(rvf_store_query(s, rows[i], 4, 5, NULL, r) > 0);
+		assert_int_equal(rvf_store_get_vector(s, (uint64_t)i, got, 4), 0);
+		assert_memory_equal(got, rows[i], sizeof(got));
+	}
+	rvf_store_close(s);
+	s = reopen(f->path);
+	expect_verify(s);
+	rvf_store_close(s);
+}
+
 static void profile_comes_from_the_extension(void **state)
 {
 	struct fx *f = *state;
@@ -1421,6 +1452,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(periodic_checkpoints_during_ingest, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_every_mutator, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_input_is_rejected_with_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(extreme_finite_values_are_stored_and_searched, setup, teardown),
 		cmocka_unit_test_setup_teardown(profile_comes_from_the_extension, setup, teardown),
 		cmocka_unit_test_setup_teardown(recall_through_the_store_api, setup, teardown),
 		cmocka_unit_test_setup_teardown(derive_records_parent_hash_depth_and_type, setup, teardown),

@@ -401,21 +401,25 @@ void rvf_hnsw_free(struct rvf_hnsw *h)
  */
 static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
 {
-	float lo = x[0], hi = x[0], step, inv, hdr[4];
-	double xx = 0, csum = 0;
+	float lo = x[0], hi = x[0], step, hdr[4];
+	double xx = 0, csum = 0, dstep, dinv;
 	int8_t *codes = (int8_t *)(dst + HNSW_SQ8_HDR);
 
 	for (uint32_t i = 1; i < dim; i++) {
 		lo = x[i] < lo ? x[i] : lo;
 		hi = x[i] > hi ? x[i] : hi;
 	}
-	step = (hi - lo) / 255.0f;
-	inv = step > 0 ? 1.0f / step : 0.0f;
+	/* In double: in float, hi - lo overflows for values near +-FLT_MAX and
+	 * 1 / step does for a denormal spread, and (int)inf or (int)NaN is
+	 * undefined (UBSan caught both through the store). */
+	dstep = ((double)hi - lo) / 255.0;
+	dinv = dstep > 0 ? 1.0 / dstep : 0.0;
+	step = (float)dstep;
 	for (uint32_t i = 0; i < dim; i++) {
-		int ci = (int)((x[i] - lo) * inv + 0.5f);   /* >= 0: round half up */
+		double t = ((double)x[i] - lo) * dinv + 0.5;   /* >= 0: round half up */
+		int ci = t < 255.0 ? (int)t : 255;
 		float c, r;
 
-		ci = ci > 255 ? 255 : ci;
 		c = (float)ci;
 		codes[i] = (int8_t)(ci - 128);
 		csum += c;
@@ -471,7 +475,8 @@ struct qprep {
 /* u: the context's code buffer (dim bytes). */
 static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 {
-	float lo = p->q[0], hi = p->q[0], step, inv;
+	float lo = p->q[0], hi = p->q[0], step;
+	double dstep, dinv;
 	uint64_t usum = 0;
 
 	p->qq = h->k->dot_f32(p->q, p->q, h->dim);
@@ -482,12 +487,13 @@ static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 		lo = p->q[i] < lo ? p->q[i] : lo;
 		hi = p->q[i] > hi ? p->q[i] : hi;
 	}
-	step = (hi - lo) / 255.0f;
-	inv = step > 0 ? 1.0f / step : 0.0f;
+	dstep = ((double)hi - lo) / 255.0;      /* in double: see sq8_encode */
+	dinv = dstep > 0 ? 1.0 / dstep : 0.0;
+	step = (float)dstep;
 	for (uint32_t i = 0; i < h->dim; i++) {
-		int c = (int)((p->q[i] - lo) * inv + 0.5f);
+		double t = ((double)p->q[i] - lo) * dinv + 0.5;
 
-		u[i] = (uint8_t)(c > 255 ? 255 : c);
+		u[i] = (uint8_t)(t < 255.0 ? (int)t : 255);
 		usum += u[i];
 	}
 	p->qlo = lo;

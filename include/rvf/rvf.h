@@ -118,6 +118,9 @@ void rvf_ingest_result_release(struct rvf_ingest_result *r);
  * last one wins. A batch with nothing accepted commits nothing and returns
  * the current epoch. 0 or -errno (-EROFS, -EINVAL for NULL arrays, -ENOMEM,
  * -EIO...); on error nothing of the batch is visible, now or after reopen.
+ * (One exception: running out of memory while updating the in-memory index
+ * after the batch is durable. The call then fails, the batch is on disk, and
+ * the handle refuses further mutators with -EIO until it is reopened.)
  */
 int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size_t n,
 			   struct rvf_ingest_result *res);

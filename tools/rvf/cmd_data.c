@@ -376,9 +376,13 @@ int cmd_ingest(int argc, char **argv)
 		rc = rvf_store_ingest_batch(s, vecs, b.n, &res);
 		if (rc) {
 			cli_lib_err(path, "ingest failed", rc);
+			/* rvf.h: a failed batch is not in the store, except when memory
+			 * ran out updating the index after the batch was durable. */
 			cli_err("%s: %llu vectors were committed before the failure; this batch "
-				"(%s %llu..) was not", path, (unsigned long long)st.accepted,
-				text ? "lines" : "rows", (unsigned long long)b.pos[0]);
+				"(%s %llu..) %s", path, (unsigned long long)st.accepted,
+				text ? "lines" : "rows", (unsigned long long)b.pos[0],
+				rc == -ENOMEM ? "may be on disk too (out of memory after its commit: "
+				"check with rvf status)" : "was not");
 			goto summary;
 		}
 		st.accepted += res.accepted;

@@ -503,6 +503,8 @@ static void every_filter_operator_matches_brute_force(void **state)
 		assert_int_equal(store_stats(s, &st), 0);
 		assert_true(st.plan_exact >= 5);
 		assert_true(st.plan_graph >= 5 * 10);
+		/* repeated filters read their cached allowed sets */
+		assert_true(st.plan_cached >= (uint64_t)NFILT * 8);
 		rvf_store_close(s);
 		s = reopen(f->path);
 	}
@@ -510,6 +512,78 @@ static void every_filter_operator_matches_brute_force(void **state)
 	free(r);
 	free(want);
 	free(got);
+	ds_free(&d);
+}
+
+static bool has_id(const struct rvf_result *r, int n, uint64_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (r[i].id == id)
+			return true;
+	return false;
+}
+
+/* The allowed-set bitmap of a repeated filter never outlives a change: an
+ * upsert that makes an id match (or stop matching) shows at once, for the
+ * same filter tree and for an equal one built anew. */
+static void cached_filter_follows_every_change(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	struct rvf_result r[5];
+	struct rvf_ingest_result ir;
+	struct store_stats st;
+	struct rvf_filter *flt = make_filter(0), *same = NULL;   /* f0 == 3 */
+	struct rvf_query_opts qo = { .filter = flt };
+	size_t j = 1;                                           /* f0 == 1: no match */
+	struct rvf_meta_entry m3 = { 0, rvf_meta_u64(3) };
+	int n;
+
+	ds_make(&d, DIM, NV, 31);
+	assert_false(bf_match(&d, 0, j));
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	ingest(s, &d, 0, NV, true);
+	const float *q = d.v + j * DIM;
+	for (int i = 0; i < 4; i++) {
+		n = rvf_store_query(s, q, DIM, 5, &qo, r);
+		assert_int_equal(n, 5);
+		assert_false(has_id(r, n, d.ids[j]));
+	}
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_true(st.plan_cached >= 2);
+
+	/* j now matches: first for the same tree and for an equal new one */
+	struct rvf_vector v = { .id = d.ids[j], .values = q, .dim = DIM, .meta = &m3, .n_meta = 1 };
+	assert_int_equal(rvf_store_ingest_batch(s, &v, 1, &ir), 0);
+	rvf_ingest_result_release(&ir);
+	assert_int_equal(rvf_filter_parse_json("{\"eq\":{\"field\":0,\"value\":3}}", &same), 0);
+	for (int i = 0; i < 3; i++) {
+		qo.filter = i == 1 ? same : flt;
+		n = rvf_store_query(s, q, DIM, 5, &qo, r);
+		assert_int_equal(n, 5);
+		assert_int_equal(r[0].id, d.ids[j]);
+		assert_true(r[0].distance == 0.0f);
+	}
+
+	/* and without metadata it stops matching again */
+	v.meta = NULL;
+	v.n_meta = 0;
+	assert_int_equal(rvf_store_ingest_batch(s, &v, 1, &ir), 0);
+	rvf_ingest_result_release(&ir);
+	for (int i = 0; i < 3; i++) {
+		qo.filter = i == 1 ? same : flt;
+		n = rvf_store_query(s, q, DIM, 5, &qo, r);
+		assert_int_equal(n, 5);
+		assert_false(has_id(r, n, d.ids[j]));
+		for (int x = 0; x < n; x++) {
+			size_t idx = (size_t)(r[x].id - 1000) / 3;
+			assert_true(bf_match(&d, 0, idx));
+		}
+	}
+	rvf_filter_free(same);
+	rvf_filter_free(flt);
+	rvf_store_close(s);
 	ds_free(&d);
 }
 
@@ -1441,6 +1515,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(upsert_after_delete_is_visible_and_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicate_ids_in_a_batch_last_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_filter_operator_matches_brute_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(cached_filter_follows_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_by_filter_tombstones_exactly_the_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_numbers_match_ground_truth, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_counts_dead_metadata_records, setup, teardown),

@@ -430,6 +430,7 @@ int store_new_handle(const char *path, struct rvf_store **out)
 		free(s);
 		return -ENOMEM;
 	}
+	fcache_init(&s->fcache);
 	err = meta_store_new(&s->ms);
 	if (!err)
 		err = idmap_init(&s->map, 0);
@@ -445,6 +446,7 @@ void store_free_handle(struct rvf_store *s)
 {
 	if (!s)
 		return;
+	fcache_release(&s->fcache);
 	rvf_hnsw_free(s->h);
 	meta_store_free(s->ms);
 	idmap_release(&s->map);

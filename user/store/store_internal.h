@@ -166,7 +166,26 @@ struct store_stats {
 	uint64_t open_catchup_ns;    /* open: segments newer than the checkpoint */
 	uint64_t plan_exact;         /* filtered queries the planner answered by exact scan */
 	uint64_t plan_graph;         /* filtered queries run in the graph with the filter */
+	uint64_t plan_cached;        /* filtered queries that read a cached allowed-set bitmap */
 };
+
+/* filter_cache.c: bitmaps of repeated filters (see there). */
+#define FC_SLOTS 8u
+struct fc_entry;
+struct filter_cache {
+	pthread_mutex_t mu;
+	uint64_t tick;
+	struct fc_entry *e[FC_SLOTS];
+};
+void fcache_init(struct filter_cache *c);
+void fcache_release(struct filter_cache *c);
+/* The allowed set of f at the store's current version (*allowed bits set), or
+ * NULL when the filter is not (yet) cached: the first sighting of a filter
+ * only registers it. Release a non-NULL result with fcache_put. */
+const struct fc_entry *fcache_get(const struct rvf_store *s, const struct rvf_filter *f,
+				  size_t *allowed);
+const uint64_t *fcache_bits(const struct fc_entry *e);
+void fcache_put(const struct rvf_store *s, const struct fc_entry *e);
 
 struct rvf_store {
 	char *path;
@@ -187,6 +206,7 @@ struct rvf_store {
 	struct rvf_dir_opts dopt;    /* how the dir was opened */
 	struct prefetch *pf;         /* open only: the reader thread */
 	struct store_stats stats;
+	struct filter_cache fcache;
 };
 
 /* store.c */

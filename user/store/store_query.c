@@ -5,10 +5,12 @@
  * run meanwhile).
  *
  * Filter planner: the selectivity of the filter is estimated by sampling the
- * metadata. Below PLAN_EXACT_SEL (and when vectors without metadata cannot
- * match) the matching ids are collected and scanned exactly; otherwise the
- * filter runs inside HNSW traversal as a callback (the index switches to its
- * own exact scan when its cost model says so).
+ * metadata, or known exactly when the filter's allowed set is cached as a
+ * bitmap (filter_cache.c: the second query with a filter builds it). Below
+ * PLAN_EXACT_SEL (and when vectors without metadata cannot match) the
+ * matches are scanned exactly; otherwise the filter runs inside HNSW
+ * traversal, as bitmap or callback (the index switches to its own exact
+ * scan when its cost model says so).
  */
 #include <errno.h>
 #include <math.h>
@@ -99,6 +101,52 @@ static double plan_selectivity(const struct rvf_store *s, const struct rvf_filte
 	return c_sel;
 }
 
+/*
+ * The planner. A cached allowed set (a filter seen before at this version)
+ * gives the exact selectivity and a bitmap; otherwise the selectivity is
+ * sampled and the filter evaluated per node. Either way a very selective
+ * filter is answered by an exact scan of the matches, any other in the
+ * graph with the filter applied during traversal.
+ */
+static int filtered_query(const struct rvf_store *s, const float *query, uint32_t k, uint32_t ef,
+			  const struct rvf_filter *f, uint32_t flags, struct rvf_hnsw_result *res)
+{
+	/* counters only (the handle is shared by reading threads) */
+	struct store_stats *st = (struct store_stats *)&s->stats;
+	struct allow_ctx a = { f, s->ms };
+	size_t live = rvf_hnsw_live_count(s->h), allowed = 0;
+	const struct fc_entry *ce = fcache_get(s, f, &allowed);
+	struct rvf_hnsw_filter hf = { .allow = allow_cb, .ctx = &a };
+	bool exact = flags & RVF_QUERY_EXACT;
+	int n;
+
+	if (ce) {
+		hf = (struct rvf_hnsw_filter){ .bitmap = fcache_bits(ce) };
+		if (!allowed) {
+			fcache_put(s, ce);
+			return 0;
+		}
+		hf.selectivity = live ? (double)allowed / (double)live : 1.0;
+		__atomic_fetch_add(&st->plan_cached, 1, __ATOMIC_RELAXED);
+	} else {
+		hf.selectivity = plan_selectivity(s, f, live);
+	}
+	if (!exact && hf.selectivity < PLAN_EXACT_SEL && (ce || !filter_matches_missing(f))) {
+		/* with a bitmap the index's own scan reads bits; without one,
+		 * walking the metadata finds the matches without a lookup per node */
+		n = ce ? rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res)
+		       : exact_collected(s, query, k, f, res);
+		__atomic_fetch_add(&st->plan_exact, 1, __ATOMIC_RELAXED);
+	} else if (exact) {
+		n = rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res);
+	} else {
+		n = rvf_hnsw_search(s->h, query, k, ef, &hf, res);
+		__atomic_fetch_add(&st->plan_graph, 1, __ATOMIC_RELAXED);
+	}
+	fcache_put(s, ce);
+	return n;
+}
+
 int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
 		    const struct rvf_query_opts *o, struct rvf_result *out)
 {
@@ -127,22 +175,7 @@ int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim,
 		n = (flags & RVF_QUERY_EXACT) ? rvf_hnsw_exact_search(s->h, query, k, ef, NULL, res)
 					      : rvf_hnsw_search(s->h, query, k, ef, NULL, res);
 	} else {
-		struct allow_ctx a = { f, s->ms };
-		size_t live = rvf_hnsw_live_count(s->h);
-		double sel = plan_selectivity(s, f, live);
-		struct rvf_hnsw_filter hf = { .allow = allow_cb, .ctx = &a, .selectivity = sel };
-
-		/* counters only (the handle is shared by reading threads) */
-		struct store_stats *st = (struct store_stats *)&s->stats;
-		if (!(flags & RVF_QUERY_EXACT) && sel < PLAN_EXACT_SEL && !filter_matches_missing(f)) {
-			n = exact_collected(s, query, k, f, res);
-			__atomic_fetch_add(&st->plan_exact, 1, __ATOMIC_RELAXED);
-		} else if (flags & RVF_QUERY_EXACT) {
-			n = rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res);
-		} else {
-			n = rvf_hnsw_search(s->h, query, k, ef, &hf, res);
-			__atomic_fetch_add(&st->plan_graph, 1, __ATOMIC_RELAXED);
-		}
+		n = filtered_query(s, query, k, ef, f, flags, res);
 	}
 	for (int i = 0; i < n; i++) {
 		out[i].id = res[i].label;

@@ -1063,6 +1063,74 @@ static void identical_vectors_stay_reachable(void **state)
 	rvf_hnsw_free(h);
 }
 
+/* A batch with a clique of identical vectors beside distinct points (a
+ * shape real data has: duplicate images, default embeddings) builds a graph
+ * that passes the check on one and two threads: the reachability repair
+ * must not link a node twice from the same list. */
+static void duplicate_clique_in_a_batch_passes_the_check(void **state)
+{
+	(void)state;
+	for (uint32_t threads = 1; threads <= 2; threads++) {
+		for (size_t dups = 70; dups <= 150; dups += 40) {
+			struct rvf_hnsw_opts o = { .threads = threads };
+			struct rvf_hnsw *h = NULL;
+			size_t n = dups + 100;
+			float *v = calloc(n * 2, sizeof(float));
+			uint64_t *lab = calloc(n, 8);
+			struct tu_rng r;
+
+			tu_rng_init(&r, 99 + dups);
+			for (size_t i = 0; i < n; i++) {
+				lab[i] = i;
+				v[2 * i] = i < dups ? 1.0f : (float)(tu_rng_unit(&r) * 20 - 10);
+				v[2 * i + 1] = i < dups ? 1.0f : (float)(tu_rng_unit(&r) * 20 - 10);
+			}
+			assert_int_equal(rvf_hnsw_new(2, RVF_METRIC_L2, &o, &h), 0);
+			assert_int_equal(rvf_hnsw_add_batch(h, lab, v, n), 0);
+			check_ok(h, "a batch with a duplicate clique");
+			rvf_hnsw_free(h);
+			free(v);
+			free(lab);
+		}
+	}
+}
+
+/* k results out of more than k (but fewer than ef) at equal distance: the
+ * smallest labels, for graph search, exact search and a filtered search
+ * alike, whatever order the nodes were inserted in (internal ids differ from
+ * labels). */
+static void ties_at_the_cut_go_to_the_smallest_labels(void **state)
+{
+	struct rvf_hnsw *h = NULL;
+	float v[4] = { 3, 1, 4, 1 }, w[4];
+	struct rvf_hnsw_result r[5];
+	struct rvf_hnsw_filter odd = { .allow = allow_even_label };
+	(void)state;
+
+	assert_int_equal(rvf_hnsw_new(4, RVF_METRIC_L2, NULL, &h), 0);
+	/* labels 30 down to 1 at v, then 200 other points */
+	for (uint64_t i = 30; i >= 1; i--)
+		assert_int_equal(rvf_hnsw_add(h, i, v), 0);
+	for (uint64_t i = 0; i < 200; i++) {
+		for (int j = 0; j < 4; j++)
+			w[j] = v[j] + 1.0f + (float)((i * 7 + (uint64_t)j * 13) % 17);
+		assert_int_equal(rvf_hnsw_add(h, 1000 + i, w), 0);
+	}
+	check_ok(h, "ties");
+	for (int exact = 0; exact < 2; exact++) {
+		for (int filt = 0; filt < 2; filt++) {
+			int n = exact ? rvf_hnsw_exact_search(h, v, 5, 64, filt ? &odd : NULL, r)
+				      : rvf_hnsw_search(h, v, 5, 64, filt ? &odd : NULL, r);
+			assert_int_equal(n, 5);
+			for (int i = 0; i < 5; i++) {
+				assert_true(r[i].distance == 0.0f);
+				assert_int_equal(r[i].label, filt ? (uint64_t)(2 * i + 2) : (uint64_t)(i + 1));
+			}
+		}
+	}
+	rvf_hnsw_free(h);
+}
+
 /* ---- metrics ------------------------------------------------------------------ */
 
 static void normalise_rows(struct data_mat *m)
@@ -1157,6 +1225,8 @@ int main(void)
 		cmocka_unit_test(awkward_dimensions_work_with_and_without_quantisation),
 		cmocka_unit_test(largest_dimension_is_accepted),
 		cmocka_unit_test(identical_vectors_stay_reachable),
+		cmocka_unit_test(duplicate_clique_in_a_batch_passes_the_check),
+		cmocka_unit_test(ties_at_the_cut_go_to_the_smallest_labels),
 		cmocka_unit_test(inner_product_and_cosine_reach_the_recall_target),
 		cmocka_unit_test(cosine_zero_vector_has_distance_one),
 	};

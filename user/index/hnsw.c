@@ -1032,8 +1032,13 @@ int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb)
 	for (size_t i = 0; i < nnb; i++) {
 		uint32_t v = nb[i], *l, best = 0, bestdeg = 1;
 
+		if (v == u)
+			continue;
 		node_lock(h, v);
 		l = hnsw_links(h, v, 0);
+		for (uint32_t j = 1; j <= l[0]; j++)
+			if (l[j] == u)
+				goto next;   /* already an in-link: nothing to add */
 		if (l[0] < h->M0) {
 			l[++l[0]] = u;
 			indeg_add(h, u, 1);
@@ -1055,6 +1060,7 @@ int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb)
 			node_unlock(h, v);
 			return 1;
 		}
+next:
 		node_unlock(h, v);
 	}
 	return 0;
@@ -1093,7 +1099,12 @@ static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
 		err = search_layer(h, c, &p, ep, dep, h->efc, lc, &ad);
 		if (err)
 			break;
-		n = c->nres;
+		/* In an MT build u may already be reachable (another worker linked
+		 * to it through an upper level): never select u itself. */
+		n = 0;
+		for (size_t i = 0; i < c->nres; i++)
+			if (c->res[i].id != u)
+				c->res[n++] = c->res[i];
 		if (h->quant == RVF_HNSW_QUANT_SQ8)
 			rerank(h, p.q, c->res, n);
 		cand_sort(c->res, n);
@@ -1135,8 +1146,10 @@ static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
 			connect_back(h, sel[i], u, lc);
 		if (lc == 0 && indeg_get(h, u) == 0)
 			hnsw_adopt(h, u, sel, m);
-		ep = c->res[0].id;
-		dep = trav_dist(h, &p, ep);
+		if (n) {
+			ep = c->res[0].id;
+			dep = trav_dist(h, &p, ep);
+		}
 	}
 	if (hold) {
 		if (!err && L > h->maxlevel) {
@@ -1348,28 +1361,67 @@ static double estimate_selectivity(const struct rvf_hnsw *h, const struct admit 
 	return seen ? (double)ok / (double)seen : 1.0;
 }
 
-static int exact_scan(const struct rvf_hnsw *h, struct sctx *c, const struct qprep *p, uint32_t k,
+/* The k best of a result stream by (distance, label): a max-heap whose root
+ * is the worst kept, so ties at the cut go to the smaller label whatever the
+ * internal ids are. */
+static inline int res_worse(const struct rvf_hnsw_result *a, const struct rvf_hnsw_result *b)
+{
+	return a->distance > b->distance || (a->distance == b->distance && a->label > b->label);
+}
+
+static void topk_offer(struct rvf_hnsw_result *a, size_t *n, size_t k, struct rvf_hnsw_result x)
+{
+	size_t i;
+
+	if (*n == k) {
+		if (!res_worse(&a[0], &x))
+			return;
+		/* replace the root and sift down */
+		i = 0;
+		for (;;) {
+			size_t c = 2 * i + 1;
+
+			if (c >= k)
+				break;
+			if (c + 1 < k && res_worse(&a[c + 1], &a[c]))
+				c++;
+			if (!res_worse(&a[c], &x))
+				break;
+			a[i] = a[c];
+			i = c;
+		}
+		a[i] = x;
+		return;
+	}
+	i = (*n)++;
+	while (i) {
+		size_t p = (i - 1) / 2;
+
+		if (!res_worse(&x, &a[p]))
+			break;
+		a[i] = a[p];
+		i = p;
+	}
+	a[i] = x;
+}
+
+static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t k,
 		      const struct admit *ad, struct rvf_hnsw_result *out)
 {
 	size_t n = 0;
 
-	if (cand_grow(&c->res, &c->rcap, (size_t)k + 1))
-		return -ENOMEM;
 	for (size_t i = 0; i < h->count; i++) {
 		uint32_t id = (uint32_t)i;
-		float d;
+		struct rvf_hnsw_result x;
 
 		if (!admitted(ad, id))
 			continue;
-		d = exact_dist(h, p->q, id);
-		if (n == k && d > c->res[0].d)
+		x.distance = exact_dist(h, p->q, id);
+		x.label = h->labels[id];
+		if (n == k && x.distance > out[0].distance)
 			continue;
-		maxheap_push(c->res, &n, (struct cand){ d, id });
-		if (n > k)
-			maxheap_pop(c->res, &n);
+		topk_offer(out, &n, k, x);
 	}
-	for (size_t i = 0; i < n; i++)
-		out[i] = (struct rvf_hnsw_result){ h->labels[c->res[i].id], c->res[i].d };
 	qsort(out, n, sizeof(*out), res_cmp);
 	return (int)n;
 }
@@ -1409,7 +1461,7 @@ static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t 
 			exact = 1;
 	}
 	if (exact) {
-		ret = exact_scan(h, c, &p, k, &ad, out);
+		ret = exact_scan(h, &p, k, &ad, out);
 	} else {
 		float dep;
 		uint32_t ep = greedy_descent(h, c, &p, h->entry, h->maxlevel, 0, &dep);
@@ -1420,13 +1472,13 @@ static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t 
 			n = c->nres;
 			if (h->quant == RVF_HNSW_QUANT_SQ8)
 				rerank(h, p.q, c->res, n);
-			cand_sort(c->res, n);
-			if (n > k)
-				n = k;
+			/* the cut at k by (distance, label): ties go to the smaller label */
+			size_t m = 0;
 			for (size_t i = 0; i < n; i++)
-				out[i] = (struct rvf_hnsw_result){ h->labels[c->res[i].id], c->res[i].d };
-			qsort(out, n, sizeof(*out), res_cmp);
-			ret = (int)n;
+				topk_offer(out, &m, k, (struct rvf_hnsw_result){ h->labels[c->res[i].id],
+										  c->res[i].d });
+			qsort(out, m, sizeof(*out), res_cmp);
+			ret = (int)m;
 		}
 	}
 	sctx_put(h, c);

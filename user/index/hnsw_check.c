@@ -70,7 +70,13 @@ int hnsw_repair_reachability(struct rvf_hnsw *h)
 				continue;
 			lost++;
 			n = hnsw_nearest_nodes(h, u, h->efc, nb, 16);
-			if (!hnsw_adopt(h, u, nb, n))
+			/* the search also descends upper levels: keep only nodes
+			 * reachable on level 0, or the new link fixes nothing */
+			size_t r = 0;
+			for (size_t j = 0; j < n; j++)
+				if (reach[nb[j]])
+					nb[r++] = nb[j];
+			if (!hnsw_adopt(h, u, nb, r))
 				continue;
 			fixed++;
 			reach[u] = 1;

@@ -359,6 +359,39 @@ static void reader_refresh_and_pinned_snapshot(void **state)
 	expect_segment(r, 1, 30000, 19);
 	assert_int_equal(rvf_dir_refresh(r), 0);
 	assert_int_equal(rvf_dir_check(r, NULL), 0);
+
+	/* a reader that keeps up (refreshes after every commit) pins only the
+	 * newest snapshot, so the writer reuses freed blocks: the file stops
+	 * growing (with the old all-or-nothing pin it grew by every copy) */
+	uint64_t before = rvf_dir_total_blocks(w);
+	for (int i = 0; i < 10; i++) {
+		put(w, 1, RVF_SEG_VEC, 30000, 100 + (uint64_t)i);
+		assert_int_equal(rvf_dir_commit(w), 0);
+		assert_int_equal(rvf_dir_refresh(r), 1);
+		expect_segment(r, 1, 30000, 100 + (uint64_t)i);
+	}
+	if (rvf_dir_total_blocks(w) > before + 2 * 9)
+		fail_msg("file grew from %llu to %llu blocks with a refreshing reader",
+			 (unsigned long long)before, (unsigned long long)rvf_dir_total_blocks(w));
+	assert_int_equal(rvf_dir_reuse_blocked(w), 0);
+
+	/* a second reader that stays behind blocks reuse again, and its
+	 * snapshot stays readable through many commits */
+	struct rvf_dir *r2 = NULL;
+	assert_int_equal(rvf_dir_open_readonly(f->path, NULL, &r2), 0);
+	put(w, 1, RVF_SEG_VEC, 30000, 200);
+	assert_int_equal(rvf_dir_commit(w), 0);
+	assert_int_equal(rvf_dir_reuse_blocked(w), 1);
+	for (int i = 0; i < 5; i++) {
+		put(w, 1, RVF_SEG_VEC, 30000, 201 + (uint64_t)i);
+		assert_int_equal(rvf_dir_commit(w), 0);
+	}
+	expect_segment(r2, 1, 30000, 109);
+	assert_int_equal(rvf_dir_check(r2, NULL), 0);
+	rvf_dir_close(r2);
+	assert_int_equal(rvf_dir_refresh(r), 1);
+	assert_int_equal(rvf_dir_reuse_blocked(w), 0);
+	assert_int_equal(rvf_dir_check(w, NULL), 0);
 	rvf_dir_close(r);
 	rvf_dir_close(w);
 }

@@ -16,9 +16,11 @@
  * invisible to readers, including rvf_dir_read_segment on the same handle.
  *
  * Readers: every handle sees one committed snapshot; rvf_dir_refresh() moves a
- * handle to the newest one. A read-only handle holds a shared "pin" lock for
- * its lifetime; while any pin is held, writers do not reuse freed blocks, so a
- * pinned snapshot stays readable.
+ * handle to the newest one. A read-only handle pins the snapshot it sees (a
+ * shared lock on a byte for that sequence, moved by refresh); while anyone
+ * pins a snapshot older than the newest, writers do not reuse freed blocks,
+ * so a pinned snapshot stays readable. A reader that refreshes lets reuse
+ * resume; one that never does keeps the file growing while others write.
  *
  * Failure: a failed write or fsync poisons the handle: every later mutating
  * call returns -EIO, reads keep serving the last committed snapshot, and the
@@ -137,6 +139,11 @@ uint64_t rvf_dir_generation(const struct rvf_dir *d);
 /* Move the handle to the newest committed snapshot on disk. Returns 1 if it
  * changed, 0 if not; -EBUSY if a transaction is pending on this handle. */
 int rvf_dir_refresh(struct rvf_dir *d);
+
+/* 1 when a commit now could not reuse freed blocks (another handle is
+ * loading a snapshot or pins one older than the one this handle sees), 0
+ * when it could, or -errno. */
+int rvf_dir_reuse_blocked(struct rvf_dir *d);
 
 /* Opaque user metadata, stored inside the snapshot. set: pending until
  * commit; data borrowed. get: the committed bytes, *data returned owned

@@ -6,7 +6,8 @@
  *      New segment data and new snapshots go to blocks that are free in the
  *      committed snapshot; blocks a commit frees become allocatable only
  *      after that commit is durable (they stay reachable from the previous
- *      root until then), and not at all while another handle holds a pin.
+ *      root until then), and not at all while another handle is loading a
+ *      snapshot or pins one older than the newest (storage/lock.h).
  *   2. A commit is: snapshot -> fdatasync -> root slot (the one not holding
  *      the newest root) -> fdatasync. Until the root write is durable the old
  *      state is what recovery finds; after it, the new one.
@@ -66,6 +67,9 @@ struct rvf_dir {
 	int fd;
 	int readonly;
 	int hold;                        /* writer lock held for the handle's life */
+	int loading;                     /* holds the load byte (lock.h) */
+	int pinned;                      /* holds the pin of snapshot pin_seq */
+	uint64_t pin_seq;
 	int poison;
 	uint32_t bs;
 	uint32_t write_timeout_ms;
@@ -318,6 +322,37 @@ static void txn_end(struct rvf_dir *d)
 		unlock_writer(d->fd);
 }
 
+/*
+ * Move this handle's pin to the snapshot it now sees (lock.h): the new pin is
+ * taken before the old one goes, so the handle is never unpinned while it
+ * can read. A sequence too large to pin keeps the load byte held instead,
+ * which stops reuse altogether: safe, only wasteful. Handles that hold the
+ * writer lock for life need no pin (no other writer exists).
+ */
+static void repin(struct rvf_dir *d)
+{
+	uint64_t seq = d->snap.seq;
+
+	if (d->hold || (d->pinned && d->pin_seq == seq))
+		return;
+	if (lock_pin_seq(d->fd, seq) == 0) {
+		if (d->pinned)
+			unlock_pin_seq(d->fd, d->pin_seq);
+		d->pinned = 1;
+		d->pin_seq = seq;
+		if (d->loading) {
+			unlock_load(d->fd);
+			d->loading = 0;
+		}
+		return;
+	}
+	if (!d->loading && lock_load(d->fd) == 0)
+		d->loading = 1;
+	if (!d->loading)
+		log_warn("%s: cannot pin snapshot %llu; another writer may reuse its blocks",
+			 d->path, (unsigned long long)seq);
+}
+
 /* Refresh to the newest commit if another handle has committed since. */
 static int refresh(struct rvf_dir *d)
 {
@@ -341,6 +376,7 @@ static int refresh(struct rvf_dir *d)
 	}
 	snap_release(&d->snap);
 	d->snap = s;
+	repin(d);
 	return 1;
 }
 
@@ -365,7 +401,7 @@ static int txn_begin(struct rvf_dir *d)
 		}
 	}
 	memset(t, 0, sizeof(*t));
-	err = lock_pins_present(d->fd);
+	err = lock_pins_below(d->fd, d->snap.seq);
 	if (err < 0)
 		goto fail;
 	t->reuse = !err;
@@ -871,6 +907,7 @@ int rvf_dir_commit(struct rvf_dir *d)
 	d->snap = n;
 	memset(&n, 0, sizeof(n));
 	d->max_seq = d->snap.seq;
+	repin(d);
 	if (trimmed && ftruncate(d->fd, (off_t)blk_off(d, d->snap.total_blocks)))
 		log_warn("%s: could not trim %llu free tail blocks: %s", d->path,
 			 (unsigned long long)trimmed, strerror(errno));
@@ -1079,6 +1116,13 @@ int rvf_dir_refresh(struct rvf_dir *d)
 	return refresh(d);
 }
 
+int rvf_dir_reuse_blocked(struct rvf_dir *d)
+{
+	if (!d)
+		return -EINVAL;
+	return lock_pins_below(d->fd, d->snap.seq);
+}
+
 uint64_t rvf_dir_generation(const struct rvf_dir *d) { return d ? d->snap.seq : 0; }
 uint64_t rvf_dir_total_blocks(const struct rvf_dir *d) { return d ? d->snap.total_blocks : 0; }
 uint32_t rvf_dir_block_size(const struct rvf_dir *d) { return d ? d->bs : 0; }
@@ -1261,11 +1305,16 @@ static int dir_attach(struct rvf_dir *d, const struct rvf_dir_opts *o)
 			return err;
 		d->hold = 1;
 	} else {
-		err = lock_pin(d->fd);
+		/* hold the load byte until the snapshot read is pinned */
+		err = lock_load(d->fd);
 		if (err)
 			return log_fail(err, "%s: cannot take a reader pin: %s", d->path, strerror(-err));
+		d->loading = 1;
 	}
-	return load_newest(d, &d->snap);
+	err = load_newest(d, &d->snap);
+	if (!err)
+		repin(d);
+	return err;
 }
 
 static int open_common(const char *path, const struct rvf_dir_opts *o, int readonly, struct rvf_dir **out)

@@ -13,7 +13,8 @@
 #include "storage/lock.h"
 
 #define LOCK_WRITER_BYTE (1LL << 62)
-#define LOCK_PIN_BYTE    ((1LL << 62) + 1)
+#define LOCK_LOAD_BYTE   ((1LL << 62) + 1)
+#define LOCK_SEQ_BASE    (1LL << 61)      /* + seq, seq < LOCK_SEQ_LIMIT */
 
 static int ofd(int fd, int cmd, short type, off_t start)
 {
@@ -25,6 +26,21 @@ static int ofd(int fd, int cmd, short type, off_t start)
 	fl.l_start = start;
 	fl.l_len = 1;
 	return fcntl(fd, cmd, &fl) ? -errno : 0;
+}
+
+/* 1 if another description holds a lock on [start, start + len), 0 if not. */
+static int held_by_others(int fd, off_t start, off_t len)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = start;
+	fl.l_len = len;
+	if (fcntl(fd, F_OFD_GETLK, &fl))
+		return -errno;
+	return fl.l_type != F_UNLCK;
 }
 
 int lock_writer(int fd, uint32_t timeout_ms, const char *path)
@@ -58,21 +74,36 @@ void unlock_writer(int fd)
 	ofd(fd, F_OFD_SETLK, F_UNLCK, LOCK_WRITER_BYTE);
 }
 
-int lock_pin(int fd)
+int lock_load(int fd)
 {
-	return ofd(fd, F_OFD_SETLK, F_RDLCK, LOCK_PIN_BYTE);
+	return ofd(fd, F_OFD_SETLK, F_RDLCK, LOCK_LOAD_BYTE);
 }
 
-int lock_pins_present(int fd)
+void unlock_load(int fd)
 {
-	struct flock fl;
+	ofd(fd, F_OFD_SETLK, F_UNLCK, LOCK_LOAD_BYTE);
+}
 
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = LOCK_PIN_BYTE;
-	fl.l_len = 1;
-	if (fcntl(fd, F_OFD_GETLK, &fl))
-		return -errno;
-	return fl.l_type != F_UNLCK;
+int lock_pin_seq(int fd, uint64_t seq)
+{
+	if (seq >= LOCK_SEQ_LIMIT)
+		return -EOVERFLOW;
+	return ofd(fd, F_OFD_SETLK, F_RDLCK, LOCK_SEQ_BASE + (off_t)seq);
+}
+
+void unlock_pin_seq(int fd, uint64_t seq)
+{
+	if (seq < LOCK_SEQ_LIMIT)
+		ofd(fd, F_OFD_SETLK, F_UNLCK, LOCK_SEQ_BASE + (off_t)seq);
+}
+
+int lock_pins_below(int fd, uint64_t seq)
+{
+	int err = held_by_others(fd, LOCK_LOAD_BYTE, 1);
+
+	if (err || seq == 0)
+		return err;
+	if (seq > LOCK_SEQ_LIMIT)
+		seq = LOCK_SEQ_LIMIT;
+	return held_by_others(fd, LOCK_SEQ_BASE, (off_t)seq);
 }

@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "storage/lock.h"
 #include "store/store_internal.h"
 
 #define COMPACT_TARGET (16u << 20)     /* bytes of rows per output VEC segment */
@@ -350,11 +349,7 @@ static int compact_relocate(struct rvf_store *s)
 		return 0;
 	/* With a reader pinning a snapshot the dir appends instead of reusing
 	 * freed blocks: moving segments would only grow the file. */
-	int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-	int pinned = fd >= 0 ? lock_pins_present(fd) : 1;
-	if (fd >= 0)
-		close(fd);
-	if (pinned) {
+	if (rvf_dir_reuse_blocked(s->dir)) {
 		log_info("%s: compact: a reader holds a snapshot; freed space is reused later", s->path);
 		return 0;
 	}

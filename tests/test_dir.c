@@ -447,6 +447,23 @@ static void write_failure_poisons_handle(void **state)
 	assert_int_equal(rvf_dir_write_segment(d, 3, 1, x, sizeof(x)), -EIO);
 	assert_int_equal(rvf_dir_commit(d), -EIO);
 	expect_segment(d, 1, 100, 1);             /* reads still served */
+	/* the poisoned handle no longer holds the writer lock */
+	struct rvf_dir *e = NULL;
+	struct rvf_dir_opts quick = { .write_timeout_ms = 100 };
+	assert_int_equal(rvf_dir_open(f->path, &quick, &e), 0);
+	assert_int_equal(rvf_dir_write_segment(e, 4, 1, x, sizeof(x)), 0);
+	assert_int_equal(rvf_dir_rollback(e), 0);
+	rvf_dir_close(e);
+	rvf_dir_close(d);
+	/* nor does one opened holding it for life */
+	cs.fail_at = cs.ops + 1;
+	struct rvf_dir_opts hold = { .hold_write_lock = 1, .write_timeout_ms = 100 };
+	assert_int_equal(rvf_dir_open(f->path, &hold, &d), 0);
+	assert_int_equal(rvf_dir_write_segment(d, 2, 1, x, sizeof(x)), -EIO);
+	e = NULL;
+	assert_int_equal(rvf_dir_open(f->path, &hold, &e), 0);
+	expect_segment(d, 1, 100, 1);
+	rvf_dir_close(e);
 	rvf_dir_close(d);
 	crashsim_uninstall();
 	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
@@ -514,6 +531,13 @@ static void bad_files_get_clear_errors_and_stay_untouched(void **state)
 	assert_int_equal(rvf_dir_open(f->dir, NULL, &d), -EISDIR);
 	assert_int_equal(rvf_dir_open_readonly(f->dir, NULL, &d), -EISDIR);
 	assert_null(d);
+	/* a FIFO (nobody writing to it) is refused at once, never waited on */
+	char *fifo = tu_path(f->dir, "fifo");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(rvf_dir_open_readonly(fifo, NULL, &d), -EINVAL);
+	assert_int_equal(rvf_dir_open(fifo, NULL, &d), -EINVAL);
+	assert_null(d);
+	free(fifo);
 
 	/* truncations of a real store */
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);

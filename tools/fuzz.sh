@@ -15,8 +15,8 @@ for f in tests/fuzz/fuzz_*.c; do
   mkdir -p "build/fuzz/$name.corpus"
   # seeds: real files nobody here wrote (the Rust fixtures, as whole files
   # for the segment parsers' Rust-file case, selector byte 5)
-  if [ "$name" = fuzz_segments ] && [ -d ../shared/fixtures/rvf-reference ]; then
-    for fx in ../shared/fixtures/rvf-reference/*.rvf; do
+  if [ "$name" = fuzz_segments ] && [ -d tests/fixtures/rvf-reference ]; then
+    for fx in tests/fixtures/rvf-reference/*.rvf; do
       [ -f "$fx" ] && { printf '\005'; cat "$fx"; } > "build/fuzz/$name.corpus/seed-$(basename "$fx")"
     done
   fi

@@ -30,7 +30,42 @@
 struct uio {
 	struct io base;
 	struct io_uring ring;
+	int dead;          /* -errno: the ring failed; every later call returns it */
 };
+
+/* Submit errors worth a retry (the kernel is short of memory or the
+ * completion queue must drain first), and how often. */
+#define RETRY_MAX 1000
+static int transient(int r)
+{
+	return r == -EINTR || r == -EAGAIN || r == -EBUSY;
+}
+
+/*
+ * The ring failed in a way this backend cannot recover from. Requests that
+ * were prepared but never submitted stay unsubmitted for good (nothing is
+ * submitted on a dead ring, so a half-built commit chain can never be
+ * flushed later); the ones the kernel took are waited for, so no caller
+ * buffer is still in the kernel's hands when the error returns.
+ */
+static int ring_fail(struct uio *u, int err, unsigned prepared)
+{
+	unsigned left = prepared - io_uring_sq_ready(&u->ring);
+	struct io_uring_cqe *cqe;
+
+	if (!u->dead)
+		u->dead = err;
+	while (left) {
+		int r = io_uring_wait_cqe(&u->ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			break;
+		io_uring_cqe_seen(&u->ring, cqe);
+		left--;
+	}
+	return err;
+}
 
 struct req {
 	char *buf;
@@ -80,8 +115,12 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 	struct req *reqs = NULL;
 	size_t n = 0, next = 0, inflight = 0, nretry = 0;
 	size_t *retry = NULL;
-	int err = build_reqs(iov, iovcnt, off, &reqs, &n);
+	unsigned tries = 0;
+	int err;
 
+	if (u->dead)
+		return u->dead;
+	err = build_reqs(iov, iovcnt, off, &reqs, &n);
 	if (err || n == 0)
 		return err;
 	retry = malloc(n * sizeof(*retry));
@@ -109,13 +148,9 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 			inflight++;
 		}
 		int r = io_uring_submit_and_wait(&u->ring, 1);
-		if (r < 0 && r != -EINTR) {
-			if (!err)
-				err = r;
-			/* nothing more can be reaped reliably if submit failed with
-			 * nothing in flight */
-			if (inflight == 0)
-				break;
+		if (r < 0 && (!transient(r) || ++tries > RETRY_MAX)) {
+			err = ring_fail(u, r, (unsigned)inflight);
+			break;
 		}
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
@@ -164,17 +199,21 @@ static int run_chain(struct uio *u, unsigned n, const size_t *expect)
 {
 	struct io_uring_cqe *cqe;
 	int err = 0, r;
-	unsigned got = 0;
+	unsigned got = 0, tries = 0;
 
-	r = io_uring_submit(&u->ring);
-	if (r < 0)
-		return r;
+	/* the whole chain goes in, or the ring is given up (a partly
+	 * submitted chain must never be completed by a later submit) */
+	while (io_uring_sq_ready(&u->ring)) {
+		r = io_uring_submit(&u->ring);
+		if (r <= 0 && (!transient(r) || ++tries > RETRY_MAX))
+			return ring_fail(u, r ? r : -EIO, n);
+	}
 	while (got < n) {
 		r = io_uring_wait_cqe(&u->ring, &cqe);
 		if (r == -EINTR)
 			continue;
 		if (r < 0)
-			return err ? err : r;
+			return ring_fail(u, r, n - got);
 		unsigned idx = (unsigned)io_uring_cqe_get_data64(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&u->ring, cqe);
@@ -193,11 +232,15 @@ static int run_chain(struct uio *u, unsigned n, const size_t *expect)
 static int u_sync(struct io *io)
 {
 	struct uio *u = to_uio(io);
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	struct io_uring_sqe *sqe;
 	size_t expect[1] = { 0 };
 
-	if (!sqe)
-		return -EBUSY;
+	if (u->dead)
+		return u->dead;
+	/* every call reaps all it submits, so the ring is empty here */
+	if (io_uring_sq_space_left(&u->ring) < 1)
+		return ring_fail(u, -EIO, 0);
+	sqe = io_uring_get_sqe(&u->ring);
 	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data64(sqe, 0);
 	return run_chain(u, 1, expect);
@@ -213,6 +256,10 @@ static int u_commit(struct io *io, const struct iovec *meta, int meta_cnt, uint6
 	unsigned n = 0;
 	int err;
 
+	if (u->dead)
+		return u->dead;
+	if (io_uring_sq_space_left(&u->ring) < 4)
+		return ring_fail(u, -EIO, 0);
 	if (meta_len > CHUNK || meta_cnt > 16) {
 		/* large snapshot: parallel chunked write first */
 		err = uring_rw(u, 1, meta, meta_cnt, meta_off);

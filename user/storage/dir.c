@@ -105,6 +105,11 @@ static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+static void txn_end(struct rvf_dir *d);
+static void repin(struct rvf_dir *d);
+
+/* Also ends the transaction: nothing of it can commit any more, and its
+ * writer lock must not keep other processes waiting until close. */
 static int poison(struct rvf_dir *d, int err, const char *what)
 {
 	if (!d->poison) {
@@ -112,6 +117,14 @@ static int poison(struct rvf_dir *d, int err, const char *what)
 		log_error("%s: %s failed (%s); handle poisoned: further writes fail, reads "
 			  "serve the last commit; close and reopen to recover",
 			  d->path, what, strerror(-d->poison));
+	}
+	if (d->txn.active)
+		txn_end(d);
+	if (d->hold) {
+		/* pin what reads still serve, then let other writers in */
+		d->hold = 0;
+		repin(d);
+		unlock_writer(d->fd);
 	}
 	return err;
 }
@@ -1328,7 +1341,8 @@ static int open_common(const char *path, const struct rvf_dir_opts *o, int reado
 	err = dir_new(path, o, readonly, &d);
 	if (err)
 		return err;
-	d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO at the path must not hang the open (refused below) */
+	d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	if (d->fd < 0) {
 		err = -errno;
 		if (err == -ENOENT)
@@ -1352,6 +1366,10 @@ static int open_common(const char *path, const struct rvf_dir_opts *o, int reado
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err = log_fail(-EINVAL, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (fcntl(d->fd, F_SETFL, fcntl(d->fd, F_GETFL) & ~O_NONBLOCK)) {
+		err = -errno;
 		goto fail;
 	}
 	if (st.st_size == 0) {

@@ -906,6 +906,60 @@ static void reader_keeps_its_snapshot_through_compaction(void **state)
 
 /* ---- graph persistence ------------------------------------------------------------------ */
 
+/* The checkpoint is derived data: one damaged byte in it must not cost the
+ * vectors. Open rebuilds the graph from the VEC segments (read-only: in
+ * memory; writable: and writes a fresh checkpoint, so the next open loads
+ * it again). */
+static void damaged_checkpoint_is_rebuilt_from_the_vectors(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	struct store_stats st;
+	struct rvf_result r[5];
+	size_t len, at = 0;
+
+	ds_make(&d, DIM, NV, 43);
+	s = create(f->path, DIM, RVF_METRIC_L2);
+	ingest(s, &d, 0, 400, true);
+	assert_int_equal(rvf_store_close(s), 0);
+	uint8_t *b = tu_slurp(f->path, &len);
+	for (size_t i = 0; i + 8 <= len && !at; i++)
+		if (!memcmp(b + i, "RVFCKPT1", 8))
+			at = i;
+	assert_true(at > 0);
+	b[at + 100] ^= 0x40;
+	tu_spit(f->path, b, len);
+	free(b);
+
+	for (int pass = 0; pass < 3; pass++) {
+		/* pass 0 read-only (rebuild in memory), 1 writable (rebuild and
+		 * a new checkpoint), 2 read-only again (loads the new one) */
+		s = NULL;
+		if (pass == 1)
+			assert_int_equal(rvf_store_open(f->path, NULL, &s), 0);
+		else
+			assert_int_equal(rvf_store_open_readonly(f->path, NULL, &s), 0);
+		assert_int_equal(store_stats(s, &st), 0);
+		assert_int_equal(st.ckpt_loaded, pass == 2);
+		struct rvf_store_status ss;
+		assert_int_equal(rvf_store_status(s, &ss), 0);
+		assert_int_equal(ss.live_vectors, 400);
+		for (size_t q = 0; q < 400; q += 37) {
+			int n = rvf_store_query(s, d.v + q * DIM, DIM, 5, NULL, r);
+			assert_int_equal(n, 5);
+			assert_int_equal(r[0].id, d.ids[q]);
+		}
+		/* verify still reports the damage until a writer replaces it */
+		if (pass == 0)
+			assert_true(rvf_store_verify(s) < 0);
+		else
+			assert_int_equal(rvf_store_verify(s), 0);
+		assert_int_equal(rvf_store_close(s), 0);
+	}
+	ds_free(&d);
+}
+
 static void open_loads_the_graph_checkpoint_instead_of_rebuilding(void **state)
 {
 	struct fx *f = *state;
@@ -1523,6 +1577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compaction_with_one_metadata_segment_keeps_it_after_its_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_keeps_its_snapshot_through_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_loads_the_graph_checkpoint_instead_of_rebuilding, setup, teardown),
+		cmocka_unit_test_setup_teardown(damaged_checkpoint_is_rebuilt_from_the_vectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(checkpoint_without_tables_still_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(periodic_checkpoints_during_ingest, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_every_mutator, setup, teardown),

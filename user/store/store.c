@@ -949,6 +949,14 @@ out:
 	return err;
 }
 
+/* A damaged checkpoint is worth a rebuild; any other failure is not. */
+static int ckpt_damage(struct rvf_store *s, int err)
+{
+	if (err == -EBADMSG || err == -EUCLEAN)
+		s->ckpt_bad = true;
+	return err;
+}
+
 static int store_load(struct rvf_store *s)
 {
 	struct rvf_dir_segment *segs = NULL;
@@ -1004,12 +1012,12 @@ static int store_load(struct rvf_store *s)
 		}
 	}
 	if (s->hdr.ckpt_seg_id) {
-		err = ckpt_read(s, &ckbuf, &cklen, &ck);
+		err = ckpt_damage(s, ckpt_read(s, &ckbuf, &cklen, &ck));
 		if (err)
 			goto out;
 	}
 	if (ckbuf && (ck.flags & CKPT_F_TABLES)) {
-		err = ckpt_apply_tables(s, ckbuf, &ck);
+		err = ckpt_damage(s, ckpt_apply_tables(s, ckbuf, &ck));
 		for (i = 0; i < n && segs[i].id <= s->hdr.ckpt_seg_id && !err; i++)
 			err = replay_meta_only(s, &segs[i]);
 	} else {
@@ -1020,7 +1028,7 @@ static int store_load(struct rvf_store *s)
 		goto out;
 	t1 = now_mono_ns();
 	if (ckbuf) {
-		err = load_graph(s, ckbuf, cklen, &ck);
+		err = ckpt_damage(s, load_graph(s, ckbuf, cklen, &ck));
 		free(ckbuf);
 		ckbuf = NULL;
 	} else {
@@ -1071,13 +1079,20 @@ static void prefetch(const char *path)
 	}
 }
 
+/*
+ * skip_ckpt: ignore the graph checkpoint and rebuild the graph from the
+ * vector segments (a second try after the checkpoint failed its checks: the
+ * checkpoint is derived data, the vectors are the truth). A writable handle
+ * then writes a fresh checkpoint, so the rebuild is paid once.
+ */
 static int open_native(const char *path, const struct rvf_store_opts *o, bool readonly,
-		       struct rvf_store **out)
+		       bool skip_ckpt, struct rvf_store **out)
 {
 	struct rvf_store *s = NULL;
 	struct rvf_dir_opts dopt = dir_opts(o, !readonly);
 	void *um = NULL;
 	size_t umlen = 0;
+	uint64_t live;
 	int err = store_new_handle(path, &s);
 
 	if (err)
@@ -1093,8 +1108,24 @@ static int open_native(const char *path, const struct rvf_store_opts *o, bool re
 	if (!err)
 		err = hdr_decode(path, um, umlen, &s->hdr);
 	free(um);
+	if (!err && skip_ckpt)
+		s->hdr.ckpt_seg_id = 0;        /* in memory: replay everything */
+	live = s->hdr.live;
 	if (!err)
 		err = store_load(s);
+	if (err && s->ckpt_bad && !skip_ckpt) {
+		log_warn("%s: the graph checkpoint is damaged (%s); rebuilding the graph from the "
+			 "%llu live vectors in the file", path, rvf_strerror(err), (unsigned long long)live);
+		store_free_handle(s);
+		return open_native(path, o, readonly, true, out);
+	}
+	if (!err && skip_ckpt && !readonly) {
+		/* not fatal: without one the next open rebuilds again */
+		if (store_checkpoint(s))
+			log_warn("%s: could not write a new graph checkpoint", path);
+		else
+			log_info("%s: wrote a new graph checkpoint", path);
+	}
 	if (err)
 		goto fail;
 	*out = s;
@@ -1125,7 +1156,7 @@ int rvf_store_open(const char *path, const struct rvf_store_opts *o, struct rvf_
 	if (is_rust_file(path))
 		return log_fail(-ENOTSUP, "%s: written by the Rust RVF runtime: open it read-only, or import it "
 				"into a native store (rvf_store_import_rust) to write to it", path);
-	return open_native(path, o, false, out);
+	return open_native(path, o, false, false, out);
 }
 
 int rvf_store_open_readonly(const char *path, const struct rvf_store_opts *o, struct rvf_store **out)
@@ -1134,7 +1165,7 @@ int rvf_store_open_readonly(const char *path, const struct rvf_store_opts *o, st
 		return -EINVAL;
 	if (is_rust_file(path))
 		return store_open_rust_readonly(path, o, out);
-	return open_native(path, o, true, out);
+	return open_native(path, o, true, false, out);
 }
 
 /* ---- checkpoints ---------------------------------------------------------------------- */

@@ -207,6 +207,7 @@ struct rvf_store {
 	struct prefetch *pf;         /* open only: the reader thread */
 	struct store_stats stats;
 	struct filter_cache fcache;
+	bool ckpt_bad;               /* open: the graph checkpoint failed its checks */
 };
 
 /* store.c */

@@ -184,12 +184,19 @@ int main(void)
 	} else {
 		ig = ingest_all(path, &base, batch);
 	}
+	/* "excluding the graph": the whole ingest wall time (validation, batch
+	 * encoding, writes, commits, id/metadata updates) less only the time in
+	 * graph inserts and graph checkpoints */
+	double excl = ig.wall - ig.index - ig.ckpt;
+	if (excl <= 0)
+		excl = ig.commit;
 	printf("{\"bench\":\"store_ingest\",\"n\":%zu,\"dim\":%u,\"batch\":%zu,\"batches\":%zu,"
 	       "\"wall_s\":%.3f,\"commit_s\":%.3f,\"index_s\":%.3f,\"checkpoint_s\":%.3f,\"checkpoints\":%llu,"
-	       "\"durable_vps_excl_graph\":%.0f,\"durable_vps_incl_graph\":%.0f,\"commits_per_s\":%.1f}\n",
+	       "\"excl_graph_s\":%.3f,\"durable_vps_excl_graph\":%.0f,\"durable_vps_incl_graph\":%.0f,"
+	       "\"commits_per_s\":%.1f}\n",
 	       n, dim, batch, (n + batch - 1) / batch, ig.wall, ig.commit, ig.index, ig.ckpt,
-	       (unsigned long long)ig.checkpoints, (double)n / ig.commit, (double)n / ig.wall,
-	       (double)((n + batch - 1) / batch) / ig.commit);
+	       (unsigned long long)ig.checkpoints, excl, (double)n / excl, (double)n / ig.wall,
+	       (double)((n + batch - 1) / batch) / excl);
 	size_t ingest_n = n;
 	n = base.n;
 
@@ -269,7 +276,7 @@ int main(void)
 	printf("summary: durable ingest %.0f vec/s excluding graph build (%.1f commits/s), %.0f vec/s "
 	       "including it; open-to-first-query %.2f s for %zu x %u (%.0f MiB) = %.2fx reading the file "
 	       "(%.2f s); query %.0f QPS via store vs %.0f bare index (wall clock); store overhead %.1f%% of CPU time per query (target < 5%%)\n",
-	       (double)ingest_n / ig.commit, (double)((ingest_n + batch - 1) / batch) / ig.commit,
+	       (double)ingest_n / excl, (double)((ingest_n + batch - 1) / batch) / excl,
 	       (double)ingest_n / ig.wall,
 	       t_open, n, dim, (double)bytes / (1 << 20), t_open / t_read, t_read, qps_store, qps_bare,
 	       overhead);

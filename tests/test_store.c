@@ -587,6 +587,38 @@ static void cached_filter_follows_every_change(void **state)
 	ds_free(&d);
 }
 
+/* Cosine distance is 1 - cos: in [0, 2] in every result, even for a vector
+ * queried against itself, where rounding gives about -1e-7 unclamped. */
+static void cosine_distances_stay_within_0_and_2(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	struct rvf_result r[5];
+	int neg = 0;
+
+	ds_make(&d, DIM, NV, 47);
+	s = create(f->path, DIM, RVF_METRIC_COSINE);
+	ingest(s, &d, 0, NV, false);
+	for (size_t q = 0; q < NV; q++) {
+		float v[DIM];
+		for (int j = 0; j < DIM; j++)
+			v[j] = -d.v[q * DIM + j];         /* the opposite direction too */
+		for (int flip = 0; flip < 2; flip++) {
+			int n = rvf_store_query(s, flip ? v : d.v + q * DIM, DIM, 5, NULL, r);
+			assert_int_equal(n, 5);
+			expect_sorted(r, n);
+			for (int i = 0; i < n; i++) {
+				neg += r[i].distance < 0.0f;
+				assert_true(r[i].distance >= 0.0f && r[i].distance <= 2.0f);
+			}
+		}
+	}
+	assert_int_equal(neg, 0);
+	rvf_store_close(s);
+	ds_free(&d);
+}
+
 static void delete_by_filter_tombstones_exactly_the_matches(void **state)
 {
 	struct fx *f = *state;
@@ -1570,6 +1602,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(duplicate_ids_in_a_batch_last_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_filter_operator_matches_brute_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(cached_filter_follows_every_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(cosine_distances_stay_within_0_and_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_by_filter_tombstones_exactly_the_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_numbers_match_ground_truth, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_counts_dead_metadata_records, setup, teardown),

@@ -170,7 +170,9 @@ int rvf_store_delete_by_filter(struct rvf_store *s, const struct rvf_filter *f,
 struct rvf_store_status {
 	uint64_t live_vectors;
 	uint64_t deleted_vectors;    /* tombstones not yet compacted away */
-	uint64_t segments;           /* committed segments in the file */
+	uint64_t segments;           /* committed segments in the file, plus the graph
+	                              * checkpoint (the dir's vector index 0), which
+	                              * rvf_store_segment_dir does not list */
 	uint64_t file_size;          /* bytes */
 	uint64_t epoch;
 	uint64_t live_bytes;         /* bytes of live data in segments and index */

@@ -172,7 +172,7 @@ int cmd_status(int argc, char **argv)
 	printf("profile         %s\n", cli_profile_name(st.profile));
 	printf("live vectors    %llu\n", (unsigned long long)st.live_vectors);
 	printf("deleted         %llu\n", (unsigned long long)st.deleted_vectors);
-	printf("segments        %llu\n", (unsigned long long)st.segments);
+	printf("segments        %llu (incl. the graph checkpoint)\n", (unsigned long long)st.segments);
 	printf("file size       %s (%llu bytes)\n", sz, (unsigned long long)st.file_size);
 	printf("live bytes      %s\n", lb);
 	printf("dead bytes      %s (%.1f%% of the file)\n", db, 100.0 * st.dead_space_ratio);

@@ -180,8 +180,9 @@ float rvf_distance(enum rvf_metric metric, const float *a, const float *b, uint3
 		nb = k->dot_f32(b, b, dim);
 		if (na <= 0 || nb <= 0)
 			return 1.0f;
-		d = k->dot_f32(a, b, dim);
-		return 1.0f - d / (sqrtf(na) * sqrtf(nb));
+		d = 1.0f - k->dot_f32(a, b, dim) / (sqrtf(na) * sqrtf(nb));
+		/* rounding can step just outside [0, 2] */
+		return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d;
 	}
 	log_error("rvf_distance: unknown metric %d", (int)metric);
 	return NAN;

@@ -1650,9 +1650,23 @@ static void import_reproduces_every_rust_fixture(void **state)
 		EXPECT_ERR("trunc.rvf");
 		RVF("import", src, "imp0.rvf");
 		EXPECT_CODE(1);
-		EXPECT_ERR("imp0.rvf");
+		EXPECT_ERR("imp0.rvf: already exists");
 		RVF("import", src, "x.rvf", "--metric", "manhattan");
 		EXPECT_CODE(2);
+		/* a native store is not imported again; a Rust file is not
+		 * written, and the error says how to get a writable copy */
+		RVF("import", "imp0.rvf", "again.rvf");
+		EXPECT_CODE(1);
+		EXPECT_ERR("already a native rvf store");
+		assert_int_equal(access(tpath("again.rvf"), F_OK), -1);
+		write_bytes("one.csv", "1,2,3\n", 6);
+		RVF("ingest", src, "one.csv");
+		EXPECT_CODE(1);
+		EXPECT_ERR("rvf import");
+		/* an eBPF payload that is not an ELF object is named as such */
+		RVF("embed-ebpf", "imp0.rvf", "one.csv");
+		EXPECT_CODE(1);
+		EXPECT_ERR("not an eBPF ELF object");
 	}
 }
 

@@ -407,6 +407,11 @@ int cmd_embed_ebpf(int argc, char **argv)
 		goto out;
 	cli_clear_lib_err();
 	rc = rvf_store_embed_ebpf(s, &eo, prog, prog_len, btf, btf_len, &seg_id);
+	if (rc == -ENOEXEC) {
+		cli_err("%s: cannot embed %s: not an eBPF ELF object (build one with clang -O2 -g "
+			"-target bpf -c prog.bpf.c)", path, prog_path);
+		goto out;
+	}
 	if (rc) {
 		char what[300];
 

@@ -242,6 +242,25 @@ int cli_filter(const char *arg, struct rvf_filter **out)
 
 /* ---- stores --------------------------------------------------------------- */
 
+enum cli_file_kind cli_file_kind(const char *path)
+{
+	uint8_t head[8];
+	uint32_t seg;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t got;
+
+	if (fd < 0)
+		return CLI_FILE_OTHER;
+	got = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	if (got == (ssize_t)sizeof(head) && !memcmp(head, RVF_ROOT_MAGIC, 8))
+		return CLI_FILE_NATIVE;
+	memcpy(&seg, head, 4);
+	if (got >= 4 && seg == RVF_SEG_MAGIC)
+		return CLI_FILE_RUST;
+	return CLI_FILE_OTHER;
+}
+
 int cli_open_rw(const char *path, struct rvf_store **out)
 {
 	struct rvf_store_opts o = { .write_timeout_ms = cli_lock_timeout_ms };
@@ -249,7 +268,11 @@ int cli_open_rw(const char *path, struct rvf_store **out)
 
 	cli_clear_lib_err();
 	rc = rvf_store_open(path, &o, out);
-	if (rc)
+	if (rc == -ENOTSUP && cli_file_kind(path) == CLI_FILE_RUST)
+		cli_err("%s: written by the Rust RVF runtime: it can be read (query, dump, status, "
+			"segments) but not written; run 'rvf import %s NEW.rvf' and write to NEW.rvf",
+			path, path);
+	else if (rc)
 		cli_lib_err(path, "cannot open for writing", rc);
 	return rc;
 }

@@ -1670,6 +1670,40 @@ static void import_reproduces_every_rust_fixture(void **state)
 	}
 }
 
+/* dump's output is ingest's input: ids past INT64_MAX, -0.0 and values that
+ * need all nine digits come back bit for bit through dump -> ingest -> dump. */
+static void dump_output_ingests_back_bit_for_bit(void **state)
+{
+	size_t a_len, b_len;
+	char *a, *b;
+
+	static const char edge[] =
+		    "{\"id\":\"18446744073709551615\",\"vector\":[-0.0,1.17549435e-38,3.40282347e+38]}\n"
+		    "{\"id\":\"9223372036854775808\",\"vector\":[0.1,-0.0,-1e-45]}\n"
+		    "{\"id\":7,\"vector\":[0,0.333333343,-2.5],\"meta\":{\"0\":{\"u64\":\"18446744073709551615\"}}}\n";
+
+	(void)state;
+	write_bytes("edge.jsonl", edge, strlen(edge));
+	OK("create", "e1.rvf", "--dim", "3");
+	OK("ingest", "e1.rvf", "edge.jsonl");
+	RVF("dump", "e1.rvf");
+	EXPECT_CODE(0);
+	a = strdup(R.out);
+	a_len = R.out_len;
+	write_bytes("edge2.jsonl", a, a_len);
+	OK("create", "e2.rvf", "--dim", "3");
+	OK("ingest", "e2.rvf", "edge2.jsonl", "--format", "jsonl");
+	RVF("dump", "e2.rvf");
+	EXPECT_CODE(0);
+	b = R.out;
+	b_len = R.out_len;
+	assert_int_equal(a_len, b_len);
+	assert_memory_equal(a, b, a_len);
+	assert_non_null(strstr(a, "\"id\":\"18446744073709551615\""));
+	assert_non_null(strstr(a, "-0.0"));
+	free(a);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void find_paths(const char *argv0)
@@ -1730,6 +1764,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(locked_store_fails_writers_and_serves_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_file_system_fails_writers_and_serves_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(import_reproduces_every_rust_fixture, setup, teardown),
+		cmocka_unit_test_setup_teardown(dump_output_ingests_back_bit_for_bit, setup, teardown),
 	};
 
 	(void)argc;

@@ -8,6 +8,7 @@
  * exit status 1 while everything else goes in.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -617,9 +618,21 @@ int cmd_dump(int argc, char **argv)
 			cli_lib_err(path, what, rc);
 			goto out;
 		}
-		printf("{\"id\":%llu,\"vector\":[", (unsigned long long)ids[i]);
-		for (uint32_t j = 0; j < dim; j++)
-			printf(j ? ",%.9g" : "%.9g", (double)v[j]);
+		/* ids past INT64_MAX as strings (JSON readers take integers as
+		 * signed 64-bit; ingest reads both forms); %.9g round-trips every
+		 * float, and -0 is written -0.0 so it does not read back as +0 */
+		if (ids[i] > INT64_MAX)
+			printf("{\"id\":\"%llu\",\"vector\":[", (unsigned long long)ids[i]);
+		else
+			printf("{\"id\":%llu,\"vector\":[", (unsigned long long)ids[i]);
+		for (uint32_t j = 0; j < dim; j++) {
+			if (j)
+				putchar(',');
+			if (v[j] == 0.0f && signbit(v[j]))
+				fputs("-0.0", stdout);
+			else
+				printf("%.9g", (double)v[j]);
+		}
 		if (nm) {
 			char *mj = rvf_meta_to_json(me, nm);
 

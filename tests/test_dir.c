@@ -396,6 +396,35 @@ static void reader_refresh_and_pinned_snapshot(void **state)
 	rvf_dir_close(w);
 }
 
+/* check re-reads the committed snapshot from disk: damage done to it after
+ * the handle loaded it is found (the handle's own copy would look fine). */
+static void check_finds_a_snapshot_damaged_after_open(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	struct rvf_root_slot r[2];
+	uint8_t b;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 5000, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	int fd = open(f->path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &r[0], sizeof(r[0]), 0), (ssize_t)sizeof(r[0]));
+	assert_int_equal(pread(fd, &r[1], sizeof(r[1]), RVF_ROOT_SLOT_STRIDE), (ssize_t)sizeof(r[1]));
+	const struct rvf_root_slot *cur = r[0].commit_seq > r[1].commit_seq ? &r[0] : &r[1];
+	assert_int_equal(cur->commit_seq, rvf_dir_generation(d));
+	off_t at = (off_t)(RVF_DATA_START + cur->meta_block * cur->block_size + cur->meta_len / 2);
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b ^= 0x10;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+	assert_int_equal(rvf_dir_check(d, NULL), -EUCLEAN);
+	expect_segment(d, 1, 5000, 1);            /* the loaded snapshot still serves */
+	rvf_dir_close(d);
+}
+
 static void second_writer_gets_ebusy_after_timeout(void **state)
 {
 	struct fx *f = *state;
@@ -658,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(large_segments_and_many_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_refresh_and_pinned_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(check_finds_a_snapshot_damaged_after_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(second_writer_gets_ebusy_after_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_failure_poisons_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(fsync_failure_poisons_and_is_never_retried, setup, teardown),

@@ -127,7 +127,10 @@ int rvf_dir_segments(struct rvf_dir *d, struct rvf_dir_segment **out, size_t *n)
 int rvf_dir_segment_info(struct rvf_dir *d, uint64_t id, struct rvf_dir_segment *out);
 
 /* Make every pending change durable and visible. Empty and metadata-only
- * commits are real commits (the generation advances). Two fsyncs. */
+ * commits are real commits (the generation advances). Two fsyncs. Either way
+ * the transaction ends: on failure its changes are discarded (the segment
+ * data written so far is unreferenced), and a failed write or fsync also
+ * poisons the handle. */
 int rvf_dir_commit(struct rvf_dir *d);
 
 /* Discard the pending transaction and release the writer lock. */
@@ -184,10 +187,12 @@ struct rvf_dir_check_report {
 	uint64_t problems;          /* each one logged at RVF_LOG_ERROR */
 };
 
-/* Full consistency check of the committed snapshot: both root slots, the
- * snapshot, every segment and vector-index checksum, no block both free and
- * used, no overlapping extents, used + free == total. 0 if clean, -EUCLEAN or
- * -EBADMSG otherwise. report may be NULL. */
+/* Full consistency check of the committed snapshot, re-read from disk: its
+ * root slot and snapshot checksums, every segment and vector-index checksum,
+ * no block both free and used, no overlapping extents, used + free == total
+ * (an unsound older root slot, which a crash may leave, is logged at INFO).
+ * 0 if clean, -EUCLEAN if any problem (each logged), or -ENOMEM/-EIO.
+ * report may be NULL. */
 int rvf_dir_check(struct rvf_dir *d, struct rvf_dir_check_report *report);
 
 /* Name of the I/O backend in use: "io_uring" or "syscall". */

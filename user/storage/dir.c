@@ -1206,6 +1206,27 @@ int rvf_dir_check(struct rvf_dir *d, struct rvf_dir_check_report *rep)
 			  (unsigned long long)d->snap.seq, rp.why[d->snap.slot] ? rp.why[d->snap.slot] : "replaced");
 		r.problems++;
 	}
+	if (!rp.status[d->snap.slot] && rp.slot[d->snap.slot].commit_seq == d->snap.seq) {
+		/* the snapshot as it is on disk now, not as it was loaded */
+		struct snap again;
+		char why[160] = "";
+
+		memset(&again, 0, sizeof(again));
+		err = load_snap(d, &rp.slot[d->snap.slot], d->snap.slot, &again, why, sizeof(why));
+		if (err == -ENOMEM)
+			return err;
+		if (err) {
+			log_error("%s: check: snapshot of commit %llu: %s", d->path,
+				  (unsigned long long)d->snap.seq, why);
+			r.problems++;
+		}
+		snap_release(&again);
+	}
+	if (rp.status[d->snap.slot ^ 1] && rp.status[d->snap.slot ^ 1] != -ENOENT)
+		/* an older root torn by a crash is a state recovery allows (the
+		 * next commit overwrites it): worth a note, not a problem */
+		log_info("%s: check: the other root slot is not sound (%s)", d->path,
+			 rp.why[d->snap.slot ^ 1] ? rp.why[d->snap.slot ^ 1] : "unreadable");
 	sp = malloc((d->snap.nsegs + d->snap.nvidx + d->snap.nfree + 1) * sizeof(*sp));
 	if (!sp)
 		return -ENOMEM;

@@ -682,6 +682,27 @@ static void maxheap_pop(struct cand *a, size_t *n)
 		a[i] = x;
 }
 
+/* Size the visited set for n nodes (cleared). 0 or -ENOMEM (c unchanged). */
+static int visited_fit(struct sctx *c, size_t n)
+{
+	size_t words = (n + 63) / 64;
+	uint64_t *v = calloc(words, sizeof(*v));
+	uint32_t *t = malloc(words * sizeof(*t));
+
+	if (!v || !t) {
+		free(v);
+		free(t);
+		return -ENOMEM;
+	}
+	free(c->vbits);
+	free(c->vtouch);
+	c->vbits = v;
+	c->vtouch = t;
+	c->vcap = n;
+	c->ntouch = 0;
+	return 0;
+}
+
 static struct sctx *sctx_get(const struct rvf_hnsw *h)
 {
 	struct sctx *c;
@@ -704,23 +725,8 @@ static struct sctx *sctx_get(const struct rvf_hnsw *h)
 		if (!c->q || !c->u || !c->tmp || !c->todo)
 			goto fail;
 	}
-	if (c->vcap < h->count) {
-		size_t n = h->cap > h->count ? h->cap : h->count, words = (n + 63) / 64;
-		uint64_t *v = calloc(words, sizeof(*v));
-		uint32_t *t = malloc(words * sizeof(*t));
-
-		if (!v || !t) {
-			free(v);
-			free(t);
-			goto fail;
-		}
-		free(c->vbits);
-		free(c->vtouch);
-		c->vbits = v;
-		c->vtouch = t;
-		c->vcap = n;
-		c->ntouch = 0;
-	}
+	if (c->vcap < h->count && visited_fit(c, h->cap > h->count ? h->cap : h->count))
+		goto fail;
 	return c;
 fail:
 	sctx_free(c);
@@ -1251,6 +1257,35 @@ static void *batch_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * Allocate the workers' search contexts before any node changes: visited sets
+ * sized for the reserved capacity, result heaps for ef_construction and a
+ * generous candidate heap. An out-of-memory failure then returns with the
+ * index as it was; only a candidate heap outgrowing its reserve can still
+ * fail mid-batch.
+ */
+static int prewarm_contexts(struct rvf_hnsw *h, unsigned threads)
+{
+	struct sctx *c[64];
+	unsigned got = 0;
+	int err = 0;
+
+	while (got < threads && !err) {
+		c[got] = sctx_get(h);
+		if (!c[got])
+			err = -ENOMEM;
+		else if ((c[got]->vcap < h->cap && visited_fit(c[got], h->cap)) ||
+			 cand_grow(&c[got]->res, &c[got]->rcap, (size_t)h->efc + 2) ||
+			 cand_grow(&c[got]->cand, &c[got]->ccap, (size_t)h->efc * 4 + 64))
+			err = -ENOMEM;
+		if (c[got])
+			got++;
+	}
+	for (unsigned i = 0; i < got; i++)
+		sctx_put(h, c[i]);
+	return err;
+}
+
 static int add_many(struct rvf_hnsw *h, const uint64_t *labels, const float *vecs, size_t n,
 		    unsigned threads)
 {
@@ -1276,15 +1311,17 @@ static int add_many(struct rvf_hnsw *h, const uint64_t *labels, const float *vec
 		return err;
 	if (lmap_grow(&h->map, h->map.used + n))
 		return log_fail(-ENOMEM, "hnsw: out of memory for the label map");
+	if (threads > 64)
+		threads = 64;
+	if (threads > n)
+		threads = (unsigned)n;
+	if (prewarm_contexts(h, threads ? threads : 1))
+		return log_fail(-ENOMEM, "hnsw: out of memory for search contexts");
 	err = prepare_nodes(h, labels, n);
 	if (err)
 		return err;
 	h->count += n;
 
-	if (threads > 64)
-		threads = 64;
-	if (threads > n)
-		threads = (unsigned)n;
 	if (threads <= 1) {
 		batch_worker(&b);
 	} else {

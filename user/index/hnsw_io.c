@@ -215,7 +215,12 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 				dim, metric, M, efc, quant);
 	if (count > (uint64_t)UINT32_MAX - 1 || live > count || maxlevel < -1 ||
 	    maxlevel > HNSW_MAX_LEVEL || (count == 0) != (maxlevel == -1) ||
-	    (count && entry >= count) || count * 10 > plen)
+	    (count && entry >= count) ||
+	    /* each node takes at least label 8 + flags 1 + level 1 + level-0
+	     * count 4 bytes, and a tombstone (or any node, with all vectors)
+	     * its vector too: a blob too small for that is lying */
+	    count * 14 > plen ||
+	    ((flags & BLOB_ALLVECS) ? count : count - live) * 4 * (uint64_t)dim > plen)
 		return log_fail(-EUCLEAN, "hnsw load: bad shape (count %llu live %llu maxlevel %d entry %u)",
 				(unsigned long long)count, (unsigned long long)live, maxlevel, entry);
 	if (!(flags & BLOB_ALLVECS) && live && !get_vec)

@@ -51,19 +51,28 @@ extern "C" int hnswlib_add_all(hnswlib_idx *h, const float *vecs, size_t n, uint
 			return 0;
 		}
 		// hnswlib's own ParallelFor pattern: workers pull the next row
+		// an exception must not leave a worker thread (that would end the
+		// process): each worker catches and the first failure is reported
 		std::atomic<size_t> next(0);
+		std::atomic<bool> failed(false);
 		std::vector<std::thread> ts;
 		for (unsigned t = 0; t < threads; t++)
 			ts.emplace_back([&]() {
-				for (;;) {
-					size_t i = next.fetch_add(1);
-					if (i >= n)
-						break;
-					h->alg->addPoint(vecs + i * dim, i);
+				try {
+					for (;;) {
+						size_t i = next.fetch_add(1);
+						if (i >= n || failed.load())
+							break;
+						h->alg->addPoint(vecs + i * dim, i);
+					}
+				} catch (...) {
+					failed.store(true);
 				}
 			});
 		for (auto &t : ts)
 			t.join();
+		if (failed.load())
+			return -1;
 	} catch (...) {
 		return -1;
 	}

@@ -478,6 +478,10 @@ int main(void)
 
 		o.n = env_size("RVF_BENCH_SYNTH_N", quick ? 100000 : 1000000);
 		o.nq = env_size("RVF_BENCH_SYNTH_NQ", quick ? 500 : 1000);
+		if (!time_1t)
+			progress("synth: 1-thread builds skipped (about 15 min each for 1M on these "
+				 "machines; RVF_BENCH_SYNTH_1T=1 times them); searches run on the "
+				 "2-thread builds");
 		progress("synth: generating %zu x 128 (seed 42)", o.n);
 		err = data_synth_clustered(&o, &r.base, &r.queries);
 		if (err) {

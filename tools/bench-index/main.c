@@ -351,9 +351,14 @@ static void summary(const struct run *r)
 				fprintf(stderr, "%-8s %-8s %5u %8.4f %10.0f %9.1f %9.1f\n", r->dataset, eng_name[e],
 					r->pts[e][i].ef, r->pts[e][i].recall, r->pts[e][i].qps, r->pts[e][i].p50,
 					r->pts[e][i].p99);
-	fprintf(stderr, "QPS ratio rvf/hnswlib at recall 0.95: %.2f, at 0.99: %.2f; build ratio 1t %.2f, 2t %.2f\n\n",
-		q[ENG_RVF][0] / q[ENG_HNSWLIB][0], q[ENG_RVF][1] / q[ENG_HNSWLIB][1],
-		r->build_s[ENG_RVF][1] / r->build_s[ENG_HNSWLIB][1], r->build_s[ENG_RVF][2] / r->build_s[ENG_HNSWLIB][2]);
+	char b1[32] = "skipped", b2[32] = "skipped";
+
+	if (r->build_s[ENG_RVF][1] > 0 && r->build_s[ENG_HNSWLIB][1] > 0)
+		snprintf(b1, sizeof(b1), "%.2f", r->build_s[ENG_RVF][1] / r->build_s[ENG_HNSWLIB][1]);
+	if (r->build_s[ENG_RVF][2] > 0 && r->build_s[ENG_HNSWLIB][2] > 0)
+		snprintf(b2, sizeof(b2), "%.2f", r->build_s[ENG_RVF][2] / r->build_s[ENG_HNSWLIB][2]);
+	fprintf(stderr, "QPS ratio rvf/hnswlib at recall 0.95: %.2f, at 0.99: %.2f; build ratio 1t %s, 2t %s\n\n",
+		q[ENG_RVF][0] / q[ENG_HNSWLIB][0], q[ENG_RVF][1] / q[ENG_HNSWLIB][1], b1, b2);
 }
 
 static int run_dataset(struct run *r, int time_1t, unsigned search_threads, const char *cache)

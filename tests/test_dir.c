@@ -436,6 +436,10 @@ static void second_writer_gets_ebusy_after_timeout(void **state)
 	put(a, 1, RVF_SEG_VEC, 10, 1);            /* a holds the writer lock */
 	assert_int_equal(rvf_dir_write_segment(b, 2, 1, "x", 1), -EBUSY);
 	assert_non_null(strstr(rvf_last_error(), f->path));
+	rvf_dir_set_write_timeout(b, 0);          /* do not wait at all */
+	assert_int_equal(rvf_dir_write_segment(b, 2, 1, "x", 1), -EBUSY);
+	assert_non_null(strstr(rvf_last_error(), "waited 0 ms"));
+	rvf_dir_set_write_timeout(b, 150);
 	assert_int_equal(rvf_dir_commit(a), 0);   /* releases it */
 	/* b refreshes to a's commit before writing on top of it */
 	put(b, 2, RVF_SEG_VEC, 10, 2);

@@ -90,6 +90,9 @@ int rvf_dir_open_readonly(const char *path, const struct rvf_dir_opts *o, struct
 /* Close; a pending transaction is rolled back. Accepts NULL. */
 void rvf_dir_close(struct rvf_dir *d);
 
+/* How long a writer waits for the writer lock before -EBUSY (open's default:
+ * 5000 ms). 0 here means do not wait at all (unlike opts, where 0 means the
+ * default). */
 void rvf_dir_set_write_timeout(struct rvf_dir *d, uint32_t ms);
 
 /* Write a segment: header + payload go to fresh blocks now; the segment

@@ -1160,7 +1160,9 @@ int64_t rvf_dir_file_size(const struct rvf_dir *d)
 {
 	struct stat st;
 
-	if (!d || fstat(d->fd, &st))
+	if (!d)
+		return -EINVAL;
+	if (fstat(d->fd, &st))
 		return -errno;
 	return st.st_size;
 }

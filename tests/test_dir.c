@@ -10,7 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +128,96 @@ static void create_open_roundtrip(void **state)
 	assert_int_equal(rvf_dir_check(d, NULL), 0);
 	assert_non_null(rvf_dir_io_name(d));
 	rvf_dir_close(d);
+}
+
+/* ---- I/O backend selection ---------------------------------------------- */
+
+static char warn_seen[512];
+
+static void keep_warnings(void *ctx, enum rvf_log_level level, const char *msg)
+{
+	(void)ctx;
+	if (level <= RVF_LOG_WARN && !warn_seen[0])
+		snprintf(warn_seen, sizeof(warn_seen), "%s", msg);
+}
+
+/* In a child: make io_uring_setup fail with ENOSYS (as a container's seccomp
+ * profile does), then open with AUTO and with URING. 0 when AUTO fell back
+ * to syscalls with one warning naming io_uring and URING failed. */
+static int child_without_io_uring(const char *path)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fp = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
+	struct rvf_dir_opts forced = { .io = RVF_IO_URING };
+	struct rvf_dir *d = NULL;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
+		return 10;
+	unsetenv("RVF_IO");
+	warn_seen[0] = 0;
+	rvf_set_log(keep_warnings, NULL, RVF_LOG_WARN);
+	if (rvf_dir_open(path, NULL, &d))
+		return 11;
+	if (strcmp(rvf_dir_io_name(d), "syscall") || !strstr(warn_seen, "io_uring unavailable"))
+		return 12;
+	expect_segment(d, 1, 100, 1);
+	rvf_dir_close(d);
+	d = NULL;
+	if (rvf_dir_open(path, &forced, &d) != -ENOSYS || d)
+		return 13;
+	return 0;
+}
+
+static void io_backend_is_chosen_forced_and_falls_back(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	const char *was = getenv("RVF_IO");
+	char *saved = was ? strdup(was) : NULL;
+	int status;
+	pid_t pid;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	put(d, 1, RVF_SEG_VEC, 100, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+
+	setenv("RVF_IO", "syscall", 1);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_string_equal(rvf_dir_io_name(d), "syscall");
+	rvf_dir_close(d);
+	setenv("RVF_IO", "uring", 1);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_string_equal(rvf_dir_io_name(d), "io_uring");
+	rvf_dir_close(d);
+	d = NULL;
+	setenv("RVF_IO", "fast", 1);
+	warn_seen[0] = 0;
+	rvf_set_log(keep_warnings, NULL, RVF_LOG_WARN);
+	int err = rvf_dir_open(f->path, NULL, &d);
+	rvf_set_log(rvf_log_stderr, NULL, RVF_LOG_WARN);
+	if (saved)
+		setenv("RVF_IO", saved, 1);
+	else
+		unsetenv("RVF_IO");
+	free(saved);
+	assert_int_equal(err, -EINVAL);
+	assert_null(d);
+	assert_non_null(strstr(warn_seen, "RVF_IO=fast"));
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_without_io_uring(f->path));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("child without io_uring: step %d failed", WEXITSTATUS(status));
 }
 
 static void create_refuses_existing_file(void **state)
@@ -691,6 +786,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(large_segments_and_many_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_refresh_and_pinned_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(io_backend_is_chosen_forced_and_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_finds_a_snapshot_damaged_after_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(second_writer_gets_ebusy_after_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_failure_poisons_handle, setup, teardown),

@@ -1442,17 +1442,33 @@ static void topk_offer(struct rvf_hnsw_result *a, size_t *n, size_t k, struct rv
 	a[i] = x;
 }
 
+/* The first admitted node at or after i, or h->count. */
+static inline size_t next_admitted(const struct rvf_hnsw *h, const struct admit *ad, size_t i)
+{
+	while (i < h->count && !admitted(ad, (uint32_t)i))
+		i++;
+	return i;
+}
+
+/* Brute force over the admitted nodes. The rows of a selective filter are
+ * scattered, so each one is a fresh trip to memory: the row after next is
+ * prefetched while this one is computed. */
 static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t k,
 		      const struct admit *ad, struct rvf_hnsw_result *out)
 {
-	size_t n = 0;
+	size_t n = 0, i = next_admitted(h, ad, 0), ahead = next_admitted(h, ad, i + 1), ahead2;
 
-	for (size_t i = 0; i < h->count; i++) {
+	if (i < h->count)
+		prefetch_fvec(h, (uint32_t)i);
+	if (ahead < h->count)
+		prefetch_fvec(h, (uint32_t)ahead);
+	for (; i < h->count; i = ahead, ahead = ahead2) {
 		uint32_t id = (uint32_t)i;
 		struct rvf_hnsw_result x;
 
-		if (!admitted(ad, id))
-			continue;
+		ahead2 = ahead < h->count ? next_admitted(h, ad, ahead + 1) : h->count;
+		if (ahead2 < h->count)
+			prefetch_fvec(h, (uint32_t)ahead2);
 		x.distance = exact_dist(h, p->q, id);
 		x.label = h->labels[id];
 		if (n == k && x.distance > out[0].distance)

@@ -144,19 +144,28 @@ static void keep_warnings(void *ctx, enum rvf_log_level level, const char *msg)
 /* In a child: make io_uring_setup fail with ENOSYS (as a container's seccomp
  * profile does), then open with AUTO and with URING. 0 when AUTO fell back
  * to syscalls with one warning naming io_uring and URING failed. */
-static int child_without_io_uring(const char *path)
+/* From now on, system call nr fails with err in this process (seccomp). */
+static int block_syscall(int nr, int err)
 {
 	struct sock_filter prog[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog fp = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
+		return -1;
+	return 0;
+}
+
+static int child_without_io_uring(const char *path)
+{
 	struct rvf_dir_opts forced = { .io = RVF_IO_URING };
 	struct rvf_dir *d = NULL;
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
+	if (block_syscall(__NR_io_uring_setup, ENOSYS))
 		return 10;
 	unsetenv("RVF_IO");
 	warn_seen[0] = 0;
@@ -170,6 +179,34 @@ static int child_without_io_uring(const char *path)
 	d = NULL;
 	if (rvf_dir_open(path, &forced, &d) != -ENOSYS || d)
 		return 13;
+	return 0;
+}
+
+/* In a child: a ring that starts failing (io_uring_enter refused) poisons
+ * the handle on the next write, and reads keep serving the last commit
+ * (through plain syscalls). 0 on success, else the failing step. */
+static int child_with_a_failing_ring(const char *path)
+{
+	struct rvf_dir_opts forced = { .io = RVF_IO_URING };
+	struct rvf_dir *d = NULL;
+	uint8_t x[64] = { 1 };
+
+	if (rvf_dir_open(path, &forced, &d))
+		return 20;
+	if (block_syscall(__NR_io_uring_enter, EPERM))
+		return 21;
+	if (rvf_dir_write_segment(d, 9, RVF_SEG_VEC, x, sizeof(x)) != -EPERM)
+		return 22;
+	if (rvf_dir_poisoned(d) != -EPERM || rvf_dir_commit(d) != -EIO)
+		return 23;
+	void *buf = NULL;
+	size_t len = 0;
+	if (rvf_dir_read_segment(d, 1, &buf, &len) || len != 100)
+		return 24;
+	free(buf);
+	if (rvf_dir_check(d, NULL))
+		return 25;
+	rvf_dir_close(d);
 	return 0;
 }
 
@@ -218,6 +255,20 @@ static void io_backend_is_chosen_forced_and_falls_back(void **state)
 	assert_true(WIFEXITED(status));
 	if (WEXITSTATUS(status))
 		fail_msg("child without io_uring: step %d failed", WEXITSTATUS(status));
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_with_a_failing_ring(f->path));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("child with a failing ring: step %d failed", WEXITSTATUS(status));
+	/* and the file is the last commit */
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	expect_segment(d, 1, 100, 1);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
 }
 
 static void create_refuses_existing_file(void **state)

@@ -27,7 +27,9 @@
  * way out is close + reopen (which runs recovery). An fsync is never retried.
  *
  * Thread safety: a handle is not thread-safe; use one per thread or lock
- * around it. Any number of handles and processes may open the same file.
+ * around it. Any number of handles and processes may open the same file,
+ * but a handle must not be used from both sides of a fork(): parent and
+ * child would share its locks (they belong to the open file description).
  */
 #ifndef RVF_DIR_H
 #define RVF_DIR_H

@@ -1043,8 +1043,11 @@ int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb)
 		node_lock(h, v);
 		l = hnsw_links(h, v, 0);
 		for (uint32_t j = 1; j <= l[0]; j++)
-			if (l[j] == u)
-				goto next;   /* already an in-link: nothing to add */
+			if (l[j] == u) {
+				/* already an in-link: u is reachable through v */
+				node_unlock(h, v);
+				return 1;
+			}
 		if (l[0] < h->M0) {
 			l[++l[0]] = u;
 			indeg_add(h, u, 1);
@@ -1066,7 +1069,6 @@ int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb)
 			node_unlock(h, v);
 			return 1;
 		}
-next:
 		node_unlock(h, v);
 	}
 	return 0;

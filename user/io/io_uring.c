@@ -21,6 +21,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "io/io.h"
 
@@ -30,15 +31,27 @@
 struct uio {
 	struct io base;
 	struct io_uring ring;
-	int dead;          /* -errno: the ring failed; every later call returns it */
+	int dead;          /* -errno: the ring failed; writes and syncs return it */
+	struct io *reads;  /* after that: reads go through plain syscalls */
 };
 
-/* Submit errors worth a retry (the kernel is short of memory or the
- * completion queue must drain first), and how often. */
+/*
+ * Submit errors worth a retry: a signal (always), or the kernel short of
+ * memory / the completion queue needing to drain (RETRY_MAX times, backing
+ * off up to 5 ms). 1 to retry, 0 to give up.
+ */
 #define RETRY_MAX 1000
-static int transient(int r)
+static int retry_submit(int r, unsigned *tries)
 {
-	return r == -EINTR || r == -EAGAIN || r == -EBUSY;
+	struct timespec ts = { 0, 0 };
+
+	if (r == -EINTR)
+		return 1;
+	if ((r != -EAGAIN && r != -EBUSY) || ++*tries > RETRY_MAX)
+		return 0;
+	ts.tv_nsec = (long)(*tries < 100 ? *tries : 100) * 50000L;
+	nanosleep(&ts, NULL);
+	return 1;
 }
 
 /*
@@ -50,7 +63,8 @@ static int transient(int r)
  */
 static int ring_fail(struct uio *u, int err, unsigned prepared)
 {
-	unsigned left = prepared - io_uring_sq_ready(&u->ring);
+	unsigned ready = io_uring_sq_ready(&u->ring);
+	unsigned left = prepared > ready ? prepared - ready : 0;
 	struct io_uring_cqe *cqe;
 
 	if (!u->dead)
@@ -110,6 +124,14 @@ static int build_reqs(const struct iovec *iov, int iovcnt, uint64_t off, struct 
 	return 0;
 }
 
+/* On a dead ring the last commit stays readable: reads use plain syscalls. */
+static int dead_read(struct uio *u, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	if (!u->reads && io_sys_open(u->base.fd, &u->reads))
+		return u->dead;
+	return u->reads->ops->preadv(u->reads, iov, iovcnt, off);
+}
+
 static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	struct req *reqs = NULL;
@@ -119,7 +141,7 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 	int err;
 
 	if (u->dead)
-		return u->dead;
+		return write ? u->dead : dead_read(u, iov, iovcnt, off);
 	err = build_reqs(iov, iovcnt, off, &reqs, &n);
 	if (err || n == 0)
 		return err;
@@ -148,7 +170,7 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 			inflight++;
 		}
 		int r = io_uring_submit_and_wait(&u->ring, 1);
-		if (r < 0 && (!transient(r) || ++tries > RETRY_MAX)) {
+		if (r < 0 && !retry_submit(r, &tries)) {
 			err = ring_fail(u, r, (unsigned)inflight);
 			break;
 		}
@@ -180,6 +202,9 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 	}
 	free(retry);
 	free(reqs);
+	/* a read the ring failed under is simply done again without it */
+	if (err && !write && u->dead)
+		err = dead_read(u, iov, iovcnt, off);
 	return err;
 }
 
@@ -201,11 +226,19 @@ static int run_chain(struct uio *u, unsigned n, const size_t *expect)
 	int err = 0, r;
 	unsigned got = 0, tries = 0;
 
-	/* the whole chain goes in, or the ring is given up (a partly
-	 * submitted chain must never be completed by a later submit) */
-	while (io_uring_sq_ready(&u->ring)) {
+	/* The whole chain goes in at once, or the ring is given up. A short
+	 * submit leaves the part the kernel took running as a chain of its
+	 * own; sending the rest later would make a second chain not ordered
+	 * after the first (a root write could overtake the snapshot write). */
+	for (;;) {
+		unsigned ready = io_uring_sq_ready(&u->ring);
+
 		r = io_uring_submit(&u->ring);
-		if (r <= 0 && (!transient(r) || ++tries > RETRY_MAX))
+		if (r == (int)ready)
+			break;
+		if (r > 0)
+			return ring_fail(u, -EIO, n);
+		if (r == 0 || !retry_submit(r, &tries))
 			return ring_fail(u, r ? r : -EIO, n);
 	}
 	while (got < n) {
@@ -297,6 +330,7 @@ static void u_release(struct io *io)
 	struct uio *u = to_uio(io);
 
 	io_uring_queue_exit(&u->ring);
+	io_close(u->reads);
 	free(u);
 }
 

@@ -1455,6 +1455,15 @@ static inline size_t next_admitted(const struct rvf_hnsw *h, const struct admit 
 /* Brute force over the admitted nodes. The rows of a selective filter are
  * scattered, so each one is a fresh trip to memory: the row after next is
  * prefetched while this one is computed. */
+/* A result's distance: cosine is 1 - cos of normalised rows, which rounding
+ * can push just outside [0, 2]. */
+static inline float result_dist(const struct rvf_hnsw *h, float d)
+{
+	if (h->metric != RVF_METRIC_COSINE)
+		return d;
+	return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d;
+}
+
 static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t k,
 		      const struct admit *ad, struct rvf_hnsw_result *out)
 {
@@ -1471,10 +1480,8 @@ static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t 
 		ahead2 = ahead < h->count ? next_admitted(h, ad, ahead + 1) : h->count;
 		if (ahead2 < h->count)
 			prefetch_fvec(h, (uint32_t)ahead2);
-		x.distance = exact_dist(h, p->q, id);
+		x.distance = result_dist(h, exact_dist(h, p->q, id));
 		x.label = h->labels[id];
-		if (n == k && x.distance > out[0].distance)
-			continue;
 		topk_offer(out, &n, k, x);
 	}
 	qsort(out, n, sizeof(*out), res_cmp);
@@ -1531,7 +1538,7 @@ static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t 
 			size_t m = 0;
 			for (size_t i = 0; i < n; i++)
 				topk_offer(out, &m, k, (struct rvf_hnsw_result){ h->labels[c->res[i].id],
-										  c->res[i].d });
+										  result_dist(h, c->res[i].d) });
 			qsort(out, m, sizeof(*out), res_cmp);
 			ret = (int)m;
 		}

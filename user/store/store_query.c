@@ -177,18 +177,6 @@ int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim,
 	} else {
 		n = filtered_query(s, query, k, ef, f, flags, res);
 	}
-	if (s->hdr.metric == RVF_METRIC_COSINE && n > 0) {
-		/* cosine distance is 1 - cos in [0, 2]; rounding can step past an
-		 * end. Clamped values may tie: keep the (distance, id) order. */
-		bool clamped = false;
-		for (int i = 0; i < n; i++) {
-			float d = res[i].distance;
-			res[i].distance = d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d;
-			clamped |= res[i].distance != d;
-		}
-		if (clamped)
-			qsort(res, (size_t)n, sizeof(*res), cmp_res);
-	}
 	for (int i = 0; i < n; i++) {
 		out[i].id = res[i].label;
 		out[i].distance = (flags & RVF_QUERY_OMIT_DISTANCES) ? 0.0f : res[i].distance;

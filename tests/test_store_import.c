@@ -299,6 +299,8 @@ static void garbage_and_truncated_files_are_refused(void **state)
 	rvf_store_close(s);
 	char *dst2 = tu_path(dir, "dst2.rvf");
 	assert_int_equal(rvf_store_import_rust(dst, dst2, NULL, NULL), -ENOEXEC);
+	assert_non_null(strstr(rvf_last_error(), "already a native rvf store"));
+	assert_int_equal(access(dst2, F_OK), -1);
 	free(dst2);
 	free(b);
 	free(src);

@@ -60,9 +60,6 @@ int cli_filter(const char *arg, struct rvf_filter **out);
 /* Store opening with the writer-lock timeout from --lock-timeout or
  * $RVF_LOCK_TIMEOUT_MS. Report their own errors; return 0 or -errno. */
 extern uint32_t cli_lock_timeout_ms;
-/* What a file looks like from its first bytes. */
-enum cli_file_kind { CLI_FILE_OTHER, CLI_FILE_NATIVE, CLI_FILE_RUST };
-enum cli_file_kind cli_file_kind(const char *path);
 int cli_open_rw(const char *path, struct rvf_store **out);
 int cli_open_ro(const char *path, struct rvf_store **out);
 /* Close a writable store, reporting a failed final write. 0 or 1. */

@@ -703,18 +703,13 @@ int cmd_import(int argc, char **argv)
 		cli_err("%s: %s", argv[optind], strerror(errno));
 		return 1;
 	}
-	if (!access(argv[optind + 1], F_OK)) {
+	cli_clear_lib_err();
+	rc = rvf_store_import_rust(argv[optind], argv[optind + 1], &o, &s);
+	if (rc == -EEXIST) {
 		cli_err("%s: already exists; import writes a new store and never overwrites a file",
 			argv[optind + 1]);
 		return 1;
 	}
-	if (cli_file_kind(argv[optind]) == CLI_FILE_NATIVE) {
-		cli_err("%s: already a native rvf store, nothing to import (copy the file, or "
-			"'rvf derive' a child of it)", argv[optind]);
-		return 1;
-	}
-	cli_clear_lib_err();
-	rc = rvf_store_import_rust(argv[optind], argv[optind + 1], &o, &s);
 	if (rc) {
 		cli_lib_err(argv[optind], "cannot import", rc);
 		return 1;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -242,23 +243,18 @@ int cli_filter(const char *arg, struct rvf_filter **out)
 
 /* ---- stores --------------------------------------------------------------- */
 
-enum cli_file_kind cli_file_kind(const char *path)
+/* A file the Rust runtime wrote starts with a segment header. */
+static bool is_rust_file(const char *path)
 {
-	uint8_t head[8];
-	uint32_t seg;
+	uint32_t magic = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	ssize_t got;
+	bool r;
 
 	if (fd < 0)
-		return CLI_FILE_OTHER;
-	got = pread(fd, head, sizeof(head), 0);
+		return false;
+	r = pread(fd, &magic, 4, 0) == 4 && magic == RVF_SEG_MAGIC;
 	close(fd);
-	if (got == (ssize_t)sizeof(head) && !memcmp(head, RVF_ROOT_MAGIC, 8))
-		return CLI_FILE_NATIVE;
-	memcpy(&seg, head, 4);
-	if (got >= 4 && seg == RVF_SEG_MAGIC)
-		return CLI_FILE_RUST;
-	return CLI_FILE_OTHER;
+	return r;
 }
 
 int cli_open_rw(const char *path, struct rvf_store **out)
@@ -268,7 +264,7 @@ int cli_open_rw(const char *path, struct rvf_store **out)
 
 	cli_clear_lib_err();
 	rc = rvf_store_open(path, &o, out);
-	if (rc == -ENOTSUP && cli_file_kind(path) == CLI_FILE_RUST)
+	if (rc == -ENOTSUP && is_rust_file(path))
 		cli_err("%s: written by the Rust RVF runtime: it can be read (query, dump, status, "
 			"segments) but not written; run 'rvf import %s NEW.rvf' and write to NEW.rvf",
 			path, path);

@@ -133,6 +133,9 @@ static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v;
 
 static int check_seg_hdr(const struct src *s, uint64_t off, const struct rvf_seg_hdr *h)
 {
+	if (off == 0 && !memcmp(h, RVF_ROOT_MAGIC, 8))
+		return bad(s, off, -ENOEXEC, "already a native rvf store, not a file of the Rust "
+			   "runtime: nothing to import");
 	if (h->magic != RVF_SEG_MAGIC)
 		return off == 0 ? bad(s, off, -ENOEXEC, "not an RVF file (magic 0x%08x)", h->magic)
 				: bad(s, off, -EUCLEAN, "bad segment magic 0x%08x", h->magic);

@@ -210,14 +210,28 @@ static int child_with_a_failing_ring(const char *path)
 	return 0;
 }
 
+/* Run fn(path) in a forked child (its seccomp filter stays there); fail with
+ * the step it returns, if any. */
+static void in_child(int (*fn)(const char *), const char *path, const char *what)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn(path));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("%s: step %d failed", what, WEXITSTATUS(status));
+}
+
 static void io_backend_is_chosen_forced_and_falls_back(void **state)
 {
 	struct fx *f = *state;
 	struct rvf_dir *d = NULL;
 	const char *was = getenv("RVF_IO");
 	char *saved = was ? strdup(was) : NULL;
-	int status;
-	pid_t pid;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
 	put(d, 1, RVF_SEG_VEC, 100, 1);
@@ -247,23 +261,8 @@ static void io_backend_is_chosen_forced_and_falls_back(void **state)
 	assert_null(d);
 	assert_non_null(strstr(warn_seen, "RVF_IO=fast"));
 
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(child_without_io_uring(f->path));
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status))
-		fail_msg("child without io_uring: step %d failed", WEXITSTATUS(status));
-
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(child_with_a_failing_ring(f->path));
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status))
-		fail_msg("child with a failing ring: step %d failed", WEXITSTATUS(status));
+	in_child(child_without_io_uring, f->path, "child without io_uring");
+	in_child(child_with_a_failing_ring, f->path, "child with a failing ring");
 	/* and the file is the last commit */
 	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
 	expect_segment(d, 1, 100, 1);

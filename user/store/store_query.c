@@ -79,29 +79,6 @@ static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k
 }
 
 /*
- * The sampled selectivity of f, remembered per thread for the last (store,
- * filter, store version): a caller running many queries with one filter pays
- * for the sample once. A stale hit (a new filter at a freed one's address)
- * can only pick a slower plan, never a wrong answer: every plan evaluates
- * the filter itself.
- */
-static double plan_selectivity(const struct rvf_store *s, const struct rvf_filter *f, size_t live)
-{
-	static __thread const struct rvf_store *c_store;
-	static __thread const struct rvf_filter *c_filter;
-	static __thread uint64_t c_version;
-	static __thread double c_sel;
-
-	if (c_store == s && c_filter == f && c_version == s->version)
-		return c_sel;
-	c_sel = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
-	c_store = s;
-	c_filter = f;
-	c_version = s->version;
-	return c_sel;
-}
-
-/*
  * The planner. A cached allowed set (a filter seen before at this version)
  * gives the exact selectivity and a bitmap; otherwise the selectivity is
  * sampled and the filter evaluated per node. Either way a very selective
@@ -129,7 +106,8 @@ static int filtered_query(const struct rvf_store *s, const float *query, uint32_
 		hf.selectivity = live ? (double)allowed / (double)live : 1.0;
 		__atomic_fetch_add(&st->plan_cached, 1, __ATOMIC_RELAXED);
 	} else {
-		hf.selectivity = plan_selectivity(s, f, live);
+		/* first sighting (the next query has a bitmap): sample */
+		hf.selectivity = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
 	}
 	if (!exact && hf.selectivity < PLAN_EXACT_SEL && (ce || !filter_matches_missing(f))) {
 		/* with a bitmap the index's own scan reads bits; without one,

@@ -347,8 +347,8 @@ static int compact_relocate(struct rvf_store *s)
 
 	if (!freeb)
 		return 0;
-	/* With a reader pinning a snapshot the dir appends instead of reusing
-	 * freed blocks: moving segments would only grow the file. */
+	/* While a reader pins an older snapshot the dir appends instead of
+	 * reusing freed blocks: moving segments would only grow the file. */
 	if (rvf_dir_reuse_blocked(s->dir)) {
 		log_info("%s: compact: a reader holds a snapshot; freed space is reused later", s->path);
 		return 0;

@@ -2,7 +2,10 @@
 #
 # Layout conventions the rules below rely on (so modules can be added without
 # editing this file):
-#   user/<module>/*.c        -> librvf (except user/rvfd/, the daemon)
+#   user/<module>/*.c        -> librvf (except the service modules below)
+#   user/bpfload/, user/net/ -> librvfsvc (the query service: BPF loader,
+#                               sockets); linked into rvfd, tools and tests,
+#                               never into librvf (the store knows no sockets)
 #   user/*/*_avx2.c          -> built with AVX2+FMA flags only
 #   user/*/*_avx512.c        -> built with AVX-512 flags only
 #   user/rvfd/*.c            -> build/bin/rvfd
@@ -45,10 +48,17 @@ AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 LIBS    := -luring -lxxhash -lcrypto -ljansson -lbpf -lelf -lz -lpthread -lm
 
-LIB_SRCS   := $(filter-out user/rvfd/%,$(wildcard user/*/*.c))
+SVC_MODS   := bpfload net
+SVC_SRCS   := $(foreach m,$(SVC_MODS),$(wildcard user/$(m)/*.c))
+LIB_SRCS   := $(filter-out user/rvfd/% $(SVC_MODS:%=user/%/%),$(wildcard user/*/*.c))
 RVFD_SRCS  := $(wildcard user/rvfd/*.c)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 ASAN_OBJS  := $(LIB_SRCS:%.c=$(B)/asan/%.o)
+SVC_OBJS   := $(SVC_SRCS:%.c=$(B)/obj/%.o)
+ASAN_SVC_OBJS := $(SVC_SRCS:%.c=$(B)/asan/%.o)
+# what programs link: the service library (when it has sources) before librvf
+LINK_LIBS  := $(if $(SVC_SRCS),$(B)/lib/librvfsvc.a) $(B)/lib/librvf.a
+ASAN_LINK_LIBS := $(if $(SVC_SRCS),$(B)/asan/librvfsvc.a) $(B)/asan/librvf.a
 RVFD_OBJS  := $(RVFD_SRCS:%.c=$(B)/obj/%.o)
 
 TOOL_DIRS  := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp))))
@@ -111,24 +121,31 @@ $(B)/lib/librvf.so: $(LIB_OBJS)
 $(B)/asan/librvf.a: $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/lib/librvfsvc.a: $(SVC_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/asan/librvfsvc.a: $(ASAN_SVC_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 # ---- programs ------------------------------------------------------------
 define TOOL_RULE
-$(B)/bin/$(1): $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c tools/$(1)/*.cpp))) $(B)/lib/librvf.a
+$(B)/bin/$(1): $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c tools/$(1)/*.cpp))) $(LINK_LIBS)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$(if $(wildcard tools/$(1)/*.cpp),$$(CXX),$$(CC)) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach t,$(TOOL_DIRS),$(eval $(call TOOL_RULE,$(t))))
 
-$(B)/bin/rvfd: $(RVFD_OBJS) $(B)/lib/librvf.a
+$(B)/bin/rvfd: $(RVFD_OBJS) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $^ $(LIBS)
 
 # ---- tests ---------------------------------------------------------------
 define TEST_RULE
-$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_HELPER_OBJS) $(B)/asan/librvf.a
+$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_HELPER_OBJS) $(ASAN_LINK_LIBS)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$$(CC) $$(SANFLAGS) -o $$@ $$^ -lcmocka $$(LIBS)

@@ -45,8 +45,8 @@
  * Test variants (built by the Makefile for tests/bpf only):
  *   -DRVF_PF_ABI=N            another ABI version in .rodata
  *   -DRVF_PF_NO_MEMBERS       no rvf_members map (and no membership check)
- *   -DRVF_PF_VERIFIER_REJECT  sock_prefilter dereferences a map value
- *                             without a NULL check (the verifier refuses it)
+ *   -DRVF_PF_VERIFIER_REJECT  sock_prefilter dereferences a lookup that may
+ *                             fail without a NULL check (the verifier refuses it)
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -176,10 +176,12 @@ int sock_prefilter(struct __sk_buff *skb)
 
 #ifdef RVF_PF_VERIFIER_REJECT
 	{
-		__u32 key = 0;
+		/* a key the verifier cannot prove in range, so the lookup may
+		 * return NULL, dereferenced without a check */
+		__u32 key = skb->len & 7;
 		__u64 *v = bpf_map_lookup_elem(&rvf_counters, &key);
 
-		len += (__u32)*v;     /* no NULL check: refused by the verifier */
+		len += (__u32)*v;
 	}
 #endif
 	if (len < sizeof(struct udphdr) + sizeof(q) ||

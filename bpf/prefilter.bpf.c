@@ -102,12 +102,30 @@ struct pf_vlan {
 #define PF_IP_MF     0x2000
 #define PF_IP_OFFSET 0x1fff
 
+/*
+ * One field per reason, each at a constant offset. Indexing the value as
+ * u64s by idx would be pointer arithmetic with a scalar that differs between
+ * the merged paths, which the verifier refuses without CAP_PERFMON.
+ */
 static __always_inline void count(__u32 slot, __u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&rvf_counters, &slot);
+	struct rvf_wire_counters *c = bpf_map_lookup_elem(&rvf_counters, &slot);
 
-	if (c && idx < PF_NCOUNTERS)
-		c[idx] += 1;
+	if (!c)
+		return;
+	switch (idx) {
+	case RVF_WIRE_R_PASSED:      c->passed++; break;
+	case RVF_WIRE_R_BAD_MAGIC:   c->bad_magic++; break;
+	case RVF_WIRE_R_BAD_VERSION: c->bad_version++; break;
+	case RVF_WIRE_R_BAD_HEADER:  c->bad_header++; break;
+	case RVF_WIRE_R_BAD_DIM:     c->bad_dim++; break;
+	case RVF_WIRE_R_BAD_LENGTH:  c->bad_length++; break;
+	case RVF_WIRE_R_BAD_K:       c->bad_k++; break;
+	case RVF_WIRE_R_NOT_MEMBER:  c->not_member++; break;
+	case RVF_WIRE_R_TRUNCATED:   c->truncated++; break;
+	case PF_OTHER:               c->other_passed++; break;
+	case PF_FRAGMENT:            c->fragments++; break;
+	}
 }
 
 static __always_inline __u32 elem_size(__u32 elem_type)

@@ -46,10 +46,11 @@ PF_SAME_OFFSET(request_id);
 _Static_assert(sizeof(struct pf_query) == RVF_WIRE_QUERY_HDR_LEN, "pf_query size");
 
 /*
- * The programs count by index into struct rvf_wire_counters read as an
- * array of u64: indexes 0 .. RVF_WIRE_R_NREASONS-1 are enum rvf_wire_reason,
- * then the two pass-through counters. The asserts tie each index to its
- * named field, so reordering either side breaks the build.
+ * The check returns a counter index: 0 .. RVF_WIRE_R_NREASONS-1 are enum
+ * rvf_wire_reason, then the two pass-through counters. Index i is the i-th
+ * u64 of struct rvf_wire_counters, the layout userspace (and the tests) sum
+ * and index by; the asserts tie each index to its named field, so
+ * reordering either side breaks the build.
  */
 enum pf_counter {
 	PF_OTHER = RVF_WIRE_R_NREASONS,     /* not a query for us: passed */

@@ -13,10 +13,15 @@
  * crash afterwards never loses it, a crash before leaves the previous state.
  * The epoch is the storage generation of that commit (monotonic).
  *
- * Threading: one handle may be queried from many threads at once; mutators
- * need exclusive access to the handle. Across processes: one writer (the
- * handle from rvf_store_create/open holds the file's write lock until close)
- * and any number of read-only handles.
+ * Threading: one handle may be queried from many threads at once (queries,
+ * get_vector/get_meta/live_ids/status/accessors, and
+ * rvf_store_changed); mutators and rvf_store_refresh need exclusive access
+ * to the handle: no query may run on another thread meanwhile (a reader
+ * that refreshes while serving queries holds a rwlock: queries shared,
+ * refresh exclusive). Across processes: one writer (the handle from
+ * rvf_store_create/open holds the file's write lock until close) and any
+ * number of read-only handles, each seeing the snapshot it opened or last
+ * refreshed to.
  */
 #ifndef RVF_RVF_H
 #define RVF_RVF_H
@@ -150,6 +155,51 @@ struct rvf_result {
  */
 int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
 		    const struct rvf_query_opts *o, struct rvf_result *out);
+
+/* ---- following other processes' commits ------------------------------------ */
+
+/*
+ * Move a read-only handle to the newest commit in the file. Segments
+ * committed since the handle's snapshot (ingests, deletes, metadata, other
+ * segments) are replayed into memory with the code open uses for segments
+ * newer than the graph checkpoint; when that cannot give the new state (a
+ * compaction rewrote or removed segments, a new graph checkpoint replaced
+ * the graph) the in-memory state is rebuilt from the new snapshot as open
+ * builds it. Either way the handle then answers exactly as a read-only
+ * handle freshly opened on that snapshot (graph search identically too
+ * when index builds are deterministic: opts.threads = 1).
+ *
+ * Returns 1 if the handle moved, 0 if it was already at the newest commit
+ * (cheap: one read of the root slots), or -errno. On failure the handle
+ * keeps its previous snapshot, unchanged, and answers as before; the next
+ * refresh tries again. One exception: a failure after replay began (a
+ * corrupt or inconsistent new segment, out of memory in the index) when the
+ * rebuild that follows fails too. The handle is then marked stale: queries,
+ * get_vector, get_meta, live_ids and status return -ESTALE, and
+ * rvf_store_changed reports true, until a refresh succeeds (1). -ESTALE
+ * from refresh itself also means the path now names a different store.
+ *
+ * A writable handle holds the writer lock for life, so no one else commits:
+ * refresh is a no-op returning 0. A Rust RVF file opened read-only is an
+ * in-memory import: -ENOTSUP.
+ *
+ * Needs exclusive access to s (see Threading above). While a refresh runs, the handle's
+ * old snapshot and the new one are both pinned; refreshing lets writers
+ * reuse space the old one held.
+ */
+int rvf_store_refresh(struct rvf_store *s);
+
+/*
+ * *changed = whether the file has a commit newer than the handle's
+ * snapshot (false for a writable handle; true for a stale one). Reads the
+ * two root slots (two small preads), takes no lock, changes nothing: safe
+ * on any thread while queries run, so a poller can call it every few
+ * milliseconds and take its exclusive lock for rvf_store_refresh only when
+ * it says true. Not concurrently with refresh or close of s. A newest root
+ * that refresh found unloadable (damage) is no longer reported. 0 or
+ * -errno (the read's error).
+ */
+int rvf_store_changed(const struct rvf_store *s, bool *changed);
 
 /* ---- delete --------------------------------------------------------------- */
 

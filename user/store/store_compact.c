@@ -312,7 +312,7 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 		s->hdr = old;
 		goto out;
 	}
-	s->version++;
+	store_version_bump(s);
 	free(s->segs.a);
 	s->segs = nt;
 	nt.a = NULL;

@@ -135,6 +135,9 @@ int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim,
 
 	if (!s || !query || !out)
 		return -EINVAL;
+	n = store_readable(s);
+	if (n)
+		return n;
 	if (dim != s->hdr.dimension)
 		return log_fail(-EINVAL, "%s: query has dimension %u, the store %u", s->path, dim,
 				s->hdr.dimension);
@@ -171,6 +174,8 @@ int rvf_store_get_vector(const struct rvf_store *s, uint64_t id, float *out, uin
 
 	if (!s || !out)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	if (dim != s->hdr.dimension)
 		return -EINVAL;
 	v = rvf_hnsw_vector(s->h, id);
@@ -188,6 +193,8 @@ int rvf_store_get_meta(const struct rvf_store *s, uint64_t id, struct rvf_meta_e
 
 	if (!s || !out || !n)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	if (!rvf_hnsw_contains(s->h, id))
 		return -ENOENT;
 	tmp = malloc(RVF_META_MAX_FIELDS * sizeof(*tmp));
@@ -240,6 +247,8 @@ int rvf_store_live_ids(const struct rvf_store *s, uint64_t **ids, size_t *n)
 
 	if (!s || !ids || !n)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	a = malloc((s->hdr.live ? s->hdr.live : 1) * 8);
 	if (!a)
 		return -ENOMEM;
@@ -267,6 +276,8 @@ int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st)
 
 	if (!s || !st)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	memset(&r, 0, sizeof(r));
 	err = rvf_dir_vector_index_fields(s->dir, &fields, &nf);
 	if (err)

@@ -167,6 +167,9 @@ struct store_stats {
 	uint64_t plan_exact;         /* filtered queries the planner answered by exact scan */
 	uint64_t plan_graph;         /* filtered queries run in the graph with the filter */
 	uint64_t plan_cached;        /* filtered queries that read a cached allowed-set bitmap */
+	uint64_t filter_lookups;     /* filtered queries that looked their filter up in the
+	                              * cache (mutex, serialisation); a query context's
+	                              * repeated filter does not */
 	uint64_t refresh_catchups;   /* refreshes that replayed only the new segments */
 	uint64_t refresh_rebuilds;   /* refreshes that rebuilt the state from the snapshot */
 	uint64_t refresh_ns;         /* duration of the last refresh that moved */
@@ -188,7 +191,12 @@ void fcache_release(struct filter_cache *c);
 const struct fc_entry *fcache_get(const struct rvf_store *s, const struct rvf_filter *f,
 				  size_t *allowed);
 const uint64_t *fcache_bits(const struct fc_entry *e);
+size_t fcache_allowed(const struct fc_entry *e);
+uint64_t fcache_version(const struct fc_entry *e);  /* the store version it was built at */
 void fcache_put(const struct rvf_store *s, const struct fc_entry *e);
+/* Drop a reference from fcache_get without the store (a query context may
+ * outlive it): the count is atomic, the entry freed by the last one. */
+void fcache_unref(const struct fc_entry *e);
 
 struct rvf_store {
 	char *path;

@@ -787,6 +787,7 @@ static void replay_failing_half_way_makes_the_handle_stale_until_rebuilt(void **
 	assert_int_equal(rvf_store_status(r, &st), -ESTALE);
 	assert_int_equal(rvf_store_live_ids(r, &ids, &n), -ESTALE);
 	assert_int_equal(rvf_store_get_vector(r, 1, q, DIM), -ESTALE);
+	assert_int_equal(rvf_store_verify(r), -ESTALE);
 	assert_true(changed(r));
 	assert_int_equal(rvf_store_refresh(r), -EUCLEAN);   /* still broken on disk */
 	assert_true(changed(r));

@@ -208,7 +208,7 @@ int rvf_store_query_ctx(const struct rvf_store *s, struct rvf_query_ctx *c, cons
  * refresh tries again. One exception: a failure after replay began (a
  * corrupt or inconsistent new segment, out of memory in the index) when the
  * rebuild that follows fails too. The handle is then marked stale: queries,
- * get_vector, get_meta, live_ids and status return -ESTALE, and
+ * get_vector, get_meta, live_ids, status and verify return -ESTALE, and
  * rvf_store_changed reports true, until a refresh succeeds (1). -ESTALE
  * from refresh itself also means the path now names a different store.
  *

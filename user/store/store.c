@@ -57,7 +57,11 @@
  * opts.checkpoint_every), which bounds the catch-up work after a crash.
  *
  * Handle states: OPEN (writable or read-only) -> [broken] -> CLOSED. The
- * writable handle holds the dir's write lock for its whole life.
+ * writable handle holds the dir's write lock for its whole life. A
+ * read-only handle moves to newer commits with rvf_store_refresh
+ * (store_refresh.c: the catch-up below on the new segments, or this open
+ * path again), and is STALE (reads -ESTALE) while a refresh that failed
+ * half-way has left its memory matching no commit.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -155,7 +155,8 @@ int segtab_add(struct segtab *t, const struct sseg *s);
 struct store_stats {
 	int      ckpt_loaded;        /* open loaded a graph checkpoint */
 	uint64_t ckpt_nodes_loaded;  /* nodes in that checkpoint */
-	uint64_t catchup_vectors;    /* vectors inserted at open (newer than the checkpoint) */
+	uint64_t catchup_vectors;    /* vectors inserted at open (newer than the checkpoint),
+	                              * and by catch-up refreshes since */
 	uint64_t catchup_deletes;
 	uint64_t checkpoints;        /* checkpoints written by this handle */
 	uint64_t index_ns;           /* time in graph inserts (ingest) */

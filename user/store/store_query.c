@@ -87,13 +87,6 @@ static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k
 	return (int)m;
 }
 
-/*
- * The planner. A cached allowed set (a filter seen before at this version)
- * gives the exact selectivity and a bitmap; otherwise the selectivity is
- * sampled and the filter evaluated per node. Either way a very selective
- * filter is answered by an exact scan of the matches, any other in the
- * graph with the filter applied during traversal.
- */
 struct rvf_query_ctx {
 	struct rvf_hnsw_search_ctx *hc;
 	struct rvf_hnsw_result *res;     /* rcap results */
@@ -129,6 +122,14 @@ static bool ctx_adopt(struct rvf_query_ctx *c, const struct rvf_filter *f, const
 	return true;
 }
 
+/*
+ * The planner. A cached allowed set (a filter seen before at this version)
+ * gives the exact selectivity and a bitmap; otherwise the selectivity is
+ * sampled and the filter evaluated per node. Either way a very selective
+ * filter is answered by an exact scan of the matches, any other in the
+ * graph with the filter applied during traversal. With a context c, the
+ * bitmap it holds stands in for the cache lookup when the filter matches.
+ */
 static int filtered_query(const struct rvf_store *s, struct rvf_query_ctx *c, const float *query,
 			  uint32_t k, uint32_t ef, const struct rvf_filter *f, uint32_t flags,
 			  struct rvf_hnsw_result *res)

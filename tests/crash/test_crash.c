@@ -136,6 +136,8 @@ static int same_bytes(const void *got, size_t glen, const struct item *it)
 {
 	if (glen != it->len)
 		return 0;
+	if (!glen)
+		return 1;   /* got may be NULL then (empty user metadata) */
 	fill(scratch, it->len, it->dseed);
 	return !memcmp(got, scratch, glen);
 }

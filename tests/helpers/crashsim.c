@@ -97,6 +97,8 @@ static int cs_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_
 		return -ENODATA;
 	for (int i = 0; i < iovcnt; i++) {
 		size_t got = 0;
+		if (!iov[i].iov_len)
+			continue;   /* its base may be NULL */
 		while (got < iov[i].iov_len) {
 			ssize_t r = pread(c->base.fd, (char *)iov[i].iov_base + got,
 					  iov[i].iov_len - got, (off_t)(o + got));
@@ -131,6 +133,8 @@ static int hold(struct cs_io *c, const struct iovec *iov, int iovcnt, uint64_t o
 	if (!d)
 		return -ENOMEM;
 	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_len)
+			continue;   /* its base may be NULL */
 		memcpy(d + p, iov[i].iov_base, iov[i].iov_len);
 		p += iov[i].iov_len;
 	}

@@ -520,7 +520,8 @@ static int write_extent(struct rvf_dir *d, uint64_t id, uint8_t type, uint16_t f
 	}
 	v[0].iov_base = &h;
 	v[0].iov_len = sizeof(h);
-	memcpy(v + 1, iov, sizeof(*iov) * (size_t)iovcnt);
+	if (iovcnt)   /* an empty payload may come as (NULL, 0) */
+		memcpy(v + 1, iov, sizeof(*iov) * (size_t)iovcnt);
 	err = d->io->ops->pwritev(d->io, v, iovcnt + 1, blk_off(d, ext.start));
 	if (v != stackv)
 		free(v);

@@ -50,6 +50,12 @@ void io_close(struct io *io);
 int io_sys_open(int fd, struct io **out);
 int io_uring_open(int fd, struct io **out);
 
+/* The commit sequence through io's own pwritev and sync (for backends with
+ * no native chain, and the crash simulator, which must see the same order a
+ * backend uses): write meta, sync, write root, sync. */
+int io_commit_steps(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
+		    const void *root, size_t root_len, uint64_t root_off);
+
 static inline int io_pread(struct io *io, void *buf, size_t len, uint64_t off)
 {
 	struct iovec v = { .iov_base = buf, .iov_len = len };

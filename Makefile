@@ -142,8 +142,10 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/rvf/wire.h
 	$(Q)$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf -I/usr/include/x86_64-linux-gnu -Wall -Werror -c $< -o $@
 
 # ---- top-level jobs ------------------------------------------------------
+# the crash proof: at least this many crash points over all crash suites
+MIN_CRASH_POINTS := 10000
 test: all $(TEST_BINS)
-	$(Q)bash tests/run.sh $(TEST_BINS)
+	$(Q)RVF_MIN_CRASH_POINTS=$(MIN_CRASH_POINTS) bash tests/run.sh $(TEST_BINS)
 
 bench: all
 	$(Q)bash tools/bench.sh

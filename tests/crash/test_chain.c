@@ -203,13 +203,21 @@ static struct rvf_dir *open_uring(const char *path)
 	return d;
 }
 
-/* Reopen after the fault and classify; returns the generation found. */
+/* Reopen after the fault and classify; returns the generation found (0
+ * if the file does not open). */
 static uint64_t reopen_check(struct fx *f, const char *what)
 {
-	struct rvf_dir *d = open_uring(f->path);
-	uint64_t gen = rvf_dir_generation(d);
-	int bad = 0;
+	struct rvf_dir_opts o = { .io = RVF_IO_URING };
+	struct rvf_dir *d = NULL;
+	uint64_t gen;
+	int bad = 0, err = rvf_dir_open(f->path, &o, &d);
 
+	if (err) {
+		printf("%s: reopen failed: %s (%s)\n", what, rvf_strerror(err), rvf_last_error());
+		f->partial++;
+		return 0;
+	}
+	gen = rvf_dir_generation(d);
 	if (gen == f->gen_n) {
 		bad = !matches(d, &f->m[0]);
 	} else if (gen == f->gen_n + 1) {

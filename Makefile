@@ -72,7 +72,7 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/asan/%.o)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
 
-.PHONY: all test bench fuzz clean install deps run soak
+.PHONY: all test bench fuzz clean install deps run soak mutants
 all: $(B)/lib/librvf.a $(B)/lib/librvf.so $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd) $(BPF_OBJS)
 
 deps:
@@ -198,8 +198,14 @@ $(B)/tests/test_bpf: | $(BPF_TEST_OBJS)
 test: $(BPF_TEST_OBJS)
 
 # ---- top-level jobs ------------------------------------------------------
+# the crash proof: at least this many crash points over all crash suites
+MIN_CRASH_POINTS := 10000
 test: all $(TEST_BINS)
-	$(Q)bash tests/run.sh $(TEST_BINS)
+	$(Q)RVF_MIN_CRASH_POINTS=$(MIN_CRASH_POINTS) bash tests/run.sh $(TEST_BINS)
+
+# each deliberate storage bug must fail a crash suite (not part of test: minutes)
+mutants:
+	$(Q)B=$(B) bash tools/mutants.sh
 
 bench: all
 	$(Q)bash tools/bench.sh

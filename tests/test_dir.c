@@ -361,6 +361,32 @@ static void empty_and_metadata_only_commits_survive_reopen(void **state)
 	rvf_dir_close(d);
 }
 
+/* An empty payload may come as (NULL, 0) through the iovec calls too (UBSan
+ * caught memcpy(dst, NULL, 0) here). */
+static void empty_segment_from_null_iovec(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL;
+	void *buf = NULL;
+	size_t len = 1;
+
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_write_segmentv(d, 9, RVF_SEG_VEC, 0, NULL, 0), 0);
+	assert_int_equal(rvf_dir_write_vector_indexv(d, 2, NULL, 0), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
+	assert_int_equal(rvf_dir_read_segment(d, 9, &buf, &len), 0);
+	assert_int_equal(len, 0);
+	free(buf);
+	len = 1;
+	assert_int_equal(rvf_dir_read_vector_index(d, 2, &buf, &len), 0);
+	assert_int_equal(len, 0);
+	free(buf);
+	assert_int_equal(rvf_dir_check(d, NULL), 0);
+	rvf_dir_close(d);
+}
+
 static void remove_and_replace_free_blocks_after_commit(void **state)
 {
 	struct fx *f = *state;
@@ -831,6 +857,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(create_refuses_existing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(uncommitted_writes_are_invisible, setup, teardown),
 		cmocka_unit_test_setup_teardown(empty_and_metadata_only_commits_survive_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_segment_from_null_iovec, setup, teardown),
 		cmocka_unit_test_setup_teardown(remove_and_replace_free_blocks_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(vector_index_api, setup, teardown),
 		cmocka_unit_test_setup_teardown(large_segments_and_many_segments, setup, teardown),

@@ -8,8 +8,10 @@
  *
  * The file holds generation 2 (state A) and generation 3 (state B); the two
  * root slots point at them, so a damaged newest root or snapshot must fall
- * back to A, and damage anywhere else must leave B readable or give an error
- * for the damaged part only.
+ * back to A (any byte of a root is under its checksum, so a flipped one is
+ * never accepted, even where no other check would notice), and damage
+ * anywhere else must leave B readable or give an error for the damaged
+ * part only.
  *
  * rvf-test: both-backends
  */
@@ -157,7 +159,12 @@ static void poke(const char *path, size_t off, uint8_t v)
 
 struct tally {
 	uint64_t trials, open_failed, state_b, state_a, b_with_errors, a_with_errors;
+	uint64_t newest_root_refused;
 };
+
+/* Where the root of generation 3 (state B) lives: every byte of it is
+ * covered by its checksum, so a flip there must never open state B. */
+static size_t newest_root;
 
 /* One damaged file: open (read-only or writable), classify, check nothing
  * was written. */
@@ -169,10 +176,12 @@ static void trial(const char *path, const uint8_t *orig, size_t flen, size_t off
 	uint8_t *after;
 	size_t alen;
 	int err, errs = 0, verdict;
+	int in_newest = off >= newest_root && off < newest_root + RVF_ROOT_SLOT_SIZE;
 
 	poke(path, off, orig[off] ^ x);
 	err = writable ? rvf_dir_open(path, &o, &d) : rvf_dir_open_readonly(path, &o, &d);
 	t->trials++;
+	t->newest_root_refused += (uint64_t)in_newest;   /* unless accepted below */
 	if (err) {
 		/* a clear error, with a message naming the file */
 		assert_true(err == -EBADMSG || err == -EUCLEAN || err == -ENOEXEC || err == -ENOTSUP ||
@@ -185,6 +194,8 @@ static void trial(const char *path, const uint8_t *orig, size_t flen, size_t off
 		if (!s)
 			fail_msg("flip at 0x%zx ^%02x: opened generation %llu", off, x,
 				 (unsigned long long)gen);
+		if (in_newest && gen == 3)
+			fail_msg("flip at 0x%zx ^%02x: the damaged newest root was accepted", off, x);
 		verdict = compare(d, s, &errs);
 		if (verdict < 0)
 			fail_msg("flip at 0x%zx ^%02x: generation %llu returned wrong data", off, x,
@@ -255,6 +266,31 @@ static void flips_fail_cleanly_or_fall_back(void **state)
 	rvf_dir_close(d);
 	orig = tu_slurp(path, &flen);
 	printf("info: file of %zu bytes, %zu blocks\n", flen, flen / RVF_DEFAULT_BLOCK_SIZE);
+	{
+		struct rvf_root_slot ra, rb;
+		memcpy(&ra, orig, sizeof(ra));
+		memcpy(&rb, orig + RVF_ROOT_SLOT_STRIDE, sizeof(rb));
+		assert_true(ra.commit_seq == 3 || rb.commit_seq == 3);
+		newest_root = ra.commit_seq == 3 ? 0 : RVF_ROOT_SLOT_STRIDE;
+	}
+	{
+		/* what the test stands on: without the newest root, the file is
+		 * exactly state A (its root and snapshot survived commit 3) */
+		uint8_t zero[RVF_ROOT_SLOT_SIZE] = { 0 };
+		int fd = open(path, O_WRONLY), err, errs = 0;
+
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, zero, sizeof(zero), (off_t)newest_root), (ssize_t)sizeof(zero));
+		close(fd);
+		err = rvf_dir_open_readonly(path, NULL, &d);
+		if (err)
+			fail_msg("without the newest root the file does not open: %s", rvf_last_error());
+		if (rvf_dir_generation(d) != 2 || compare(d, &st_a, &errs) != 1)
+			fail_msg("without the newest root the file is not state A (generation %llu)",
+				 (unsigned long long)rvf_dir_generation(d));
+		rvf_dir_close(d);
+		tu_spit(path, orig, flen);
+	}
 
 	/* every byte of both root slots, read-only and writable opens */
 	for (size_t s = 0; s < 2; s++)
@@ -308,6 +344,7 @@ static void flips_fail_cleanly_or_fall_back(void **state)
 	       (unsigned long long)t.state_b, (unsigned long long)t.state_a,
 	       (unsigned long long)t.b_with_errors, (unsigned long long)t.a_with_errors);
 	/* the file really exercised both outcomes */
+	assert_int_equal(t.newest_root_refused, 2 * RVF_ROOT_SLOT_SIZE);
 	assert_true(t.state_a > 0);
 	assert_true(t.b_with_errors > 0);
 	assert_true(t.open_failed > 0);

@@ -282,6 +282,8 @@ static void crash_during_ingest_delete_compact_checkpoint(void **state)
 	       (unsigned long long)ran, (unsigned long long)points, (unsigned long long)step,
 	       (unsigned long long)at_acked, (unsigned long long)in_flight, (unsigned long long)lost,
 	       (unsigned long long)partial);
+	printf("crash points: %llu, lost commits: %llu, partial states: %llu\n",
+	       (unsigned long long)ran, (unsigned long long)lost, (unsigned long long)partial);
 	assert_int_equal(lost, 0);
 	assert_int_equal(partial, 0);
 	assert_true(ran > 0);

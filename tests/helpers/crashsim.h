@@ -7,9 +7,13 @@
  * them; reads see them. Each write and each sync is an "op", numbered from 1.
  *
  *   crash_at = N   at op N the machine "loses power": every write made
- *                  durable by an earlier sync stays; of the writes since,
- *                  a random subset reaches the file and the last one is torn
- *                  (a random byte prefix). Every later op fails with -EIO.
+ *                  durable by an earlier sync stays; each write since
+ *                  (op N's own included) independently reaches the file
+ *                  whole, not at all, or torn (a prefix cut at a sector
+ *                  boundary or at any byte). Every later op fails with -EIO.
+ *
+ * The commit goes through io_commit_steps (the syscall backend's sequence),
+ * so the simulator sees the order a backend uses.
  *   fail_at = N    op N fails with -EIO (a sync failure also drops the held
  *                  writes, as Linux may after a failed fsync), later ops
  *                  work normally.

@@ -2,7 +2,8 @@
  * io/io.c - backend selection and shared iovec helpers.
  *
  * Selection: an explicit kind wins; AUTO reads $RVF_IO, then tries io_uring
- * and falls back to syscalls, logging once per process why.
+ * and falls back to syscalls, logging once per process why. Also the commit
+ * sequence for backends that have no chain of their own.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,6 +67,30 @@ void io_close(struct io *io)
 {
 	if (io)
 		io->ops->release(io);
+}
+
+int io_commit_steps(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
+		    const void *root, size_t root_len, uint64_t root_off)
+{
+	int err = io->ops->pwritev(io, meta, meta_cnt, meta_off);
+
+#ifdef RVF_MUTANT_ROOT_BEFORE_SYNC
+	/* mutant (make mutants): the root goes out before the data is durable */
+	if (!err)
+		err = io_pwrite(io, root, root_len, root_off);
+	if (!err)
+		err = io->ops->sync(io);
+#else
+	/* the snapshot and every segment it names are durable before the root
+	 * that points at them is written */
+	if (!err)
+		err = io->ops->sync(io);
+	if (!err)
+		err = io_pwrite(io, root, root_len, root_off);
+#endif
+	if (!err)
+		err = io->ops->sync(io);
+	return err;
 }
 
 size_t iov_total(const struct iovec *iov, int iovcnt)

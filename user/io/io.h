@@ -50,6 +50,12 @@ void io_close(struct io *io);
 int io_sys_open(int fd, struct io **out);
 int io_uring_open(int fd, struct io **out);
 
+/* The commit sequence through io's own pwritev and sync (for backends with
+ * no native chain, and the crash simulator, which must see the same order a
+ * backend uses): write meta, sync, write root, sync. */
+int io_commit_steps(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
+		    const void *root, size_t root_len, uint64_t root_off);
+
 static inline int io_pread(struct io *io, void *buf, size_t len, uint64_t off)
 {
 	struct iovec v = { .iov_base = buf, .iov_len = len };
@@ -68,6 +74,41 @@ static inline int io_pwrite(struct io *io, const void *buf, size_t len, uint64_t
  */
 typedef struct io *(*io_wrap_fn)(struct io *inner, void *ctx);
 void io_set_wrapper(io_wrap_fn wrap, void *ctx);
+
+/*
+ * Test hook inside the io_uring backend (process-wide; unset in normal use;
+ * tests/crash/test_chain.c). submit() sees every write and fdatasync the
+ * backend is about to submit, done() its result as the backend took it.
+ * For a link of the commit chain, submit() may return a fault:
+ *
+ *   IO_FAULT_SHORT  a write link writes only the first half of its bytes
+ *                   and completes short (on an fdatasync: as IO_FAULT_EIO);
+ *   IO_FAULT_EIO    the link fails with -EIO without running.
+ *
+ * Either way the kernel itself cancels the rest of the chain (-ECANCELED),
+ * as it does after any failed link: the backend puts a request the kernel
+ * refuses (a write to fd -1) in the faulted link's place, or right after
+ * the half write, and reports the faulted link's result as described.
+ * Faults outside the chain are ignored.
+ */
+enum io_fault { IO_FAULT_NONE = 0, IO_FAULT_SHORT, IO_FAULT_EIO };
+
+struct io_req_info {
+	int link;          /* position in the commit chain; -1 outside it */
+	int nlinks;        /* links in that chain; 0 outside it */
+	int is_sync;       /* an fdatasync; otherwise a write */
+	uint64_t off;      /* a write's place and size */
+	size_t len;
+};
+
+struct io_uring_hook {
+	enum io_fault (*submit)(void *ctx, const struct io_req_info *r);
+	void (*done)(void *ctx, const struct io_req_info *r, int res);
+	void *ctx;
+};
+
+/* h borrowed until replaced; NULL removes the hook. */
+void io_uring_set_hook(const struct io_uring_hook *h);
 
 /* Helpers shared by backends: total bytes of an iovec, and advance an iovec
  * array past n bytes (in place; returns the new count and start). */

@@ -87,20 +87,6 @@ static int sys_sync(struct io *io)
 	return fdatasync(io->fd) ? -errno : 0;
 }
 
-static int sys_commit(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
-		      const void *root, size_t root_len, uint64_t root_off)
-{
-	int err = sys_pwritev(io, meta, meta_cnt, meta_off);
-
-	if (!err)
-		err = sys_sync(io);
-	if (!err)
-		err = io_pwrite(io, root, root_len, root_off);
-	if (!err)
-		err = sys_sync(io);
-	return err;
-}
-
 static void sys_release(struct io *io)
 {
 	free(io);
@@ -111,7 +97,7 @@ static const struct io_ops sys_ops = {
 	.preadv = sys_preadv,
 	.pwritev = sys_pwritev,
 	.sync = sys_sync,
-	.commit = sys_commit,
+	.commit = io_commit_steps,
 	.release = sys_release,
 };
 

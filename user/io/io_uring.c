@@ -10,7 +10,9 @@
  *
  * (a large snapshot is written with the parallel path first and the chain
  * starts at the fsync). A failure anywhere cancels the rest of the chain
- * (-ECANCELED), and the first real error is returned.
+ * (-ECANCELED), and the first real error is returned. Tests fault single
+ * links through io_uring_set_hook (io.h); the kernel still does the
+ * cancelling.
  *
  * The file is deliberately NOT registered with the ring: a registered file
  * keeps the open file description alive until the ring is torn down, which
@@ -34,6 +36,25 @@ struct uio {
 	int dead;          /* -errno: the ring failed; writes and syncs return it */
 	struct io *reads;  /* after that: reads go through plain syscalls */
 };
+
+/* tests only (io.h); read where requests are prepared and reaped */
+static const struct io_uring_hook *hook;
+
+void io_uring_set_hook(const struct io_uring_hook *h)
+{
+	hook = h;
+}
+
+static enum io_fault hook_submit(const struct io_req_info *r)
+{
+	return hook && hook->submit ? hook->submit(hook->ctx, r) : IO_FAULT_NONE;
+}
+
+static void hook_done(const struct io_req_info *r, int res)
+{
+	if (hook && hook->done)
+		hook->done(hook->ctx, r, res);
+}
 
 /*
  * Submit errors worth a retry: a signal (always), or the kernel short of
@@ -162,11 +183,14 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 					retry[nretry++] = idx;
 				break;
 			}
-			if (write)
+			if (write) {
+				struct io_req_info ri = { -1, 0, 0, reqs[idx].off, reqs[idx].len };
+				hook_submit(&ri);
 				io_uring_prep_write(sqe, u->base.fd, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
-			else
+			} else {
 				io_uring_prep_read(sqe, u->base.fd, reqs[idx].buf, (unsigned)reqs[idx].len, reqs[idx].off);
-					io_uring_sqe_set_data64(sqe, idx);
+			}
+			io_uring_sqe_set_data64(sqe, idx);
 			inflight++;
 		}
 		int r = io_uring_submit_and_wait(&u->ring, 1);
@@ -181,6 +205,10 @@ static int uring_rw(struct uio *u, int write, const struct iovec *iov, int iovcn
 			int res = cqe->res;
 			seen++;
 			inflight--;
+			if (write) {
+				struct io_req_info ri = { -1, 0, 0, reqs[idx].off, reqs[idx].len };
+				hook_done(&ri, res);
+			}
 			if (res < 0) {
 				if ((res == -EINTR || res == -EAGAIN) && !err)
 					retry[nretry++] = idx;
@@ -218,9 +246,20 @@ static int u_pwritev(struct io *io, const struct iovec *iov, int iovcnt, uint64_
 	return uring_rw(to_uio(io), 1, iov, iovcnt, off);
 }
 
-/* Submit the prepared chain of n linked requests and reap n completions;
- * the first non-cancel error wins, a short write is -EIO. */
-static int run_chain(struct uio *u, unsigned n, const size_t *expect)
+/* A commit-chain link before it is prepared: a write (iov) or an fsync. */
+struct link {
+	const struct iovec *iov;
+	int iovcnt;
+	struct io_req_info info;
+	int inject;        /* a faulted link's reported result */
+};
+
+/* user_data of the request a short-write fault adds to cut the chain */
+#define CUT_TAG UINT64_MAX
+
+/* Submit the prepared chain (nsqe requests for n links) and reap it; the
+ * first non-cancel error wins, a short write is -EIO. */
+static int run_chain(struct uio *u, unsigned nsqe, struct link *l, unsigned n)
 {
 	struct io_uring_cqe *cqe;
 	int err = 0, r;
@@ -237,24 +276,29 @@ static int run_chain(struct uio *u, unsigned n, const size_t *expect)
 		if (r == (int)ready)
 			break;
 		if (r > 0)
-			return ring_fail(u, -EIO, n);
+			return ring_fail(u, -EIO, nsqe);
 		if (r == 0 || !retry_submit(r, &tries))
-			return ring_fail(u, r ? r : -EIO, n);
+			return ring_fail(u, r ? r : -EIO, nsqe);
 	}
-	while (got < n) {
+	while (got < nsqe) {
 		r = io_uring_wait_cqe(&u->ring, &cqe);
 		if (r == -EINTR)
 			continue;
 		if (r < 0)
-			return ring_fail(u, r, n - got);
-		unsigned idx = (unsigned)io_uring_cqe_get_data64(cqe);
+			return ring_fail(u, r, nsqe - got);
+		uint64_t idx = io_uring_cqe_get_data64(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&u->ring, cqe);
 		got++;
+		if (idx >= n)
+			continue;          /* CUT_TAG: the kernel refused it, as meant */
+		if (l[idx].inject)
+			res = l[idx].inject;
+		hook_done(&l[idx].info, res);
 		if (res < 0) {
 			if (!err || err == -ECANCELED)
 				err = res;
-		} else if (idx < n && expect[idx] && (size_t)res != expect[idx]) {
+		} else if (!l[idx].info.is_sync && (size_t)res != l[idx].info.len) {
 			if (!err || err == -ECANCELED)
 				err = -EIO;
 		}
@@ -262,67 +306,118 @@ static int run_chain(struct uio *u, unsigned n, const size_t *expect)
 	return err;
 }
 
+/*
+ * Prepare the n links as one chain (each linked to the next) and run it.
+ * A fault from the test hook replaces a link by a request the kernel
+ * refuses, so the kernel cancels everything after it; a short write keeps
+ * its first half and is followed by such a request.
+ */
+static int submit_chain(struct uio *u, struct link *l, unsigned n)
+{
+	static char cut_byte;
+	struct iovec half[16];
+	unsigned nsqe = 0;
+	int faulted = 0;
+
+	if (io_uring_sq_space_left(&u->ring) < n + 1)
+		return ring_fail(u, -EIO, 0);
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+		enum io_fault f;
+
+		l[i].info.link = (int)i;
+		l[i].info.nlinks = (int)n;
+		l[i].inject = 0;
+		f = hook_submit(&l[i].info);
+		if (faulted)
+			f = IO_FAULT_NONE;   /* one fault per chain: the rest is cancelled */
+		if (f == IO_FAULT_SHORT && (l[i].info.is_sync || l[i].iovcnt > 16 || l[i].info.len < 2))
+			f = IO_FAULT_EIO;
+		faulted |= f != IO_FAULT_NONE;
+		if (f == IO_FAULT_EIO) {
+			io_uring_prep_write(sqe, -1, &cut_byte, 1, 0);
+			l[i].inject = -EIO;
+		} else if (f == IO_FAULT_SHORT) {
+			size_t want = l[i].info.len / 2;
+			int k = 0;
+			for (; want && k < l[i].iovcnt; k++) {
+				half[k] = l[i].iov[k];
+				if (half[k].iov_len > want)
+					half[k].iov_len = want;
+				want -= half[k].iov_len;
+			}
+			io_uring_prep_writev(sqe, u->base.fd, half, (unsigned)k, l[i].info.off);
+			io_uring_sqe_set_data64(sqe, i);
+			sqe->flags |= IOSQE_IO_LINK;
+			nsqe++;
+			sqe = io_uring_get_sqe(&u->ring);
+			io_uring_prep_write(sqe, -1, &cut_byte, 1, 0);
+			io_uring_sqe_set_data64(sqe, CUT_TAG);
+			if (i + 1 < n)
+				sqe->flags |= IOSQE_IO_LINK;
+			nsqe++;
+			continue;
+		} else if (l[i].info.is_sync) {
+			io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
+		} else {
+			io_uring_prep_writev(sqe, u->base.fd, l[i].iov, (unsigned)l[i].iovcnt, l[i].info.off);
+		}
+		io_uring_sqe_set_data64(sqe, i);
+		if (i + 1 < n)
+			sqe->flags |= IOSQE_IO_LINK;
+		nsqe++;
+	}
+	return run_chain(u, nsqe, l, n);
+}
+
 static int u_sync(struct io *io)
 {
 	struct uio *u = to_uio(io);
+	struct link l = { .info = { -1, 0, 1, 0, 0 } };
 	struct io_uring_sqe *sqe;
-	size_t expect[1] = { 0 };
 
 	if (u->dead)
 		return u->dead;
 	/* every call reaps all it submits, so the ring is empty here */
 	if (io_uring_sq_space_left(&u->ring) < 1)
 		return ring_fail(u, -EIO, 0);
+	hook_submit(&l.info);
 	sqe = io_uring_get_sqe(&u->ring);
 	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data64(sqe, 0);
-	return run_chain(u, 1, expect);
+	return run_chain(u, 1, &l, 1);
 }
 
 static int u_commit(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
 		    const void *root, size_t root_len, uint64_t root_off)
 {
 	struct uio *u = to_uio(io);
-	struct io_uring_sqe *sqe;
-	size_t expect[4];
+	struct iovec rootv = { .iov_base = (void *)root, .iov_len = root_len };
+	struct link chain[4], sync = { .info = { .is_sync = 1 } };
 	size_t meta_len = iov_total(meta, meta_cnt);
 	unsigned n = 0;
 	int err;
 
 	if (u->dead)
 		return u->dead;
-	if (io_uring_sq_space_left(&u->ring) < 4)
-		return ring_fail(u, -EIO, 0);
 	if (meta_len > CHUNK || meta_cnt > 16) {
 		/* large snapshot: parallel chunked write first */
 		err = uring_rw(u, 1, meta, meta_cnt, meta_off);
 		if (err)
 			return err;
 	} else {
-		sqe = io_uring_get_sqe(&u->ring);
-		io_uring_prep_writev(sqe, u->base.fd, meta, (unsigned)meta_cnt, meta_off);
-		sqe->flags |= IOSQE_IO_LINK;
-		io_uring_sqe_set_data64(sqe, n);
-		expect[n++] = meta_len;
+		chain[n++] = (struct link){ meta, meta_cnt, { .off = meta_off, .len = meta_len }, 0 };
 	}
-	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_sqe_set_data64(sqe, n);
-	expect[n++] = 0;
-
-	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_write(sqe, u->base.fd, root, (unsigned)root_len, root_off);
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_sqe_set_data64(sqe, n);
-	expect[n++] = root_len;
-
-	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_fsync(sqe, u->base.fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data64(sqe, n);
-	expect[n++] = 0;
-
-	return run_chain(u, n, expect);
+#ifdef RVF_MUTANT_ROOT_BEFORE_SYNC
+	/* mutant (make mutants): the root is linked before the data fsync */
+	chain[n++] = (struct link){ &rootv, 1, { .off = root_off, .len = root_len }, 0 };
+	chain[n++] = sync;
+#else
+	chain[n++] = sync;
+	chain[n++] = (struct link){ &rootv, 1, { .off = root_off, .len = root_len }, 0 };
+#endif
+	chain[n++] = sync;
+	return submit_chain(u, chain, n);
 }
 
 static void u_release(struct io *io)

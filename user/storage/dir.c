@@ -520,7 +520,8 @@ static int write_extent(struct rvf_dir *d, uint64_t id, uint8_t type, uint16_t f
 	}
 	v[0].iov_base = &h;
 	v[0].iov_len = sizeof(h);
-	memcpy(v + 1, iov, sizeof(*iov) * (size_t)iovcnt);
+	if (iovcnt)   /* an empty payload may come as (NULL, 0) */
+		memcpy(v + 1, iov, sizeof(*iov) * (size_t)iovcnt);
 	err = d->io->ops->pwritev(d->io, v, iovcnt + 1, blk_off(d, ext.start));
 	if (v != stackv)
 		free(v);
@@ -858,6 +859,15 @@ int rvf_dir_commit(struct rvf_dir *d)
 	 * free list is at most the working list plus what this commit frees. */
 	bound = d->txn.alloc.nfree + freed.nfree;
 	len = snap_encoded_size(n.nsegs, n.nvidx, bound, n.user_len);
+#ifdef RVF_MUTANT_EARLY_REUSE
+	/* mutant (make mutants): what this commit frees is allocatable at
+	 * once, so the snapshot may land on blocks the durable root names */
+	for (size_t i = 0; i < freed.nfree && !err; i++)
+		err = alloc_put(&d->txn.alloc, freed.free[i]);
+	freed.nfree = 0;
+	if (err)
+		goto out_snap;
+#endif
 	err = alloc_get(&d->txn.alloc, (len + d->bs - 1) / d->bs, d->txn.reuse, &mext);
 	if (err)
 		goto out_snap;
@@ -890,7 +900,11 @@ int rvf_dir_commit(struct rvf_dir *d)
 	}
 	snap_encode(&n, buf);
 	n.meta_hash = XXH3_64bits(buf, len);
-	n.slot = d->snap.slot ^ 1;
+#ifdef RVF_MUTANT_ACTIVE_SLOT
+	n.slot = d->snap.slot;        /* mutant (make mutants): overwrite the live root */
+#else
+	n.slot = d->snap.slot ^ 1;    /* the slot not holding the newest root */
+#endif
 
 	memset(&root, 0, sizeof(root));
 	root.format_version = RVF_FORMAT_VERSION;
@@ -969,6 +983,9 @@ static int read_entry(struct rvf_dir *d, const struct rvf_meta_seg *e, void **ou
 	}
 	struct iovec pv = { .iov_base = buf, .iov_len = e->payload_len };
 	hash128(&pv, 1, hash);
+#ifdef RVF_MUTANT_NO_SEGMENT_HASH
+	memcpy(hash, e->content_hash, 16);   /* mutant (make mutants): trust the payload */
+#endif
 	if (memcmp(hash, e->content_hash, 16)) {
 		free(buf);
 		return log_fail(-EBADMSG, "%s: segment %llu (type 0x%02x, %llu bytes) checksum "

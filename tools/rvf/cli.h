@@ -100,5 +100,7 @@ int cmd_embed_kernel(int argc, char **argv);
 int cmd_extract_kernel(int argc, char **argv);
 int cmd_embed_ebpf(int argc, char **argv);
 int cmd_extract_ebpf(int argc, char **argv);
+int cmd_remote_query(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

@@ -18,6 +18,21 @@
  * Segment extent: a 64-byte RVF segment header followed by the payload, in
  * ceil((64 + payload_len) / block_size) consecutive blocks. The payload starts
  * 64 bytes into a block, so it is 64-byte aligned in the file.
+ *
+ * This file holds the storage layer's layouts (root slots, metadata
+ * snapshot, segment header, type codes). The payloads inside segments are
+ * laid out where their codec lives, each with its own offset table:
+ *
+ *   what                                  table in
+ *   store header (the dir's user meta)    user/store/store_internal.h  struct store_hdr
+ *   VEC payload (0x01)                    user/store/store_internal.h  struct vec_hdr
+ *   JOURNAL payload (0x04, tombstones)    user/store/store_internal.h  JRN_*
+ *   graph checkpoint (vector index 0)     user/store/store_internal.h  struct ckpt_hdr
+ *   HNSW blob (inside the checkpoint)     user/index/hnsw_io.c         header comment
+ *   META payload (0x07)                   user/meta/meta_store.h       "META segment payload"
+ *   KERNEL / EBPF / identity / lineage /  include/rvf/payload.h        (RVF's own layouts)
+ *   MEMBERSHIP / COW_MAP headers
+ *   query and reply datagrams (network)   include/rvf/wire.h
  */
 #ifndef RVF_FORMAT_H
 #define RVF_FORMAT_H

@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 	size_t nlat = 0, lat_cap = 0;
 	uint8_t *pkt = NULL, rbuf[2048];
 	uint64_t good_sent = 0, ok = 0, lost = 0, bad_sent[BAD_NKINDS] = { 0 }, bad_answered = 0,
-		 err_status[RVF_WIRE_INTERNAL + 1] = { 0 }, send_fail = 0, next_rid = 1, qi = 0;
+		 err_status[RVF_WIRE_INTERNAL + 1] = { 0 }, send_fail = 0, next_rid = 1, oldest = 1, qi = 0;
 	unsigned inflight = 0, max_inflight, kind_turn = 0;
 	double t0, t_end, bad_credit = 0, next_send;
 	int fd = -1, c, ret = 1;
@@ -354,20 +354,20 @@ int main(int argc, char **argv)
 			s->rid = 0;
 			inflight--;
 		}
-		/* expire: lost queries */
+		/* expire lost queries: send times grow with the request id, so
+		 * the overdue ones are the oldest still outstanding */
 		now = now_s();
-		if (inflight) {
-			for (uint64_t r = next_rid > MAX_INFLIGHT ? next_rid - MAX_INFLIGHT : 1; r < next_rid; r++) {
-				struct slot *s = &slots[r % MAX_INFLIGHT];
+		while (oldest < next_rid) {
+			struct slot *s = &slots[oldest % MAX_INFLIGHT];
 
-				if (s->rid == r && now - s->sent > tmo_d / 1000) {
-					s->rid = 0;
-					inflight--;
-					lost++;
-				}
-				if (!inflight)
+			if (s->rid == oldest) {
+				if (now - s->sent <= tmo_d / 1000)
 					break;
+				s->rid = 0;
+				inflight--;
+				lost++;
 			}
+			oldest++;
 		}
 		if (now >= t_end && (!inflight || now > t_end + tmo_d / 1000))
 			break;

@@ -148,3 +148,19 @@ const char *net_io_name(enum net_io_kind k)
 {
 	return k == NET_IO_URING ? "io_uring" : k == NET_IO_SYSCALL ? "syscall" : "unknown";
 }
+
+int net_udp_buffers(int fd, int bytes)
+{
+	int got = 0;
+	socklen_t gl = sizeof(got);
+
+	/* a burst of queries (or of junk a filter could not drop) waits here
+	 * while the workers search: room for thousands of datagrams, not the
+	 * default's few dozen */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl);
+	return got;
+}

@@ -43,6 +43,11 @@ void net_addr_set_port(struct net_addr *a, uint16_t port);
  * address. *a's port is updated to the bound one (port 0 picks one). */
 int net_udp_bind(struct net_addr *a, bool reuseport, int *fd);
 
+/* Ask for socket buffers of bytes each way: SO_RCVBUFFORCE/SO_SNDBUFFORCE
+ * when allowed (CAP_NET_ADMIN), else the plain options (capped by
+ * net.core.rmem_max). Returns the receive buffer the kernel granted. */
+int net_udp_buffers(int fd, int bytes);
+
 /* One received datagram, as the loop hands it to the handler. */
 struct net_dgram {
 	const uint8_t *data;

@@ -352,6 +352,7 @@ static int bind_sockets(struct rvfd *d)
 			die_msg("--listen: %s", rvf_last_error());
 			return -EADDRINUSE;
 		}
+		net_udp_buffers(d->workers[t].fd, 8 << 20);
 	}
 	return 0;
 }

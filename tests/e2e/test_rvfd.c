@@ -750,6 +750,61 @@ static void queries_that_queued_too_long_are_overloaded(void **state)
 	assert_int_equal(daemon_stop(&d), 0);
 }
 
+/* More queries queued at once than the io_uring buffer ring holds: the
+ * multishot receive ends (-ENOBUFS), is re-armed, and every query is
+ * answered; the same burst on the syscall path too. */
+static void burst_beyond_the_buffer_ring_is_answered_whole(void **state)
+{
+	struct fx *f = *state;
+	static const char *ios[] = { "uring", "syscall" };
+	char s1[PATH_MAX + 8];
+
+	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
+	for (int io = 0; io < 2; io++) {
+		struct start s = { .io = ios[io] };
+		struct daemon d;
+		struct client c;
+		uint8_t pkt[4096], rep[2048];
+		const unsigned burst = 1500;
+		static bool seen[1500];
+		unsigned got = 0;
+		int big = 8 << 20;
+		json_t *st;
+
+		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--threads", "1",
+						       "--max-wait-ms", "0", NULL });
+		client_open(&c, "127.0.0.1", d.port);
+		setsockopt(c.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+		memset(seen, 0, sizeof(seen));
+		assert_int_equal(kill(d.pid, SIGSTOP), 0);
+		for (unsigned i = 0; i < burst; i++) {
+			size_t n = make_query(pkt, sizeof(pkt), NS1, f->q + (i % NQ) * DIM, DIM, 5, 32, 1 + i);
+
+			client_send(&c, pkt, n);
+		}
+		assert_int_equal(kill(d.pid, SIGCONT), 0);
+		while (got < burst) {
+			struct rvf_wire_reply h;
+			ssize_t n = client_recv(&c, rep, sizeof(rep), 5000);
+
+			if (n < 0)
+				fail_msg("%s: %u of %u answered", ios[io], got, burst);
+			assert_int_equal(rvf_wire_reply_parse(rep, (size_t)n, &h), 0);
+			assert_int_equal(h.status, RVF_WIRE_OK);
+			assert_true(h.request_id >= 1 && h.request_id <= burst && !seen[h.request_id - 1]);
+			seen[h.request_id - 1] = true;
+			got++;
+		}
+		st = get_stats(&c);
+		printf("info: %s: a burst of %u answered whole; multishot re-arms %lld\n", ios[io], burst,
+		       jget(st, "io_stats", "rearms"));
+		assert_int_equal(jget(st, "io_stats", "send_errors"), 0);
+		json_decref(st);
+		close(c.fd);
+		assert_int_equal(daemon_stop(&d), 0);
+	}
+}
+
 /* Another process ingests while rvfd serves: the new vector is found
  * within a bounded poll, and every reply in between is a whole state. */
 static void commit_by_another_process_becomes_visible(void **state)
@@ -1182,6 +1237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_datagrams_get_their_status_and_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(filter_ids_select_by_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(queries_that_queued_too_long_are_overloaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(burst_beyond_the_buffer_ring_is_answered_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(commit_by_another_process_becomes_visible, setup, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_answers_in_flight_and_exits_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_configuration_exits_nonzero_with_a_message, setup, teardown),

@@ -533,7 +533,9 @@ static int uring_run(const struct net_loop_opts *o, struct net_loop_stats *st)
 		io_uring_cq_advance(&u.ring, seen);
 		if (returned)
 			io_uring_buf_ring_advance(u.br, (int)returned);
-		if (rearm) {
+		/* never re-arm once stopping: the cancel went out already (or
+		 * was not needed), so a new receive would keep the loop alive */
+		if (rearm && !stopping) {
 			rearm = false;
 			if (arm_recv(&u, o->fd) == 0) {
 				recv_live = true;

@@ -131,7 +131,10 @@ size_t handle_datagram(void *ctx, const struct net_dgram *dg, bool draining, uin
 	if (n < 0)
 		return 0;
 	counters_add(&w->c.status[status], 1);
-	if (status == RVF_WIRE_OK)
-		counters_latency(&w->c, (now_realtime_ns() - t0) / 1000);
+	if (status == RVF_WIRE_OK) {
+		uint64_t t1 = now_realtime_ns();
+
+		counters_latency(&w->c, t1 > t0 ? (t1 - t0) / 1000 : 0);   /* the clock may step */
+	}
 	return (size_t)n;
 }

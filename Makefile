@@ -153,10 +153,49 @@ endef
 $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
 
 # ---- bpf -----------------------------------------------------------------
+# -fdebug-prefix-map keeps the checkout's path out of the object, so every
+# checkout of one commit builds the same bytes (and the same built-in hash).
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf -I/usr/include/x86_64-linux-gnu \
+              -Wall -Werror -fdebug-prefix-map=$(CURDIR)=.
 $(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/rvf/wire.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
-	$(Q)$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf -I/usr/include/x86_64-linux-gnu -Wall -Werror -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The prefilter built into librvfsvc (rvf_bpf_builtin): its bytes by .incbin
+# and its SHA-256, both taken from build/bpf/prefilter.bpf.o at build time.
+PREFILTER_S := $(B)/gen/prefilter_obj.S
+$(PREFILTER_S): $(B)/bpf/prefilter.bpf.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q){ printf '/* generated from %s; do not edit */\n' '$<'; \
+	  printf '\t.section .rodata.prefilter_obj,"a"\n\t.balign 8\n'; \
+	  printf '\t.globl prefilter_obj_start\n\t.hidden prefilter_obj_start\nprefilter_obj_start:\n'; \
+	  printf '\t.incbin "%s"\n' '$<'; \
+	  printf '\t.globl prefilter_obj_end\n\t.hidden prefilter_obj_end\nprefilter_obj_end:\n'; \
+	  printf '\t.globl prefilter_obj_sha256\n\t.hidden prefilter_obj_sha256\nprefilter_obj_sha256:\n'; \
+	  sha256sum $< | cut -c1-64 | sed 's/../0x&,/g; s/,$$//; s/^/\t.byte /'; \
+	  printf '\t.section .note.GNU-stack,"",@progbits\n'; } > $@.tmp && mv $@.tmp $@
+$(B)/obj/gen/prefilter_obj.o $(B)/asan/gen/prefilter_obj.o: $(PREFILTER_S) $(B)/bpf/prefilter.bpf.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) -c $< -o $@
+$(B)/lib/librvfsvc.a: $(B)/obj/gen/prefilter_obj.o
+$(B)/asan/librvfsvc.a: $(B)/asan/gen/prefilter_obj.o
+
+# Deliberately wrong prefilters for tests/bpf: another ABI version, a missing
+# map, a program the verifier refuses (see bpf/prefilter.bpf.c).
+BPF_TEST_OBJS := $(B)/bpf/test/prefilter_abi2.bpf.o $(B)/bpf/test/prefilter_nomembers.bpf.o \
+                 $(B)/bpf/test/prefilter_reject.bpf.o
+$(B)/bpf/test/prefilter_abi2.bpf.o: BPF_VARIANT := -DRVF_PF_ABI=2
+$(B)/bpf/test/prefilter_nomembers.bpf.o: BPF_VARIANT := -DRVF_PF_NO_MEMBERS
+$(B)/bpf/test/prefilter_reject.bpf.o: BPF_VARIANT := -DRVF_PF_VERIFIER_REJECT
+$(BPF_TEST_OBJS): bpf/prefilter.bpf.c $(wildcard bpf/*.h) include/rvf/wire.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $@")
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(BPF_VARIANT) -c $< -o $@
+$(B)/tests/test_bpf: | $(BPF_TEST_OBJS)
+test: $(BPF_TEST_OBJS)
 
 # ---- top-level jobs ------------------------------------------------------
 test: all $(TEST_BINS)

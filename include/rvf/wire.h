@@ -80,7 +80,8 @@ typedef uint64_t rvf_u64;
 #define RVF_WIRE_REPLY_HDR_LEN      24u
 #define RVF_WIRE_RESULT_LEN         12u
 #define RVF_WIRE_MAX_K              100u
-#define RVF_WIRE_MAX_DIM            16384u       /* 64 KiB of f32: one UDP datagram */
+#define RVF_WIRE_MAX_DIM            16384u       /* any elem type; a shape must also fit one
+                                                  * datagram (f32: at most 16368) */
 #define RVF_WIRE_MAX_NS             65536u       /* namespace ids 0 .. 65535 */
 #define RVF_WIRE_DEFAULT_PORT       7407u
 #define RVF_WIRE_MAX_DATAGRAM       65507u       /* largest UDP payload over IPv4 */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfload/bpfload.h"
 #include "cli.h"
 
 struct name_val { const char *name; unsigned val; };
@@ -327,11 +328,15 @@ out:
 
 /* ---- embed-ebpf ----------------------------------------------------------- */
 
+_Static_assert(RVF_WIRE_MAX_DIM == 16384, "embed-ebpf --help names it");
 static const char embed_ebpf_usage[] =
 	"usage: rvf embed-ebpf FILE PROG.o [--type T] [--attach A] [--max-dim N] [--btf F]\n"
+	"       rvf embed-ebpf FILE --builtin [--max-dim N]\n"
 	"\n"
 	"Store the eBPF ELF object PROG.o in an EBPF segment of FILE (RVF EbpfHeader\n"
 	"with the program's SHA-256, instruction and map counts from the ELF).\n"
+	"--builtin stores the query prefilter this rvf was built with (the one rvfd\n"
+	"trusts): type socket-filter, max-dim 16384 (RVF_WIRE_MAX_DIM) unless given.\n"
 	"\n"
 	"  --type T      xdp (default), tc, socket-filter, tracepoint, kprobe, cgroup-skb, custom\n"
 	"  --attach A    xdp-ingress, tc-ingress, tc-egress, socket-filter, cgroup-ingress,\n"
@@ -347,10 +352,10 @@ int cmd_embed_ebpf(int argc, char **argv)
 		{ "type", required_argument, 0, 't' }, { "attach", required_argument, 0, 'a' },
 		{ "max-dim", required_argument, 0, 'm' }, { "btf", required_argument, 0, 'b' },
 		{ "flags", required_argument, 0, 'f' }, { "lock-timeout", required_argument, 0, 'L' },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "builtin", no_argument, 0, 'B' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct rvf_ebpf_opts eo = { .program_type = RVF_EBPF_PROG_XDP_DISTANCE };
-	bool have_attach = false;
+	bool have_attach = false, have_type = false, builtin = false;
 	const char *btf_path = NULL, *path, *prog_path;
 	void *prog = NULL, *btf = NULL;
 	size_t prog_len, btf_len = 0;
@@ -363,10 +368,12 @@ int cmd_embed_ebpf(int argc, char **argv)
 	while ((c = cli_getopt(argc, argv, ":h", lo, embed_ebpf_usage)) != -1) {
 		switch (c) {
 		case 'h': return 0;
+		case 'B': builtin = true; break;
 		case 't':
 			if (lookup("--type", ptypes, N(ptypes), optarg, &u))
 				return EXIT_USAGE;
 			eo.program_type = (uint8_t)u;
+			have_type = true;
 			break;
 		case 'a':
 			if (lookup("--attach", atypes, N(atypes), optarg, &u))
@@ -391,16 +398,31 @@ int cmd_embed_ebpf(int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind + 2 != argc) {
-		cli_err("expected FILE and PROG.o (see rvf embed-ebpf --help)");
+	if (optind + (builtin ? 1 : 2) != argc) {
+		cli_err(builtin ? "expected FILE only with --builtin (see rvf embed-ebpf --help)"
+				: "expected FILE and PROG.o (see rvf embed-ebpf --help)");
 		return EXIT_USAGE;
 	}
+	if (builtin && !have_type)
+		eo.program_type = RVF_EBPF_PROG_SOCKET_FILTER;
+	if (builtin && !eo.max_dimension)
+		eo.max_dimension = RVF_WIRE_MAX_DIM;
 	if (!have_attach)
 		eo.attach_type = (uint8_t)default_attach(eo.program_type);
 	path = argv[optind];
-	prog_path = argv[optind + 1];
-	if (cli_read_file(prog_path, &prog, &prog_len))
+	prog_path = builtin ? "the built-in prefilter" : argv[optind + 1];
+	if (builtin) {
+		const void *obj = rvf_bpf_builtin(&prog_len);
+
+		prog = malloc(prog_len);
+		if (!prog) {
+			cli_err("out of memory");
+			return 1;
+		}
+		memcpy(prog, obj, prog_len);
+	} else if (cli_read_file(prog_path, &prog, &prog_len)) {
 		return 1;
+	}
 	if (btf_path && cli_read_file(btf_path, &btf, &btf_len))
 		goto out;
 	if (cli_open_rw(path, &s))

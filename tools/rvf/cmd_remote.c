@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "bpfload/bpfload.h"
 #include "cli.h"
 #include "input.h"
 #include "net/net.h"
@@ -56,11 +57,78 @@ static const char remote_usage[] =
 
 static const char stats_usage[] =
 	"usage: rvf stats ADDR:PORT [--json] [--timeout-ms 1000] [--retries 3]\n"
+	"       rvf stats --pin-dir DIR [--json]\n"
 	"\n"
 	"Asks an rvfd for its counters (a stats request datagram) and prints them:\n"
 	"filter level, I/O path, queries, replies by status, userspace drops by\n"
 	"reason, the kernel filter's counters, latency percentiles, namespaces.\n"
-	"--json prints the daemon's JSON as it came.\n";
+	"--json prints the daemon's JSON as it came.\n"
+	"\n"
+	"With --pin-dir (e.g. /sys/fs/bpf/rvf/default) it reads the counters map a\n"
+	"running rvfd pinned there instead, without asking the daemon: the XDP and\n"
+	"socket-filter programs' counters and the daemon's own validator's, summed\n"
+	"over CPUs (needs read access to the pins, usually root).\n";
+
+static void print_wire_counters(const char *title, const struct rvf_wire_counters *c, bool json)
+{
+	struct rvf_wire_counters z = *c;
+	bool any = false;
+
+	if (json) {
+		printf("\"%s\":{", title);
+		for (int r = 0; r < RVF_WIRE_R_NREASONS; r++)
+			printf("%s\"%s\":%llu", r ? "," : "", rvf_wire_reason_name(r),
+			       (unsigned long long)*rvf_wire_counter_field(&z, r));
+		printf(",\"other_passed\":%llu,\"fragments\":%llu,\"redirected\":%llu}",
+		       (unsigned long long)c->other_passed, (unsigned long long)c->fragments,
+		       (unsigned long long)c->redirected);
+		return;
+	}
+	printf("%s:", title);
+	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
+		uint64_t v = *rvf_wire_counter_field(&z, r);
+
+		if (v) {
+			printf(" %s %llu", rvf_wire_reason_name(r), (unsigned long long)v);
+			any = true;
+		}
+	}
+	if (c->other_passed || c->fragments || c->redirected) {
+		printf(" other_passed %llu fragments %llu redirected %llu", (unsigned long long)c->other_passed,
+		       (unsigned long long)c->fragments, (unsigned long long)c->redirected);
+		any = true;
+	}
+	printf("%s\n", any ? "" : " all 0");
+}
+
+static int stats_from_pins(const char *dir, bool json)
+{
+	static const struct { uint32_t slot; const char *name; } slots[] = {
+		{ RVF_WIRE_SLOT_XDP, "xdp" }, { RVF_WIRE_SLOT_SOCK, "sock" }, { RVF_WIRE_SLOT_USER, "user" },
+	};
+	struct rvf_wire_counters c[3];
+
+	for (int i = 0; i < 3; i++) {
+		cli_clear_lib_err();
+		if (rvf_bpf_counters_pinned(dir, slots[i].slot, &c[i])) {
+			cli_err("%s: cannot read the pinned counters: %s", dir,
+				cli_lib_detail()[0] ? cli_lib_detail() : "no such map");
+			return 1;
+		}
+	}
+	if (json)
+		printf("{\"pin_dir\":\"%s\",", dir);
+	else
+		printf("counters pinned in %s (per program, summed over CPUs):\n", dir);
+	for (int i = 0; i < 3; i++) {
+		if (json && i)
+			putchar(',');
+		print_wire_counters(slots[i].name, &c[i], json);
+	}
+	if (json)
+		puts("}");
+	return 0;
+}
 
 struct remote {
 	int fd;
@@ -460,7 +528,7 @@ static void print_counters(const char *title, json_t *c)
 
 	printf("%s:", title);
 	if (!json_is_object(c)) {
-		printf(" (none)\n");
+		printf(" (not attached)\n");
 		return;
 	}
 	json_object_foreach(c, key, v) {
@@ -529,10 +597,11 @@ int cmd_stats(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, 0, 'j' }, { "timeout-ms", required_argument, 0, 'T' },
-		{ "retries", required_argument, 0, 'r' },
+		{ "retries", required_argument, 0, 'r' }, { "pin-dir", required_argument, 0, 'P' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct remote r = { .fd = -1, .timeout_ms = 1000, .retries = 3 };
+	const char *pin_dir = NULL;
 	bool json = false;
 	static uint8_t buf[RVF_WIRE_MAX_DATAGRAM + 1];
 	uint8_t req[RVF_WIRE_QUERY_HDR_LEN];
@@ -550,11 +619,14 @@ int cmd_stats(int argc, char **argv)
 			if (cli_u32("--retries", optarg, 0, 1000, &r.retries))
 				return EXIT_USAGE;
 			break;
+		case 'P': pin_dir = optarg; break;
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc) {
-		cli_err("expected one ADDR:PORT (see rvf stats --help)");
+	if (pin_dir && optind == argc)
+		return stats_from_pins(pin_dir, json);
+	if (optind + 1 != argc || pin_dir) {
+		cli_err("expected one ADDR:PORT, or --pin-dir DIR (see rvf stats --help)");
 		return EXIT_USAGE;
 	}
 	if (remote_open(argv[optind], &r))

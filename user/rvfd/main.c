@@ -7,7 +7,8 @@
  *   parse options -> open every store read-only -> parse filters ->
  *   bind a probe socket without SO_REUSEPORT (so a port another process
  *   holds is an error, not a silent share) -> bind one SO_REUSEPORT socket
- *   per worker on that port -> choose the filter level and attach it ->
+ *   per worker on that port -> the filter ladder (eBPF prefilter on every
+ *   socket and XDP on --iface, else classic BPF, else userspace only) ->
  *   choose the I/O path -> start workers and the store watcher -> print the
  *   summary -> wait for SIGTERM/SIGINT.
  * Shutdown: stop receiving, answer what is queued (SHUTTING_DOWN for
@@ -16,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "bpfload/bpfload.h"
 #include "common/log.h"
 #include "rvfd/rvfd.h"
 
@@ -32,7 +35,8 @@
 static const char usage[] =
 	"usage: rvfd --store NS=FILE [--store NS=FILE ...] --listen ADDR:PORT\n"
 	"            [--threads N] [--ef N] [--filter ID=JSON ...] [--instance NAME]\n"
-	"            [--max-wait-ms MS] [--poll-ms MS]\n"
+	"            [--max-wait-ms MS] [--poll-ms MS] [--iface IF [--xdp native|generic|off]]\n"
+	"            [--pin-dir DIR] [--trust-ebpf] [--no-bpf]\n"
 	"\n"
 	"Serves k-nearest-neighbour queries over UDP (protocol: include/rvf/wire.h)\n"
 	"from rvf stores opened read-only, one namespace id per store. Commits other\n"
@@ -49,6 +53,18 @@ static const char usage[] =
 	"  --max-wait-ms MS  answer OVERLOADED, without searching, to a query that waited\n"
 	"                    longer than MS in the socket queue (default 1000; 0 = never)\n"
 	"  --poll-ms MS      how often to look for commits to the stores (default 25)\n"
+	"\n"
+	"Kernel filter (a ladder, the level reached is printed and in `rvf stats`):\n"
+	"eBPF prefilter on every worker socket (from the store's EBPF segment, else the\n"
+	"built-in one; needs CAP_BPF + CAP_NET_ADMIN) -> classic BPF socket filter (no\n"
+	"privilege needed) -> userspace validation only. Userspace always re-checks.\n"
+	"  --iface IF        also attach the XDP prefilter to interface IF\n"
+	"  --xdp MODE        native (default with --iface), generic, or off\n"
+	"  --pin-dir DIR     pin maps and programs here (default /sys/fs/bpf/rvf/INSTANCE);\n"
+	"                    removed on exit. bpftool map dump pinned DIR/rvf_counters\n"
+	"  --trust-ebpf      load a store's EBPF segment even if it is not the prefilter\n"
+	"                    this rvfd was built with (its hash is still checked)\n"
+	"  --no-bpf          no kernel filter: validate in userspace only\n"
 	"  -h, --help        this text\n"
 	"\n"
 	"environment: RVF_IO=syscall forces recvmmsg/sendmmsg instead of io_uring;\n"
@@ -57,13 +73,14 @@ static const char usage[] =
 	"Exit status: 0 after a signal, 1 bad configuration or failure, 2 usage error.\n";
 
 static bool verbose;
+bool rvfd_log_muted;
 
 static void log_sink(void *ctx, enum rvf_log_level level, const char *msg)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
 
 	(void)ctx;
-	if (level <= RVF_LOG_WARN || verbose)
+	if ((level <= RVF_LOG_WARN && !rvfd_log_muted) || verbose)
 		fprintf(stderr, "rvfd: %s: %s\n", names[level <= RVF_LOG_DEBUG ? level : RVF_LOG_DEBUG], msg);
 }
 
@@ -221,9 +238,12 @@ static int parse_args(struct rvfd *d, int argc, char **argv)
 		{ "threads", required_argument, 0, 't' }, { "ef", required_argument, 0, 'e' },
 		{ "filter", required_argument, 0, 'f' }, { "instance", required_argument, 0, 'i' },
 		{ "max-wait-ms", required_argument, 0, 'w' }, { "poll-ms", required_argument, 0, 'p' },
+		{ "iface", required_argument, 0, 'I' }, { "xdp", required_argument, 0, 'X' },
+		{ "pin-dir", required_argument, 0, 'P' }, { "trust-ebpf", no_argument, 0, 'T' },
+		{ "no-bpf", no_argument, 0, 'N' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	const char *listen = NULL;
+	const char *listen = NULL, *pin_dir = NULL, *xdp = NULL;
 	int c;
 
 	opterr = 0;
@@ -264,6 +284,23 @@ static int parse_args(struct rvfd *d, int argc, char **argv)
 			if (parse_u32("--poll-ms", optarg, 1, 10000, &d->poll_ms))
 				return -EINVAL;
 			break;
+		case 'I':
+			if (!*optarg || strlen(optarg) >= IF_NAMESIZE) {
+				die_msg("--iface '%s': not an interface name", optarg);
+				return -EINVAL;
+			}
+			d->iface = optarg;
+			break;
+		case 'X': xdp = optarg; break;
+		case 'P':
+			if (optarg[0] != '/' || strlen(optarg) >= sizeof(d->pin_dir)) {
+				die_msg("--pin-dir '%s': an absolute path on a bpf filesystem", optarg);
+				return -EINVAL;
+			}
+			pin_dir = optarg;
+			break;
+		case 'T': d->trust_ebpf = true; break;
+		case 'N': d->no_bpf = true; break;
 		case ':':
 			die_msg("option '%s' needs a value (see rvfd --help)", argv[optind - 1]);
 			return -EINVAL;
@@ -288,6 +325,31 @@ static int parse_args(struct rvfd *d, int argc, char **argv)
 		die_msg("--listen: %s", rvf_last_error());
 		return -EINVAL;
 	}
+	d->xdp_mode = RVF_XDP_NATIVE;
+	if (xdp) {
+		if (!strcmp(xdp, "native"))
+			d->xdp_mode = RVF_XDP_NATIVE;
+		else if (!strcmp(xdp, "generic"))
+			d->xdp_mode = RVF_XDP_GENERIC;
+		else if (!strcmp(xdp, "off"))
+			d->xdp_mode = -1;
+		else {
+			die_msg("--xdp '%s': native, generic or off", xdp);
+			return -EINVAL;
+		}
+		if (!d->iface) {
+			die_msg("--xdp needs --iface IF");
+			return -EINVAL;
+		}
+	}
+	if (d->no_bpf && (d->iface || d->trust_ebpf || pin_dir)) {
+		die_msg("--no-bpf cannot be combined with --iface, --trust-ebpf or --pin-dir");
+		return -EINVAL;
+	}
+	if (pin_dir)
+		snprintf(d->pin_dir, sizeof(d->pin_dir), "%s", pin_dir);
+	else
+		snprintf(d->pin_dir, sizeof(d->pin_dir), "/sys/fs/bpf/rvf/%s", d->instance);
 	qsort(d->ns, d->n_ns, sizeof(d->ns[0]), cmp_ns);
 	return 0;
 }
@@ -439,11 +501,13 @@ int main(int argc, char **argv)
 	}
 	if (bind_sockets(&d))
 		goto out_sockets;
-	if (filter_setup(&d))
-		goto out_sockets;
-	for (unsigned t = 0; t < d.threads; t++)
-		if (filter_attach_socket(&d, d.workers[t].fd))
-			goto out_filter;
+	rvfd_log_muted = true;
+	rc = filter_setup(&d);
+	rvfd_log_muted = false;
+	if (rc) {
+		die_msg("%s", rvf_last_error());
+		goto out_filter;
+	}
 	d.stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (d.stop_fd < 0) {
 		die_msg("eventfd: %s", strerror(errno));

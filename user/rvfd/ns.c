@@ -3,6 +3,9 @@
  * read-only, and a watcher thread that picks up commits other processes
  * make to those files.
  *
+ * The watcher also copies the userspace validator's counters into the
+ * pinned counters map each turn (filter.c), for bpftool.
+ *
  * Picking up a commit (every --poll-ms, 25 ms by default):
  *
  *   watch handle (rvf_dir, read-only) --refresh--> newest generation G
@@ -167,9 +170,13 @@ static void *watcher_main(void *arg)
 		struct pollfd p = { .fd = d->watch_stop_fd, .events = POLLIN };
 		int n = poll(&p, 1, (int)d->poll_ms);
 
+		struct rvf_wire_counters user;
+
 		if (n > 0)
 			break;
 		ns_poll_once(d);
+		stats_user_counters(d, &user);
+		filter_publish_user(d, &user);
 	}
 	return NULL;
 }

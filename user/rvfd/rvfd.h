@@ -17,6 +17,7 @@
 #ifndef RVF_RVFD_H
 #define RVF_RVFD_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -101,8 +102,14 @@ struct rvfd {
 	uint64_t start_ns;
 
 	/* the filter ladder */
+	bool no_bpf;                    /* --no-bpf */
+	bool trust_ebpf;                /* --trust-ebpf */
+	const char *iface;              /* --iface, or NULL */
+	int xdp_mode;                   /* RVF_XDP_NATIVE / _GENERIC, -1 = off */
+	bool xdp_attached;
+	char pin_dir[PATH_MAX];         /* --pin-dir, default /sys/fs/bpf/rvf/<instance> */
 	enum rvfd_filter_level filter_level;
-	char filter_why[256];           /* why not a higher level, or "" */
+	char filter_why[1024];          /* what the ladder did and why, for humans */
 	struct rvfd_bpf *bpf;           /* filter.c's state; NULL below eBPF */
 
 	/* watcher */
@@ -124,7 +131,13 @@ int ns_poll_once(struct rvfd *d);
 /* handle.c: the net_handler_fn of every worker (ctx = struct rvfd_worker). */
 size_t handle_datagram(void *ctx, const struct net_dgram *dg, bool draining, uint8_t *reply, size_t cap);
 
+/* main.c: while set, library errors are not printed (a rung of the filter
+ * ladder that fails is reported once, as the ladder's result) */
+extern bool rvfd_log_muted;
+
 /* stats.c */
+/* The userspace validator's verdicts summed over the workers. */
+void stats_user_counters(struct rvfd *d, struct rvf_wire_counters *out);
 void counters_add(uint64_t *c, uint64_t n);
 void counters_latency(struct rvfd_counters *c, uint64_t us);
 /* The stats JSON into buf (NUL-terminated); returns its length or -ENOSPC. */
@@ -132,8 +145,15 @@ int stats_json(struct rvfd *d, uint64_t request_id, char *buf, size_t cap);
 const char *filter_level_name(enum rvfd_filter_level l);
 
 /* filter.c */
-int filter_setup(struct rvfd *d);        /* choose and load a level (logs it) */
-int filter_attach_socket(struct rvfd *d, int fd);
+/* Choose the level, load and attach it to every worker socket (and XDP on
+ * --iface). 0 at whatever level it reached (d->filter_level, the story in
+ * d->filter_why); -errno only for configuration errors (a pin directory
+ * another live rvfd holds, an interface that does not exist). */
+int filter_setup(struct rvfd *d);
+/* Publish the userspace validator's counts beside the kernel's (pinned map
+ * slot RVF_WIRE_SLOT_USER), so bpftool shows all three layers. */
+void filter_publish_user(struct rvfd *d, const struct rvf_wire_counters *user);
+/* Detach XDP and the socket filters, unpin, free. */
 void filter_teardown(struct rvfd *d);
 /* Kernel counters of a slot (RVF_WIRE_SLOT_XDP/SOCK); -ENOENT below eBPF. */
 int filter_counters(struct rvfd *d, uint32_t slot, struct rvf_wire_counters *out);

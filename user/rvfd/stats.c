@@ -11,7 +11,8 @@
  *   threads, datagrams, queries, stats_requests,
  *   replies {ok, bad_request, not_member, overloaded, shutting_down, internal},
  *   user {passed, bad_magic, ...}   the userspace validator's verdicts
- *   kernel {xdp {...}, sock {...}} or null below eBPF  (struct rvf_wire_counters)
+ *   kernel {xdp {...} or null when not attached, sock {...}} or null below
+ *          eBPF  (struct rvf_wire_counters, summed over CPUs)
  *   latency_us {p50, p99, p999, buckets [[upper_us, count], ...]}
  *   io_stats {received, sent, send_errors, rearms, drained, fallbacks}
  * *   namespaces [{ns, path, dim, live, epoch, refreshes}], request_id (a decimal string)
@@ -117,6 +118,16 @@ static uint64_t percentile(const uint64_t *lat, uint64_t total, double q)
 	return 1ull << (RVFD_LAT_BUCKETS - 1);
 }
 
+static uint64_t rd(const uint64_t *p);
+
+void stats_user_counters(struct rvfd *d, struct rvf_wire_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned t = 0; t < d->threads; t++)
+		for (int r = 0; r < RVF_WIRE_R_NREASONS; r++)
+			*rvf_wire_counter_field(out, r) += rd(&d->workers[t].c.reason[r]);
+}
+
 int stats_json(struct rvfd *d, uint64_t request_id, char *buf, size_t cap)
 {
 	struct jbuf j = { buf, cap, 0, false };
@@ -165,7 +176,7 @@ int stats_json(struct rvfd *d, uint64_t request_id, char *buf, size_t cap)
 	jp(&j, ",\"kernel\":");
 	if (d->filter_level == RVFD_FILTER_EBPF) {
 		jp(&j, "{\"xdp\":");
-		if (filter_counters(d, RVF_WIRE_SLOT_XDP, &kc) == 0)
+		if (d->xdp_attached && filter_counters(d, RVF_WIRE_SLOT_XDP, &kc) == 0)
 			jcounters(&j, &kc);
 		else
 			jp(&j, "null");

@@ -228,8 +228,10 @@ static inline rvf_u32 rvf_wire_elem_size(rvf_u8 elem_type)
  * the wire). Parsers take a borrowed datagram and never read past len.
  *
  * The validator applies the checks in this order, and the first that fails
- * names the datagram's reason (the BPF prefilter keeps the same order, so a
- * datagram with several faults counts under the same reason in both):
+ * names the datagram's reason. The BPF prefilter keeps the same order with
+ * one difference: it knows a namespace by its shape in rvf_ns and checks the
+ * membership bit after k, so a datagram for a namespace the daemon does not
+ * serve (shape unset) counts as bad_dim in the kernel and not_member here.
  *
  *   len < 32                                   RVF_WIRE_R_TRUNCATED
  *   magic != "RVQ1"                            RVF_WIRE_R_BAD_MAGIC

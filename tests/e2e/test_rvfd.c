@@ -18,6 +18,7 @@
  * fixture removes on every exit path (teardown and atexit).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -45,6 +46,7 @@
 #include "testutil.h"
 #include "rvf/rvf.h"
 #include "rvf/wire.h"
+#include "bpfload/bpfload.h"
 
 #define DIM    32
 #define NVEC   2000
@@ -129,6 +131,7 @@ static int setup(void **state)
 struct daemon {
 	pid_t pid;
 	char out[PATH_MAX], err[PATH_MAX];
+	char instance[48], pin_dir[96];
 	uint16_t port;
 	char text[16384];   /* stdout so far */
 };
@@ -170,6 +173,7 @@ struct start {
 	const char *io;         /* RVF_IO for the daemon, NULL = unset */
 	const char *netns;      /* run inside this named netns (nsenter --net) */
 	enum wrap wrap;
+	bool as_nobody;         /* uid/gid 65534, no capabilities (setpriv) */
 };
 
 /* In the child: io_uring_setup fails with ENOSYS from now on, across exec. */
@@ -191,24 +195,44 @@ static void deny_io_uring(void)
  * exited before "ready" (then d->pid is 0), else -1 with d->port set. */
 static int daemon_start(struct fx *f, struct daemon *d, const struct start *s, char *const *args)
 {
-	char *argv[48];
+	char *argv[56];
 	char nsarg[PATH_MAX + 8];
 	int n = 0, st;
+	bool named = false;
 	static int seq;
 
 	memset(d, 0, sizeof(*d));
 	snprintf(d->out, sizeof(d->out), "%s/rvfd-%d.out", f->dir, seq);
-	snprintf(d->err, sizeof(d->err), "%s/rvfd-%d.err", f->dir, seq++);
+	snprintf(d->err, sizeof(d->err), "%s/rvfd-%d.err", f->dir, seq);
+	/* every daemon its own instance (and so pin dir), unless the test names one */
+	snprintf(d->instance, sizeof(d->instance), "t%d-%d", (int)getpid(), seq++);
+	snprintf(d->pin_dir, sizeof(d->pin_dir), "/sys/fs/bpf/rvf/%s", d->instance);
 	if (s && s->netns) {
 		snprintf(nsarg, sizeof(nsarg), "--net=/run/netns/%s", s->netns);
 		argv[n++] = "nsenter";
 		argv[n++] = nsarg;
 		argv[n++] = "--";
 	}
+	if (s && s->as_nobody) {
+		argv[n++] = "setpriv";
+		argv[n++] = "--reuid=65534";
+		argv[n++] = "--regid=65534";
+		argv[n++] = "--clear-groups";
+		argv[n++] = "--inh-caps=-all";
+		argv[n++] = "--bounding-set=-all";
+		argv[n++] = "--";
+	}
 	argv[n++] = rvfd_bin;
 	for (int i = 0; args[i]; i++) {
-		assert_true(n < 46);
+		assert_true(n < 50);
+		if (!strcmp(args[i], "--instance") || !strcmp(args[i], "--help") || !strcmp(args[i], "--no-bpf") ||
+		    !strcmp(args[i], "--pin-dir"))
+			named = true;
 		argv[n++] = args[i];
+	}
+	if (!named) {
+		argv[n++] = "--instance";
+		argv[n++] = d->instance;
 	}
 	argv[n] = NULL;
 	fflush(stdout);
@@ -304,6 +328,46 @@ static int teardown(void **state)
 	free(f->q);
 	free(f);
 	return 0;
+}
+
+/* SIGSTOP and wait until every thread of pid is stopped (the signal is
+ * asynchronous: a worker may still read a datagram before it stops). */
+static void stop_and_wait(pid_t pid)
+{
+	char dir[64];
+
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	for (int i = 0; i < 1000; i++) {
+		DIR *dp = opendir(dir);
+		struct dirent *e;
+		bool all = dp != NULL;
+
+		while (dp && (e = readdir(dp))) {
+			char path[340], buf[512], *rp;
+			FILE *fp;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+			fp = fopen(path, "r");
+			if (!fp)
+				continue;
+			buf[0] = 0;
+			if (!fgets(buf, sizeof(buf), fp))
+				buf[0] = 0;
+			fclose(fp);
+			rp = strrchr(buf, ')');
+			if (!rp || (rp[2] != 'T' && rp[2] != 't'))
+				all = false;
+		}
+		if (dp)
+			closedir(dp);
+		if (all)
+			return;
+		usleep(5000);
+	}
+	fail_msg("rvfd (pid %d) did not stop within 5 s of SIGSTOP", (int)pid);
 }
 
 /* ---- a client ------------------------------------------------------------- */
@@ -529,9 +593,10 @@ static void io_uring_denied_by_seccomp_falls_back_and_serves(void **state)
 	serve_and_compare(f, &s, "io: syscall (recvmmsg/sendmmsg): io_uring_setup: Function not implemented");
 }
 
-/* One datagram of each bad kind, a known number of times each: the right
- * status or no answer, and the daemon's counters equal what was sent. */
-static void bad_datagrams_get_their_status_and_are_counted(void **state)
+/* --no-bpf: one datagram of each bad kind, a known number of times each,
+ * reaches userspace and gets the right status or no answer, and the
+ * daemon's counters equal what was sent. */
+static void without_bpf_bad_datagrams_get_their_status_and_are_counted(void **state)
 {
 	struct fx *f = *state;
 	struct daemon d;
@@ -563,7 +628,8 @@ static void bad_datagrams_get_their_status_and_are_counted(void **state)
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
 	snprintf(s2, sizeof(s2), "%u=%s", NS2, f->store2);
 	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--store", s2, "--listen", "127.0.0.1:0",
-						 NULL });
+						 "--no-bpf", NULL });
+	assert_non_null(strstr(d.text, "filter: none: --no-bpf"));
 	client_open(&c, "127.0.0.1", d.port);
 	memcpy(nanv, f->q, sizeof(nanv));
 	nanv[DIM - 1] = NAN;
@@ -634,6 +700,7 @@ static void bad_datagrams_get_their_status_and_are_counted(void **state)
 
 	st = get_stats(&c);
 	assert_string_equal(json_string_value(json_object_get(st, "filter_level")), "none");
+	assert_true(json_is_null(json_object_get(st, "kernel")));
 	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
 		long long got = jget(st, "user", rvf_wire_reason_name(r));
 
@@ -715,7 +782,7 @@ static void queries_that_queued_too_long_are_overloaded(void **state)
 	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
 						 "--max-wait-ms", "100", NULL });
 	client_open(&c, "127.0.0.1", d.port);
-	assert_int_equal(kill(d.pid, SIGSTOP), 0);
+	stop_and_wait(d.pid);
 	for (uint64_t i = 0; i < 5; i++) {
 		size_t n = make_query(pkt, sizeof(pkt), NS1, f->q, DIM, 10, 64, 50 + i);
 
@@ -776,7 +843,7 @@ static void burst_beyond_the_buffer_ring_is_answered_whole(void **state)
 		client_open(&c, "127.0.0.1", d.port);
 		setsockopt(c.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 		memset(seen, 0, sizeof(seen));
-		assert_int_equal(kill(d.pid, SIGSTOP), 0);
+		stop_and_wait(d.pid);
 		for (unsigned i = 0; i < burst; i++) {
 			size_t n = make_query(pkt, sizeof(pkt), NS1, f->q + (i % NQ) * DIM, DIM, 5, 32, 1 + i);
 
@@ -930,7 +997,7 @@ static void sigterm_answers_in_flight_and_exits_zero(void **state)
 	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
 	client_open(&c, "127.0.0.1", d.port);
 	/* queue queries while it is stopped, then deliver SIGTERM with them */
-	assert_int_equal(kill(d.pid, SIGSTOP), 0);
+	stop_and_wait(d.pid);
 	for (uint64_t i = 0; i < 20; i++) {
 		size_t n = make_query(pkt, sizeof(pkt), NS1, f->q + i * DIM, DIM, 10, 64, 300 + i);
 
@@ -1031,6 +1098,26 @@ static void bad_configuration_exits_nonzero_with_a_message(void **state)
 		expect_fails(f, 1, "already in use", (char *const[]){ "--store", s1, "--listen", addr, NULL });
 		close(hold);
 	}
+	expect_fails(f, 1, "no such interface", (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
+								 "--iface", "rvtnope0", NULL });
+	expect_fails(f, 2, "--xdp needs --iface", (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
+								   "--xdp", "native", NULL });
+	expect_fails(f, 2, "native, generic or off", (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
+								      "--iface", "lo", "--xdp", "fast", NULL });
+	expect_fails(f, 2, "cannot be combined", (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
+								  "--no-bpf", "--iface", "lo", NULL });
+	/* two daemons of one instance: the second finds the pin dir held */
+	{
+		struct daemon d1;
+		char inst[64];
+
+		snprintf(inst, sizeof(inst), "dup%d", (int)getpid());
+		must_start(f, &d1, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--instance",
+							  inst, NULL });
+		expect_fails(f, 1, "held by another live rvfd", (char *const[]){ "--store", s1, "--listen",
+										 "127.0.0.1:0", "--instance", inst, NULL });
+		assert_int_equal(daemon_stop(&d1), 0);
+	}
 	/* --help works and exits 0 */
 	{
 		struct daemon d;
@@ -1039,6 +1126,271 @@ static void bad_configuration_exits_nonzero_with_a_message(void **state)
 		assert_int_equal(rc, 0);
 		assert_non_null(strstr(d.text, "usage: rvfd --store NS=FILE"));
 	}
+}
+
+/* ---- bad datagrams for the kernel filter tests ---------------------------- */
+
+enum bad { B_TRUNC, B_MAGIC, B_VERSION, B_HEADER, B_DIM, B_LENGTH, B_K, B_NS, B_NAN, B_N };
+static const struct {
+	const char *what;
+	int times;
+} bads[B_N] = {
+	[B_TRUNC] = { "truncated", 3 }, [B_MAGIC] = { "bad magic", 4 }, [B_VERSION] = { "bad version", 5 },
+	[B_HEADER] = { "bad header", 6 }, [B_DIM] = { "wrong dim", 7 }, [B_LENGTH] = { "bad length", 8 },
+	[B_K] = { "bad k", 9 }, [B_NS] = { "wrong ns", 10 }, [B_NAN] = { "nan", 11 },
+};
+#define BAD_RID 0x8000000000000000ull
+
+static size_t make_bad(uint8_t *b, size_t cap, const float *v, enum bad k, int t, uint64_t rid)
+{
+	float nanv[DIM];
+	size_t n = make_query(b, cap, NS1, v, DIM, 10, 64, rid);
+
+	switch (k) {
+	case B_TRUNC: return 31 - (size_t)t;
+	case B_MAGIC: b[1] = 'X'; return n;
+	case B_VERSION: b[4] = 2; return n;
+	case B_HEADER: b[5] = 0x80; return n;
+	case B_DIM: return make_query(b, cap, NS1, v, DIM2, 10, 64, rid);
+	case B_LENGTH: return n - 4 * (size_t)(t + 1);
+	case B_K: b[0x0C] = t & 1 ? 0 : 101; return n;
+	case B_NS: return make_query(b, cap, 100 + (uint32_t)t, v, DIM, 10, 64, rid);
+	case B_NAN:
+		memcpy(nanv, v, sizeof(nanv));
+		nanv[t % DIM] = NAN;
+		return make_query(b, cap, NS1, nanv, DIM, 10, 64, rid);
+	default: return n;
+	}
+}
+
+/* Send every bad kind; then expect exactly the replies (status) of the
+ * kinds in `answered`, in order, and nothing else. */
+static void send_bads(struct client *c, const float *v, unsigned answered_mask, const int *status)
+{
+	uint8_t b[4096], rep[2048];
+	int want = 0, got = 0;
+
+	for (int k = 0; k < B_N; k++)
+		for (int t = 0; t < bads[k].times; t++) {
+			size_t n = make_bad(b, sizeof(b), v, (enum bad)k, t, BAD_RID | (uint64_t)(k * 100 + t));
+
+			client_send(c, b, n);
+			if (answered_mask & (1u << k))
+				want++;
+		}
+	while (got < want) {
+		struct rvf_wire_reply h;
+		ssize_t n = client_recv(c, rep, sizeof(rep), 5000);
+		int k;
+
+		if (n < 0)
+			fail_msg("%d of %d expected error replies", got, want);
+		assert_int_equal(rvf_wire_reply_parse(rep, (size_t)n, &h), 0);
+		assert_true(h.request_id & BAD_RID);
+		k = (int)((h.request_id & ~BAD_RID) / 100);
+		if (!(answered_mask & (1u << k)))
+			fail_msg("%s was answered (%s): it should have been dropped", bads[k].what,
+				 rvf_wire_status_name(h.status));
+		assert_int_equal(h.status, status[k]);
+		got++;
+	}
+}
+
+/* Good queries after the bad ones; then nothing else may be pending. */
+static int send_goods(struct client *c, struct fx *f, int n)
+{
+	uint8_t pkt[4096], rep[2048];
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	for (int i = 0; i < n; i++) {
+		size_t len = make_query(pkt, sizeof(pkt), NS1, f->q + (size_t)i * DIM, DIM, 10, 64, 4000 + (uint64_t)i);
+
+		len = ask(c, pkt, len, 4000 + (uint64_t)i, rep, sizeof(rep));
+		expect_same_results(f->ro, f->q + (size_t)i * DIM, DIM, 10, 64, NULL, rep, len);
+	}
+	/* one worker answers a client in order: a late error reply would be here */
+	assert_int_equal(poll(&p, 1, 0), 0);
+	return n;
+}
+
+static long long kc(json_t *st, const char *prog, const char *field)
+{
+	json_t *v = json_object_get(json_object_get(json_object_get(st, "kernel"), prog), field);
+
+	if (!json_is_integer(v))
+		fail_msg("stats: kernel.%s.%s missing", prog, field);
+	return (long long)json_integer_value(v);
+}
+
+/* Kernel counters equal what was sent. An unserved namespace has no shape
+ * in the prefilter, so its datagrams count as bad_dim there (wire.h). */
+static void expect_kernel_counts(const struct rvf_wire_counters *k, uint64_t passed_min, bool exact_passed)
+{
+	assert_int_equal(k->truncated, bads[B_TRUNC].times);
+	assert_int_equal(k->bad_magic, bads[B_MAGIC].times);
+	assert_int_equal(k->bad_version, bads[B_VERSION].times);
+	assert_int_equal(k->bad_header, bads[B_HEADER].times);
+	assert_int_equal(k->bad_length, bads[B_LENGTH].times);
+	assert_int_equal(k->bad_k, bads[B_K].times);
+	assert_int_equal(k->bad_dim + k->not_member, bads[B_DIM].times + bads[B_NS].times);
+	assert_int_equal(k->nonfinite, 0);
+	if (exact_passed)
+		assert_int_equal(k->passed, passed_min);
+	else
+		assert_true(k->passed >= passed_min);
+}
+
+static void json_to_counters(json_t *o, struct rvf_wire_counters *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++)
+		*rvf_wire_counter_field(c, r) = (rvf_u64)json_integer_value(json_object_get(o, rvf_wire_reason_name(r)));
+}
+
+/* The eBPF socket filter (the default as root): bad datagrams never reach
+ * userspace (its counters stay 0 for them), the kernel's counters equal
+ * what was sent, NaN vectors (which BPF does not scan) are still refused in
+ * userspace; the pins exist while rvfd runs and are gone after SIGTERM. */
+static void ebpf_socket_filter_drops_bad_datagrams_before_userspace(void **state)
+{
+	struct fx *f = *state;
+	struct daemon d;
+	struct client c;
+	char s1[PATH_MAX + 8], s2[PATH_MAX + 8], pin[160];
+	int status[B_N] = { [B_NAN] = RVF_WIRE_BAD_REQUEST };
+	struct rvf_wire_counters k, pinned;
+	json_t *st;
+	int good;
+
+	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
+	snprintf(s2, sizeof(s2), "%u=%s", NS2, f->store2);
+	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--store", s2, "--listen", "127.0.0.1:0", NULL });
+	assert_non_null(strstr(d.text, "filter: ebpf"));
+	assert_non_null(strstr(d.text, "socket filter on 2 sockets"));
+	snprintf(pin, sizeof(pin), "%s/rvf_counters", d.pin_dir);
+	assert_int_equal(access(pin, F_OK), 0);
+	client_open(&c, "127.0.0.1", d.port);
+	send_bads(&c, f->q, 1u << B_NAN, status);
+	good = send_goods(&c, f, 10);
+
+	st = get_stats(&c);
+	assert_string_equal(json_string_value(json_object_get(st, "filter_level")), "ebpf");
+	assert_true(json_is_null(json_object_get(json_object_get(st, "kernel"), "xdp")));
+	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
+		long long want = r == RVF_WIRE_R_PASSED ? good : r == RVF_WIRE_R_NONFINITE ? bads[B_NAN].times : 0;
+
+		if (jget(st, "user", rvf_wire_reason_name(r)) != want)
+			fail_msg("user.%s = %lld, want %lld (it should never have reached userspace)",
+				 rvf_wire_reason_name(r), jget(st, "user", rvf_wire_reason_name(r)), want);
+	}
+	json_to_counters(json_object_get(json_object_get(st, "kernel"), "sock"), &k);
+	expect_kernel_counts(&k, (uint64_t)(good + bads[B_NAN].times), false);
+	assert_true(kc(st, "sock", "other_passed") >= 1);   /* the stats request */
+	/* the pinned map says the same (what `rvf stats --pin-dir` reads) */
+	assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_SOCK, &pinned), 0);
+	expect_kernel_counts(&pinned, (uint64_t)(good + bads[B_NAN].times), false);
+	json_decref(st);
+	close(c.fd);
+	assert_int_equal(daemon_stop(&d), 0);
+	assert_int_equal(access(d.pin_dir, F_OK), -1);   /* unpinned, directory removed */
+}
+
+/* No capabilities at all (uid 65534, empty bounding set): eBPF is refused,
+ * the classic BPF filter takes over, still drops what it can check (length,
+ * magic, version, header, dim, k) before userspace, and rvfd serves. The
+ * namespace check is userspace's at this level. */
+static void without_capabilities_classic_bpf_filters_and_serves(void **state)
+{
+	struct fx *f = *state;
+	struct start s = { .as_nobody = true };
+	struct daemon d;
+	struct client c;
+	char *copy = tu_path(f->dir, "nobody.rvf"), s1[PATH_MAX + 8];
+	int status[B_N] = { [B_NS] = RVF_WIRE_NOT_MEMBER, [B_NAN] = RVF_WIRE_BAD_REQUEST };
+	size_t len;
+	void *bytes = tu_slurp(f->store, &len);
+	json_t *st;
+	int good;
+
+	tu_spit(copy, bytes, len);
+	free(bytes);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_int_equal(chmod(copy, 0644), 0);
+	snprintf(s1, sizeof(s1), "%u=%s", NS1, copy);
+	must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+	if (!strstr(d.text, "filter: cbpf"))
+		fail_msg("as nobody rvfd should run at the classic BPF level:\n%s", d.text);
+	assert_non_null(strstr(d.text, "eBPF refused"));
+	/* the object: the store's segment (another test embedded it), or the
+	 * built-in one from memory (a store nobody cannot write is left alone) */
+	assert_true(strstr(d.text, "EBPF segment") || strstr(d.text, "not writable"));
+	client_open(&c, "127.0.0.1", d.port);
+	send_bads(&c, f->q, 1u << B_NS | 1u << B_NAN, status);
+	good = send_goods(&c, f, 10);
+	st = get_stats(&c);
+	assert_string_equal(json_string_value(json_object_get(st, "filter_level")), "cbpf");
+	assert_true(json_is_null(json_object_get(st, "kernel")));
+	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
+		long long want = r == RVF_WIRE_R_PASSED ? good : r == RVF_WIRE_R_NONFINITE ? bads[B_NAN].times
+				 : r == RVF_WIRE_R_NOT_MEMBER ? bads[B_NS].times : 0;
+
+		if (jget(st, "user", rvf_wire_reason_name(r)) != want)
+			fail_msg("cbpf: user.%s = %lld, want %lld", rvf_wire_reason_name(r),
+				 jget(st, "user", rvf_wire_reason_name(r)), want);
+	}
+	json_decref(st);
+	close(c.fd);
+	assert_int_equal(daemon_stop(&d), 0);
+	free(copy);
+}
+
+/* A store whose EBPF segment is not the built-in prefilter: refused unless
+ * --trust-ebpf (then the built-in one runs); trusted, an object of another
+ * ABI is refused by the loader and the ladder goes down to classic BPF.
+ * Either way rvfd serves. */
+static void a_foreign_ebpf_segment_needs_trust(void **state)
+{
+	struct fx *f = *state;
+	char *copy = tu_path(f->dir, "foreign.rvf"), s1[PATH_MAX + 8], obj[PATH_MAX + 64], *dn;
+	struct rvf_ebpf_opts eo = { .program_type = RVF_EBPF_PROG_SOCKET_FILTER,
+				    .attach_type = RVF_EBPF_ATTACH_SOCKET_FILTER, .max_dimension = RVF_WIRE_MAX_DIM };
+	struct rvf_store *w = NULL;
+	size_t len, olen;
+	void *bytes = tu_slurp(f->store, &len), *ob;
+	struct daemon d;
+	struct client c;
+
+	tu_spit(copy, bytes, len);
+	free(bytes);
+	dn = strdup(rvfd_bin);
+	snprintf(obj, sizeof(obj), "%s/../bpf/test/prefilter_abi2.bpf.o", dirname(dn));
+	free(dn);
+	if (access(obj, R_OK))
+		fail_msg("%s is missing (make test builds it)", obj);
+	ob = tu_slurp(obj, &olen);
+	assert_int_equal(rvf_store_open(copy, NULL, &w), 0);
+	assert_int_equal(rvf_store_embed_ebpf(w, &eo, ob, olen, NULL, 0, NULL), 0);
+	assert_int_equal(rvf_store_close(w), 0);
+	free(ob);
+	snprintf(s1, sizeof(s1), "%u=%s", NS1, copy);
+
+	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+	assert_non_null(strstr(d.text, "filter: ebpf"));
+	assert_non_null(strstr(d.text, "EBPF segment refused"));
+	assert_non_null(strstr(d.text, "--trust-ebpf"));
+	client_open(&c, "127.0.0.1", d.port);
+	send_goods(&c, f, 3);
+	close(c.fd);
+	assert_int_equal(daemon_stop(&d), 0);
+
+	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--trust-ebpf", NULL });
+	if (!strstr(d.text, "filter: cbpf") || !strstr(d.text, "eBPF refused"))
+		fail_msg("a trusted object of another ABI should be refused by the loader:\n%s", d.text);
+	client_open(&c, "127.0.0.1", d.port);
+	send_goods(&c, f, 3);
+	close(c.fd);
+	assert_int_equal(daemon_stop(&d), 0);
+	free(copy);
 }
 
 /* ---- veth between two network namespaces ---------------------------------- */
@@ -1179,10 +1531,17 @@ static void veth_pair_serves_at_mtu_1500_and_9000(void **state)
 		pid_t pid;
 		int st;
 
+		char ifname[32];
+
 		netpair_create(p, m, mtus[m]);
 		snprintf(ip, sizeof(ip), "10.201.%d.2", m);
 		snprintf(listen, sizeof(listen), "%s:0", ip);
-		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", listen, NULL });
+		snprintf(ifname, sizeof(ifname), "rvt%ds", (int)getpid() % 100000);
+		/* XDP native in front: at MTU 1500 it sees the 1024-dim queries as
+		 * fragments (the first checked, the rest passed), at 9000 whole
+		 * (the multi-buffer program) */
+		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", listen, "--iface", ifname, NULL });
+		assert_non_null(strstr(d.text, "XDP native on"));
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0)
@@ -1191,15 +1550,126 @@ static void veth_pair_serves_at_mtu_1500_and_9000(void **state)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			fail_msg("MTU %d: the client in %s failed at query %d", mtus[m], p->cli,
 				 WIFEXITED(st) ? WEXITSTATUS(st) - 1 : -1);
+		{
+			struct rvf_wire_counters x;
+
+			assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_XDP, &x), 0);
+			printf("info: veth MTU %d: %zu queries of 1024 dims (4128-byte datagrams) answered as in "
+			       "process; XDP passed %llu, fragments %llu\n", mtus[m], nq,
+			       (unsigned long long)x.passed, (unsigned long long)x.fragments);
+			if (mtus[m] == 1500)
+				assert_true(x.fragments >= nq);
+		}
 		assert_int_equal(daemon_stop(&d), 0);
 		netpair_destroy(p);
-		printf("info: veth MTU %d: %zu queries of 1024 dims (4128-byte datagrams) answered as in process\n",
-		       mtus[m], nq);
 	}
 	rvf_store_close(ro);
 	free(q);
 	free(want);
 	free(big);
+}
+
+/* In the client namespace: the bad kinds, then good queries compared with
+ * want; exit 0, or a step number. */
+static int xdp_client(const char *ns, const char *ip, uint16_t port, struct fx *f, const struct rvf_result *want)
+{
+	char path[PATH_MAX];
+	int fd, status[B_N] = { [B_NAN] = RVF_WIRE_BAD_REQUEST };
+	struct client c;
+	uint8_t pkt[4096], rep[2048];
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET))
+		return 200;
+	close(fd);
+	client_open(&c, ip, port);
+	send_bads(&c, f->q, 1u << B_NAN, status);
+	for (int i = 0; i < 10; i++) {
+		struct rvf_wire_reply h;
+		size_t n = make_query(pkt, sizeof(pkt), NS1, f->q + (size_t)i * DIM, DIM, 10, 64, 6000 + (uint64_t)i);
+
+		n = ask(&c, pkt, n, 6000 + (uint64_t)i, rep, sizeof(rep));
+		if (rvf_wire_reply_parse(rep, n, &h) || h.status != RVF_WIRE_OK || h.count != 10)
+			return 10 + i;
+		for (uint16_t j = 0; j < 10; j++) {
+			struct rvf_wire_result r;
+
+			rvf_wire_reply_result(rep, j, &r);
+			if (r.id != want[i * 10 + j].id || memcmp(&r.distance, &want[i * 10 + j].distance, 4))
+				return 30 + i;
+		}
+	}
+	close(c.fd);
+	return 0;
+}
+
+/* XDP native and generic on the server's veth end: bad datagrams are dropped
+ * at the interface (the XDP counters equal what was sent, the socket filter
+ * and userspace never see them), good ones are answered as in process. */
+static void xdp_native_and_generic_drop_bad_datagrams_on_veth(void **state)
+{
+	struct fx *f = *state;
+	static const char *modes[] = { "native", "generic" };
+	struct rvf_result want[100];
+	char s1[PATH_MAX + 8];
+
+	for (int i = 0; i < 10; i++) {
+		struct rvf_query_opts qo = { .ef_search = 64 };
+
+		assert_int_equal(rvf_store_query(f->ro, f->q + (size_t)i * DIM, DIM, 10, &qo, want + i * 10), 10);
+	}
+	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
+	for (int m = 0; m < 2; m++) {
+		struct netpair *p = &pairs[m];
+		struct daemon d;
+		struct start s = { .netns = p->srv };
+		struct rvf_wire_counters x, so, us;
+		char ip[32], listen[48], ifname[32], line[96];
+		pid_t pid;
+		int st;
+
+		netpair_create(p, 2 + m, 1500);
+		snprintf(ip, sizeof(ip), "10.201.%d.2", 2 + m);
+		snprintf(listen, sizeof(listen), "%s:0", ip);
+		snprintf(ifname, sizeof(ifname), "rvt%ds", (int)getpid() % 100000);
+		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", listen, "--iface", ifname,
+						       "--xdp", (char *)modes[m], NULL });
+		snprintf(line, sizeof(line), "XDP %s on %s", modes[m], ifname);
+		if (!strstr(d.text, line))
+			fail_msg("want '%s' in:\n%s", line, d.text);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(xdp_client(p->cli, ip, d.port, f, want));
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			fail_msg("XDP %s: the client failed at step %d", modes[m], WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_XDP, &x), 0);
+		assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_SOCK, &so), 0);
+		expect_kernel_counts(&x, 10 + (uint64_t)bads[B_NAN].times, false);
+		/* what XDP dropped, the socket filter never saw */
+		assert_int_equal(so.bad_magic + so.bad_version + so.bad_header + so.bad_dim + so.bad_length +
+				 so.bad_k + so.not_member + so.truncated, 0);
+		/* the daemon publishes its own verdicts into the map's user slot */
+		for (int i = 0; i < 200; i++) {
+			assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_USER, &us), 0);
+			if (us.passed >= 10 && us.nonfinite == (uint64_t)bads[B_NAN].times)
+				break;
+			usleep(10000);
+		}
+		assert_true(us.passed >= 10);
+		assert_int_equal(us.nonfinite, bads[B_NAN].times);
+		assert_int_equal(us.bad_magic + us.bad_version + us.bad_header + us.bad_dim + us.bad_length +
+				 us.bad_k + us.not_member + us.truncated, 0);
+		printf("info: XDP %s: dropped truncated %llu magic %llu version %llu header %llu dim+ns %llu "
+		       "length %llu k %llu at the interface\n", modes[m], (unsigned long long)x.truncated,
+		       (unsigned long long)x.bad_magic, (unsigned long long)x.bad_version,
+		       (unsigned long long)x.bad_header, (unsigned long long)(x.bad_dim + x.not_member),
+		       (unsigned long long)x.bad_length, (unsigned long long)x.bad_k);
+		assert_int_equal(daemon_stop(&d), 0);
+		netpair_destroy(p);
+	}
 }
 
 static int teardown_net(void **state)
@@ -1234,7 +1704,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(io_uring_path_replies_equal_in_process_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(syscall_path_replies_equal_in_process_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(io_uring_denied_by_seccomp_falls_back_and_serves, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_datagrams_get_their_status_and_are_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(without_bpf_bad_datagrams_get_their_status_and_are_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(ebpf_socket_filter_drops_bad_datagrams_before_userspace, setup, teardown),
+		cmocka_unit_test_setup_teardown(without_capabilities_classic_bpf_filters_and_serves, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_foreign_ebpf_segment_needs_trust, setup, teardown),
 		cmocka_unit_test_setup_teardown(filter_ids_select_by_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(queries_that_queued_too_long_are_overloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(burst_beyond_the_buffer_ring_is_answered_whole, setup, teardown),
@@ -1242,6 +1715,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sigterm_answers_in_flight_and_exits_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_configuration_exits_nonzero_with_a_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(veth_pair_serves_at_mtu_1500_and_9000, setup, teardown_net),
+		cmocka_unit_test_setup_teardown(xdp_native_and_generic_drop_bad_datagrams_on_veth, setup, teardown_net),
 	};
 	char *p;
 	int rc;

@@ -135,11 +135,19 @@ step "a burst of invalid datagrams (rvf-load, 2 s, 10 bad per valid query: bad m
 "$B/bin/rvf-load" "$ADDR" --ns 1 --queries "$TEST" --seconds 2 --bad-fraction 0.909 | sed 's/^/  /'
 echo "filter level: $FILTER"
 "$RVF" stats "$ADDR" | sed 's/^/  /'
-if [ -e /sys/fs/bpf/rvf/demo/rvf_counters ] && command -v bpftool >/dev/null; then
-  step "the kernel's drop counters (bpftool map dump pinned /sys/fs/bpf/rvf/demo/rvf_counters)"
-  bpftool map dump pinned /sys/fs/bpf/rvf/demo/rvf_counters | head -n 60
+PINS=/sys/fs/bpf/rvf/demo
+if [ -e "$PINS/rvf_counters" ]; then
+  step "the kernel's drop counters, read from the pins ($PINS) without asking the daemon"
+  "$RVF" stats --pin-dir "$PINS" | sed 's/^/  /'
+  if command -v bpftool >/dev/null; then
+    echo "  bpftool prog show name sock_prefilter:"
+    bpftool prog show name sock_prefilter 2>&1 | sed 's/^/    /'
+    echo "  bpftool map dump pinned $PINS/rvf_counters (per CPU; key 0 xdp, 1 socket filter, 2 rvfd's userspace validator; first 40 lines):"
+    bpftool map dump pinned "$PINS/rvf_counters" 2>&1 | head -n 40 | sed 's/^/    /'
+  fi
 else
-  echo "BPF is not loaded for this daemon (see the filter level above): invalid datagrams were dropped by rvfd's userspace validator, counted under 'userspace verdicts'"
+  echo "BPF is not loaded for this daemon (see the filter level above): invalid datagrams were" \
+       "dropped by rvfd's userspace validator, counted under 'userspace verdicts'"
 fi
 
 step "stop rvfd (SIGTERM)"

@@ -60,9 +60,11 @@ int ns_open_all(struct rvfd *d)
 			goto fail;
 		}
 		dim = rvf_store_dimension(n->store);
-		if (dim > RVF_WIRE_MAX_DIM) {
-			rc = log_fail(-EINVAL, "namespace %u: %s has dimension %u; the wire protocol "
-				      "carries at most %u", n->id, n->path, dim, RVF_WIRE_MAX_DIM);
+		/* an f32 query must fit one datagram */
+		if (dim > (RVF_WIRE_MAX_DATAGRAM - RVF_WIRE_QUERY_HDR_LEN) / 4) {
+			rc = log_fail(-EINVAL, "namespace %u: %s has dimension %u; one UDP datagram carries "
+				      "at most %u f32 values", n->id, n->path, dim,
+				      (RVF_WIRE_MAX_DATAGRAM - RVF_WIRE_QUERY_HDR_LEN) / 4);
 			goto fail;
 		}
 		n->shape = (struct rvf_wire_ns){ .dim = (uint16_t)dim, .elem_type = RVF_WIRE_ELEM_F32 };

@@ -142,8 +142,9 @@ if [ -e "$PINS/rvf_counters" ]; then
   if command -v bpftool >/dev/null; then
     echo "  bpftool prog show name sock_prefilter:"
     bpftool prog show name sock_prefilter 2>&1 | sed 's/^/    /'
-    echo "  bpftool map dump pinned $PINS/rvf_counters (per CPU; key 0 xdp, 1 socket filter, 2 rvfd's userspace validator; first 40 lines):"
-    bpftool map dump pinned "$PINS/rvf_counters" 2>&1 | head -n 40 | sed 's/^/    /'
+    echo "  bpftool map lookup pinned $PINS/rvf_counters key 1 0 0 0 (the socket filter's slot, per CPU;"
+    echo "  bpftool map dump shows all three: 0 XDP, 1 socket filter, 2 rvfd's userspace validator):"
+    bpftool map lookup pinned "$PINS/rvf_counters" key 1 0 0 0 2>&1 | sed 's/^/    /'
   fi
 else
   echo "BPF is not loaded for this daemon (see the filter level above): invalid datagrams were" \

@@ -138,6 +138,27 @@ struct daemon {
 
 static struct daemon *live_daemons[8];
 
+/* A daemon killed with SIGKILL (a failed test) cannot unpin: remove its
+ * pins so nothing of this run stays loaded. */
+static void remove_pins(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+
+	while (dp && (e = readdir(dp))) {
+		char path[400];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (dp) {
+		closedir(dp);
+		rmdir(dir);
+	}
+}
+
 static void kill_leftovers(void)
 {
 	for (int i = 0; i < 8; i++)
@@ -145,6 +166,8 @@ static void kill_leftovers(void)
 			kill(live_daemons[i]->pid, SIGKILL);
 			waitpid(live_daemons[i]->pid, NULL, 0);
 			live_daemons[i]->pid = 0;
+			remove_pins(live_daemons[i]->pin_dir);
+			live_daemons[i] = NULL;
 		}
 }
 
@@ -311,6 +334,7 @@ static int daemon_stop(struct daemon *d)
 	waitpid(d->pid, NULL, 0);
 	track(d, false);
 	d->pid = 0;
+	remove_pins(d->pin_dir);
 	fail_msg("rvfd did not exit within 20 s of SIGTERM");
 	return -1;
 }

@@ -11,7 +11,12 @@
  *              without the flood; once with the kernel filter the daemon
  *              picks (filters on) and once with --no-bpf (userspace only)
  *              (goal: >= 0.9 with filters on). Three alternating pairs of
- *              2 s runs, medians of each side.
+ *              2 s runs, medians of each side. Beside it the daemon's own CPU
+ *              time per answered query without / with the flood (from
+ *              /proc/PID/stat): on a shared 2-core machine the wall-clock
+ *              ratio also pays for the load generator's 11 sends per query
+ *              and the kernel's receive path, while the CPU ratio shows
+ *              what the flood costs the daemon itself.
  *
  * Data: data_synth_clustered, 20,000 x 128 (RVF_BENCH_QUICK=1: 5,000), k 10,
  * ef 64. Every phase is bounded (2 s load runs); the whole run takes about a
@@ -249,6 +254,27 @@ static void report_latency(const char *path, double *lat, size_t nq, double in_p
 	*overhead_us = (p50 - in_p50) * 1e6;
 }
 
+/* CPU seconds (user + system, all threads) the daemon has used so far. */
+static double daemon_cpu_s(void)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	p = strrchr(buf, ')');
+	/* fields after ")": state(3) ... utime(14) stime(15) */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* rvf-load --json against ip:port; returns answered QPS (0 on failure). */
 static double load_run(const char *ip, uint16_t port, const char *qfile, double bad_fraction, json_t **out)
 {
@@ -297,16 +323,17 @@ static json_t *stats_of(const char *ip, uint16_t port)
 
 /* Flood phase with one daemon configuration. */
 static void flood(const char *label, const char *store, const char *qfile, const char *extra,
-		  const char *logdir, double *ratio_out, char *level, size_t level_len)
+		  const char *logdir, double *ratio_out, double *cpu_ratio_out, char *level, size_t level_len)
 {
 	char log[PATH_MAX], filter[512] = "";
 	uint16_t port;
 	json_t *base = NULL, *fl = NULL, *st;
-	double q0, q1;
+	double q0, q1, cpu_a[3], cpu_b[3], cq0 = 0, cq1 = 0;
 
 	snprintf(log, sizeof(log), "%s/bench-rvfd-%s.log", logdir, label);
 	port = start_rvfd(log, NULL, store, "127.0.0.1:0", extra, filter, sizeof(filter));
 	*ratio_out = -1;
+	*cpu_ratio_out = -1;
 	if (!port) {
 		fprintf(stderr, "bench-rvfd: flood %s: rvfd did not start (%s)\n", label, log);
 		return;
@@ -315,17 +342,23 @@ static void flood(const char *label, const char *store, const char *qfile, const
 	/* alternate no-flood and flood runs and take medians: this machine is
 	 * shared, and a neighbour's build would otherwise land in one side */
 	{
-		double a[3], b[3];
+		double a[3], b[3], c0;
 
 		for (int r = 0; r < 3; r++) {
 			json_decref(base);
 			json_decref(fl);
 			base = fl = NULL;
+			c0 = daemon_cpu_s();
 			a[r] = load_run("127.0.0.1", port, qfile, 0, &base);
+			cpu_a[r] = a[r] > 0 ? (daemon_cpu_s() - c0) / (a[r] * 2) : 0;
+			c0 = daemon_cpu_s();
 			b[r] = load_run("127.0.0.1", port, qfile, 10.0 / 11.0, &fl);
+			cpu_b[r] = b[r] > 0 ? (daemon_cpu_s() - c0) / (b[r] * 2) : 0;
 		}
 		q0 = pct(a, 3, 0.5);
 		q1 = pct(b, 3, 0.5);
+		cq0 = pct(cpu_a, 3, 0.5);
+		cq1 = pct(cpu_b, 3, 0.5);
 	}
 	st = stats_of("127.0.0.1", port);
 	stop_rvfd();
@@ -337,11 +370,15 @@ static void flood(const char *label, const char *store, const char *qfile, const
 		return;
 	}
 	*ratio_out = q1 / q0;
+	*cpu_ratio_out = cq1 > 0 ? cq0 / cq1 : -1;
 	printf("{\"bench\":\"rvfd_flood\",\"filters\":\"%s\",\"filter_level\":\"%s\",\"runs\":\"3x2s\","
 	       "\"inflight\":4,\"qps_no_flood\":%.0f,\"qps_flood\":%.0f,\"ratio\":%.3f,"
+	       "\"daemon_cpu_us_per_query_no_flood\":%.1f,\"daemon_cpu_us_per_query_flood\":%.1f,"
+	       "\"cpu_ratio\":%.3f,"
 	       "\"bad_sent\":%lld,\"bad_answered\":%lld,\"lost_flood\":%lld,\"p50_us_no_flood\":%.1f,"
 	       "\"p50_us_flood\":%.1f,\"user_bad_magic\":%lld,\"user_truncated\":%lld}\n",
 	       label, st ? json_string_value(json_object_get(st, "filter_level")) : "?", q0, q1, q1 / q0,
+	       cq0 * 1e6, cq1 * 1e6, *cpu_ratio_out,
 	       (long long)json_integer_value(json_object_get(fl, "bad_total")),
 	       (long long)json_integer_value(json_object_get(fl, "bad_answered")),
 	       (long long)json_integer_value(json_object_get(fl, "lost")),
@@ -362,6 +399,7 @@ int main(void)
 	char store[PATH_MAX], qfile[PATH_MAX], log[PATH_MAX], self[PATH_MAX], *dn;
 	struct rvf_store *s = NULL;
 	double *inproc, *lat, in_p50, in_p99, lo_over = -1, veth_over = -1, r_on = -1, r_off = -1;
+	double c_on = -1, c_off = -1;
 	char level_on[512] = "", level_off[512] = "";
 	ssize_t n;
 	int rc;
@@ -504,7 +542,7 @@ int main(void)
 	}
 
 	/* flood, filters on (what the daemon picks) and off (--no-bpf) */
-	flood("on", store, qfile, NULL, dir, &r_on, level_on, sizeof(level_on));
+	flood("on", store, qfile, NULL, dir, &r_on, &c_on, level_on, sizeof(level_on));
 	{
 		char help[256] = "";
 		FILE *p;
@@ -519,15 +557,17 @@ int main(void)
 		if (p)
 			pclose(p);
 		if (strstr(help, "--no-bpf"))
-			flood("off", store, qfile, "--no-bpf", dir, &r_off, level_off, sizeof(level_off));
+			flood("off", store, qfile, "--no-bpf", dir, &r_off, &c_off, level_off, sizeof(level_off));
 		else
 			snprintf(level_off, sizeof(level_off), "(same as on: no kernel filter in this build)");
 	}
 
 	printf("summary: p50 overhead over in-process search %.1f us on loopback (goal < 20), %.1f us on "
 	       "veth; in-process p50 %.1f us. Good-query throughput under a 10x flood: %.2f of no-flood "
-	       "with filters on [%s] (goal >= 0.9), %.2f with filters off [%s]\n",
-	       lo_over, veth_over, in_p50 * 1e6, r_on, level_on, r_off, level_off);
+	       "with filters on [%s] (goal >= 0.9), %.2f with filters off [%s]; the daemon's CPU per "
+	       "answered query, no flood / flood: %.2f filters on, %.2f off (1.0 = the flood costs the "
+	       "daemon nothing)\n",
+	       lo_over, veth_over, in_p50 * 1e6, r_on, level_on, r_off, level_off, c_on, c_off);
 	data_mat_release(&base);
 	data_mat_release(&qm);
 	free(inproc);

@@ -3,7 +3,8 @@
  * recall on a 20,000-vector Fashion-MNIST subset against exact ground truth,
  * filtered search (bitmap and callback) against exact filtered ground truth,
  * tombstones, re-insert, compaction, save/load (with and without vectors),
- * hostile blobs, determinism, metrics and dimension edge cases.
+ * hostile blobs, determinism, metrics and dimension edge cases, caller-owned
+ * search contexts.
  * rvf_hnsw_check runs after every phase that changes an index.
  *
  * Data: base rows are the first FM_N Fashion-MNIST training images, queries
@@ -437,6 +438,71 @@ static void concurrent_searches_give_the_serial_results(void **state)
 	same_result_lists(serial, par, FM_Q * K);
 	free(serial);
 	free(par);
+}
+
+/*
+ * One caller-owned context across indexes of different sizes, degrees and
+ * dimensions, and across an index growing past what the context was sized
+ * for: every search equals the pooled one (graph, exact, with a bitmap).
+ */
+static void caller_context_gives_the_pooled_results_across_indexes(void **state)
+{
+	struct rvf_hnsw_search_ctx *c = NULL;
+	struct rvf_hnsw_opts so = { .M = 6, .threads = 1 };
+	struct rvf_hnsw *small = build(&W.small, SMALL_N / 2, RVF_METRIC_L2, &so, 0), *tiny = NULL;
+	size_t words = FM_N / 64 + 1;
+	uint64_t *bm = calloc(words, sizeof(*bm));
+	struct rvf_hnsw_result a[K], b[K];
+	struct rvf_hnsw_filter f;
+	float q3[3] = { 0.5f, -1.0f, 2.0f };
+	(void)state;
+
+	for (size_t i = 0; i < FM_N; i++)
+		if (i % 3 == 0)
+			bm[i / 64] |= 1ull << (i % 64);
+	f = (struct rvf_hnsw_filter){ .bitmap = bm, .selectivity = 1.0 / 3 };
+	/* sized for the small index; the big one makes it grow */
+	assert_int_equal(rvf_hnsw_search_ctx_new(small, &c), 0);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < 40; i++) {
+			const float *q = W.queries.v + i * DIM;
+			const struct rvf_hnsw *h = i % 2 ? W.big : small;
+			int n = rvf_hnsw_search(h, q, K, 48, NULL, a);
+
+			assert_int_equal(rvf_hnsw_search_with(h, c, q, K, 48, NULL, b), n);
+			same_result_lists(a, b, (size_t)n);
+			n = rvf_hnsw_search(h, q, K, 48, &f, a);
+			assert_int_equal(rvf_hnsw_search_with(h, c, q, K, 48, &f, b), n);
+			same_result_lists(a, b, (size_t)n);
+			n = rvf_hnsw_exact_search(h, q, K, 0, &f, a);
+			assert_int_equal(rvf_hnsw_exact_search_with(h, c, q, K, 0, &f, b), n);
+			same_result_lists(a, b, (size_t)n);
+		}
+		/* grow the small index well past its reserved capacity */
+		if (round == 0) {
+			uint64_t *labels = malloc(SMALL_N / 2 * sizeof(*labels));
+			for (size_t i = 0; i < SMALL_N / 2; i++)
+				labels[i] = SMALL_N / 2 + i;
+			assert_int_equal(rvf_hnsw_add_batch(small, labels, W.small.v + (size_t)(SMALL_N / 2) * DIM,
+							    SMALL_N / 2), 0);
+			free(labels);
+		}
+	}
+	/* a smaller dimension and then the large one again */
+	assert_int_equal(rvf_hnsw_new(3, RVF_METRIC_IP, &so, &tiny), 0);
+	assert_int_equal(rvf_hnsw_add(tiny, 7, q3), 0);
+	assert_int_equal(rvf_hnsw_search_with(tiny, c, q3, 1, 0, NULL, b), 1);
+	assert_int_equal(b[0].label, 7);
+	assert_int_equal(rvf_hnsw_search_with(W.big, c, W.queries.v, K, 48, NULL, b), K);
+	assert_int_equal(rvf_hnsw_search(W.big, W.queries.v, K, 48, NULL, a), K);
+	same_result_lists(a, b, K);
+	assert_int_equal(rvf_hnsw_search_with(W.big, NULL, W.queries.v, K, 48, NULL, b), -EINVAL);
+	assert_int_equal(rvf_hnsw_search_ctx_reserve(c, NULL, 0), -EINVAL);
+	rvf_hnsw_search_ctx_free(c);
+	rvf_hnsw_search_ctx_free(NULL);
+	rvf_hnsw_free(tiny);
+	rvf_hnsw_free(small);
+	free(bm);
 }
 
 /* ---- tombstones, re-insert, compaction -------------------------------------- */
@@ -1213,6 +1279,7 @@ int main(void)
 		cmocka_unit_test(filter_admitting_nothing_returns_no_results),
 		cmocka_unit_test(bitmap_and_callback_combine_as_and),
 		cmocka_unit_test(concurrent_searches_give_the_serial_results),
+		cmocka_unit_test(caller_context_gives_the_pooled_results_across_indexes),
 		cmocka_unit_test(deleted_labels_are_never_returned),
 		cmocka_unit_test(reinserted_label_is_live_again_with_its_new_vector),
 		cmocka_unit_test(deleting_every_node_leaves_an_empty_but_valid_index),

@@ -148,6 +148,15 @@ uint64_t rvf_dir_generation(const struct rvf_dir *d);
  * changed, 0 if not; -EBUSY if a transaction is pending on this handle. */
 int rvf_dir_refresh(struct rvf_dir *d);
 
+/* The commit sequence of the newest sound root slot on disk (slot checksum
+ * and fields checked; its snapshot is not read), for cheap change polling:
+ * compare with rvf_dir_generation. One pread per slot, no lock, no change
+ * to d, so safe from any thread while others read through d (not while d
+ * is closed). A sound newest root whose snapshot fails to load makes this
+ * run ahead of what rvf_dir_refresh reaches. 0, -EUCLEAN (no sound slot),
+ * or the pread error. */
+int rvf_dir_peek_generation(const struct rvf_dir *d, uint64_t *seq);
+
 /* 1 when a commit now could not reuse freed blocks (another handle is
  * loading a snapshot or pins one older than the one this handle sees), 0
  * when it could, or -errno. */

@@ -13,6 +13,9 @@
  *   -EROFS      the handle is read-only, or the store is frozen
  *   -ENOTSUP    the file needs a newer format version / unknown feature
  *   -EIO        the handle is poisoned by an earlier write/fsync failure
+ *   -ESTALE     a store handle's memory matches no committed snapshot (a
+ *               refresh failed half-way; refresh again), or its path now
+ *               names a different store
  *   -ENOENT     no such segment / field / file
  *   -EEXIST     the file (or id) already exists
  *   -EINVAL     bad argument

@@ -13,8 +13,9 @@
  * and maps the label to the new one. Tombstones keep routing searches but
  * never appear in results; rvf_hnsw_compact() drops them.
  *
- * Threading: any number of concurrent searches (search, exact_search,
- * contains, vector, label_of, count, save, check) on one handle are safe;
+ * Threading: any number of concurrent searches (search, exact_search, the
+ * _with variants each with its own context, contains, vector, label_of,
+ * count, save, check) on one handle are safe;
  * mutation (add, add_batch, delete, compact) needs exclusive access.
  * add_batch uses opts.threads worker threads internally.
  *
@@ -131,6 +132,34 @@ int rvf_hnsw_search(const struct rvf_hnsw *h, const float *query, uint32_t k, ui
 /* Same contract, by brute force over every live allowed node (ef ignored). */
 int rvf_hnsw_exact_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 			  const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);
+
+/*
+ * A caller-owned search context: the visited set, candidate heaps and query
+ * buffers one search needs. rvf_hnsw_search takes one from a pool on the
+ * index under a mutex (allocating the first time); the _with variants use
+ * the caller's instead, so once the context fits they allocate nothing and
+ * take no lock. A context is tied to no index: it grows (allocates) on the
+ * first search of an index with more nodes, a larger dimension or degree
+ * than it fits, so it survives the index growing or being replaced. One
+ * context serves one search at a time (one per thread).
+ *
+ * new: h may be NULL; else the context is sized for h now (as _reserve).
+ * *out returned owned (free with rvf_hnsw_search_ctx_free, NULL is fine),
+ * untouched on failure. reserve: size c for searches of h with ef up to ef
+ * (0 = 64), so the next one does not allocate. 0, -EINVAL, -ENOMEM.
+ */
+struct rvf_hnsw_search_ctx;
+int rvf_hnsw_search_ctx_new(const struct rvf_hnsw *h, struct rvf_hnsw_search_ctx **out);
+void rvf_hnsw_search_ctx_free(struct rvf_hnsw_search_ctx *c);
+int rvf_hnsw_search_ctx_reserve(struct rvf_hnsw_search_ctx *c, const struct rvf_hnsw *h, uint32_t ef);
+/* rvf_hnsw_search / rvf_hnsw_exact_search with context c (borrowed, not in
+ * use by another search): same contract and results. */
+int rvf_hnsw_search_with(const struct rvf_hnsw *h, struct rvf_hnsw_search_ctx *c, const float *query,
+			 uint32_t k, uint32_t ef, const struct rvf_hnsw_filter *f,
+			 struct rvf_hnsw_result *out);
+int rvf_hnsw_exact_search_with(const struct rvf_hnsw *h, struct rvf_hnsw_search_ctx *c,
+			       const float *query, uint32_t k, uint32_t ef,
+			       const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);
 
 /*
  * Serialise graph, labels, tombstones, parameters and (with

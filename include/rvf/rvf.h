@@ -13,10 +13,15 @@
  * crash afterwards never loses it, a crash before leaves the previous state.
  * The epoch is the storage generation of that commit (monotonic).
  *
- * Threading: one handle may be queried from many threads at once; mutators
- * need exclusive access to the handle. Across processes: one writer (the
- * handle from rvf_store_create/open holds the file's write lock until close)
- * and any number of read-only handles.
+ * Threading: one handle may be queried from many threads at once (queries,
+ * query contexts, get_vector/get_meta/live_ids/status/accessors, and
+ * rvf_store_changed); mutators and rvf_store_refresh need exclusive access
+ * to the handle: no query may run on another thread meanwhile (a reader
+ * that refreshes while serving queries holds a rwlock: queries shared,
+ * refresh exclusive). Across processes: one writer (the handle from
+ * rvf_store_create/open holds the file's write lock until close) and any
+ * number of read-only handles, each seeing the snapshot it opened or last
+ * refreshed to.
  */
 #ifndef RVF_RVF_H
 #define RVF_RVF_H
@@ -150,6 +155,85 @@ struct rvf_result {
  */
 int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
 		    const struct rvf_query_opts *o, struct rvf_result *out);
+
+/*
+ * A caller-owned query context: what a query would otherwise allocate or
+ * lock for (the index's visited set and heaps, the result buffer, and the
+ * allowed-set bitmap of the last repeated filter, recognised by content).
+ * rvf_store_query_ctx with a context gives exactly rvf_store_query's
+ * results; once the context has grown to the queries' k and ef and the
+ * store's size, an unfiltered query, or one whose filter has the same
+ * content as the context's previous one (at an unchanged store, and from
+ * its second query on, as the filter cache builds bitmaps), allocates
+ * nothing and takes no mutex. Other filtered queries work as in
+ * rvf_store_query (the cache's mutex, maybe an allocation).
+ *
+ * Lifetime: new sizes the context for s (which it borrows only for the
+ * call). *out returned owned: free with rvf_query_ctx_free (NULL is fine),
+ * which may run after s is closed. A context is not tied to s: it keeps
+ * working after a refresh of s, or with another store, and grows itself
+ * (allocates once) on the first query that needs more room (a store that
+ * grew, a larger k or ef). A bitmap it holds is used only at the store
+ * version it was built for; a refresh or mutation makes it re-resolve.
+ * It may keep one outdated bitmap alive until its next filtered query.
+ *
+ * Threading: one context serves one query at a time; give each worker
+ * thread its own. Queries with contexts run concurrently with each other
+ * and with rvf_store_query, under the same rules (no mutator or refresh
+ * meanwhile). new: 0, -EINVAL, -ENOMEM; query: as rvf_store_query, plus
+ * -EINVAL for a NULL context.
+ */
+struct rvf_query_ctx;
+int rvf_query_ctx_new(const struct rvf_store *s, struct rvf_query_ctx **out);
+void rvf_query_ctx_free(struct rvf_query_ctx *c);
+int rvf_store_query_ctx(const struct rvf_store *s, struct rvf_query_ctx *c, const float *query,
+			uint32_t dim, uint32_t k, const struct rvf_query_opts *o, struct rvf_result *out);
+
+/* ---- following other processes' commits ------------------------------------ */
+
+/*
+ * Move a read-only handle to the newest commit in the file. Segments
+ * committed since the handle's snapshot (ingests, deletes, metadata, other
+ * segments) are replayed into memory with the code open uses for segments
+ * newer than the graph checkpoint; when that cannot give the new state (a
+ * compaction rewrote or removed segments, a new graph checkpoint replaced
+ * the graph) the in-memory state is rebuilt from the new snapshot as open
+ * builds it. Either way the handle then answers exactly as a read-only
+ * handle freshly opened on that snapshot (graph search identically too
+ * when index builds are deterministic: opts.threads = 1).
+ *
+ * Returns 1 if the handle moved, 0 if it was already at the newest commit
+ * (cheap: one read of the root slots), or -errno. On failure the handle
+ * keeps its previous snapshot, unchanged, and answers as before; the next
+ * refresh tries again. One exception: a failure after replay began (a
+ * corrupt or inconsistent new segment, out of memory in the index) when the
+ * rebuild that follows fails too. The handle is then marked stale: queries,
+ * get_vector, get_meta, live_ids, status and verify return -ESTALE, and
+ * rvf_store_changed reports true, until a refresh succeeds (1). -ESTALE
+ * from refresh itself also means the path now names a different store.
+ *
+ * A writable handle holds the writer lock for life, so no one else commits:
+ * refresh is a no-op returning 0. A Rust RVF file opened read-only is an
+ * in-memory import: -ENOTSUP.
+ *
+ * Needs exclusive access to s (see Threading above). Query contexts survive
+ * it (they regrow on their next query). While a refresh runs, the handle's
+ * old snapshot and the new one are both pinned; refreshing lets writers
+ * reuse space the old one held.
+ */
+int rvf_store_refresh(struct rvf_store *s);
+
+/*
+ * *changed = whether the file has a commit newer than the handle's
+ * snapshot (false for a writable handle; true for a stale one). Reads the
+ * two root slots (two small preads), takes no lock, changes nothing: safe
+ * on any thread while queries run, so a poller can call it every few
+ * milliseconds and take its exclusive lock for rvf_store_refresh only when
+ * it says true. Not concurrently with refresh or close of s. A newest root
+ * that refresh found unloadable (damage) is no longer reported. 0 or
+ * -errno (the read's error).
+ */
+int rvf_store_changed(const struct rvf_store *s, bool *changed);
 
 /* ---- delete --------------------------------------------------------------- */
 

@@ -76,6 +76,7 @@ const char *rvf_strerror(int err)
 	case -EROFS:    return "read-only handle or frozen store";
 	case -ENOTSUP:  return "needs a newer rvf format version or an unknown feature";
 	case -EIO:      return "I/O error (handle poisoned; close and reopen)";
+	case -ESTALE:   return "stale handle (refresh it again, or reopen)";
 	case -ENOEXEC:  return "not an rvf store file";
 	case -ENOENT:   return "not found";
 	case -EEXIST:   return "already exists";

@@ -343,12 +343,17 @@ struct sctx {
 	uint8_t *u;            /* its 8-bit codes (SQ8) */
 	uint32_t *tmp;         /* copy of one neighbour list (+1 count) */
 	uint32_t *todo;
+	uint32_t qdim;         /* q and u hold this many values */
+	uint32_t lcap;         /* tmp and todo hold this many ids */
 };
 
-static void sctx_free(struct sctx *c)
+/* The public, caller-owned form: one context outside the pool. */
+struct rvf_hnsw_search_ctx {
+	struct sctx sc;
+};
+
+static void sctx_release(struct sctx *c)
 {
-	if (!c)
-		return;
 	free(c->vbits);
 	free(c->vtouch);
 	free(c->cand);
@@ -357,6 +362,13 @@ static void sctx_free(struct sctx *c)
 	free(c->u);
 	free(c->tmp);
 	free(c->todo);
+}
+
+static void sctx_free(struct sctx *c)
+{
+	if (!c)
+		return;
+	sctx_release(c);
 	free(c);
 }
 
@@ -703,6 +715,49 @@ static int visited_fit(struct sctx *c, size_t n)
 	return 0;
 }
 
+/*
+ * Make c fit a search of h: query buffers for its dimension, link buffers
+ * for its degree, a visited set covering its nodes (its reserved capacity,
+ * so an index that grows within it needs no new one). Allocates only what
+ * is too small; 0, or -ENOMEM with c still whole (and fitting what it fit).
+ */
+static int sctx_fit(const struct rvf_hnsw *h, struct sctx *c)
+{
+	if (c->qdim < h->dim) {
+		float *q = aligned_alloc(64, round_up(h->dim * sizeof(float), 64));
+		uint8_t *u = aligned_alloc(64, round_up(h->dim, 64));
+
+		if (!q || !u) {
+			free(q);
+			free(u);
+			return -ENOMEM;
+		}
+		free(c->q);
+		free(c->u);
+		c->q = q;
+		c->u = u;
+		c->qdim = h->dim;
+	}
+	if (c->lcap < h->M0 + 1) {
+		uint32_t *t = malloc((h->M0 + 1) * sizeof(uint32_t));
+		uint32_t *d = malloc((h->M0 + 1) * sizeof(uint32_t));
+
+		if (!t || !d) {
+			free(t);
+			free(d);
+			return -ENOMEM;
+		}
+		free(c->tmp);
+		free(c->todo);
+		c->tmp = t;
+		c->todo = d;
+		c->lcap = h->M0 + 1;
+	}
+	if (c->vcap < h->count && visited_fit(c, h->cap > h->count ? h->cap : h->count))
+		return -ENOMEM;
+	return 0;
+}
+
 static struct sctx *sctx_get(const struct rvf_hnsw *h)
 {
 	struct sctx *c;
@@ -717,20 +772,11 @@ static struct sctx *sctx_get(const struct rvf_hnsw *h)
 		if (!c)
 			return NULL;
 	}
-	if (!c->q) {
-		c->q = aligned_alloc(64, round_up(h->dim * sizeof(float), 64));
-		c->u = aligned_alloc(64, round_up(h->dim, 64));
-		c->tmp = malloc((h->M0 + 1) * sizeof(uint32_t));
-		c->todo = malloc((h->M0 + 1) * sizeof(uint32_t));
-		if (!c->q || !c->u || !c->tmp || !c->todo)
-			goto fail;
+	if (sctx_fit(h, c)) {
+		sctx_free(c);
+		return NULL;
 	}
-	if (c->vcap < h->count && visited_fit(c, h->cap > h->count ? h->cap : h->count))
-		goto fail;
 	return c;
-fail:
-	sctx_free(c);
-	return NULL;
 }
 
 static void sctx_put(const struct rvf_hnsw *h, struct sctx *c)
@@ -1377,15 +1423,6 @@ int rvf_hnsw_delete(struct rvf_hnsw *h, uint64_t label)
 
 /* ---- search --------------------------------------------------------------- */
 
-static int res_cmp(const void *a, const void *b)
-{
-	const struct rvf_hnsw_result *x = a, *y = b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->label < y->label ? -1 : x->label > y->label;
-}
-
 /* Fraction of live nodes the filter admits, from a strided sample. */
 static double estimate_selectivity(const struct rvf_hnsw *h, const struct admit *ad)
 {
@@ -1444,6 +1481,32 @@ static void topk_offer(struct rvf_hnsw_result *a, size_t *n, size_t k, struct rv
 	a[i] = x;
 }
 
+/* Sort a full top-k heap (topk_offer's max-heap on res_worse) ascending, in
+ * place: the root (worst) goes to the end, as in heapsort. The same order
+ * qsort by (distance, label) gives, without the buffer glibc's qsort may malloc. */
+static void topk_sort(struct rvf_hnsw_result *a, size_t n)
+{
+	while (n > 1) {
+		struct rvf_hnsw_result x = a[--n];
+		size_t i = 0;
+
+		a[n] = a[0];
+		for (;;) {
+			size_t c = 2 * i + 1;
+
+			if (c >= n)
+				break;
+			if (c + 1 < n && res_worse(&a[c + 1], &a[c]))
+				c++;
+			if (!res_worse(&a[c], &x))
+				break;
+			a[i] = a[c];
+			i = c;
+		}
+		a[i] = x;
+	}
+}
+
 /* The first admitted node at or after i, or h->count. */
 static inline size_t next_admitted(const struct rvf_hnsw *h, const struct admit *ad, size_t i)
 {
@@ -1484,12 +1547,14 @@ static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t 
 		x.label = h->labels[id];
 		topk_offer(out, &n, k, x);
 	}
-	qsort(out, n, sizeof(*out), res_cmp);
+	topk_sort(out, n);
 	return (int)n;
 }
 
-static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
-			 const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out, int exact)
+/* own: the caller's context, or NULL for one from the pool. */
+static int search_common(const struct rvf_hnsw *h, struct sctx *own, const float *query, uint32_t k,
+			 uint32_t ef, const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out,
+			 int exact)
 {
 	struct admit ad = { h, NULL, 0 };
 	struct qprep p;
@@ -1507,8 +1572,8 @@ static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t 
 	if (f && (f->bitmap || f->allow))
 		ad.f = f;
 	ad.any = ad.f || h->live != h->count;
-	c = sctx_get(h);
-	if (!c)
+	c = own;
+	if (c ? sctx_fit(h, c) != 0 : !(c = sctx_get(h)))
 		return -ENOMEM;
 	qprep_init(h, &p, query, c->q, c->u);
 
@@ -1539,24 +1604,78 @@ static int search_common(const struct rvf_hnsw *h, const float *query, uint32_t 
 			for (size_t i = 0; i < n; i++)
 				topk_offer(out, &m, k, (struct rvf_hnsw_result){ h->labels[c->res[i].id],
 										  result_dist(h, c->res[i].d) });
-			qsort(out, m, sizeof(*out), res_cmp);
+			topk_sort(out, m);
 			ret = (int)m;
 		}
 	}
-	sctx_put(h, c);
+	if (!own)
+		sctx_put(h, c);
 	return ret;
 }
 
 int rvf_hnsw_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 		    const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out)
 {
-	return search_common(h, query, k, ef, f, out, 0);
+	return search_common(h, NULL, query, k, ef, f, out, 0);
 }
 
 int rvf_hnsw_exact_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 			  const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out)
 {
-	return search_common(h, query, k, ef, f, out, 1);
+	return search_common(h, NULL, query, k, ef, f, out, 1);
+}
+
+int rvf_hnsw_search_ctx_new(const struct rvf_hnsw *h, struct rvf_hnsw_search_ctx **out)
+{
+	struct rvf_hnsw_search_ctx *c;
+
+	if (!out)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (h && rvf_hnsw_search_ctx_reserve(c, h, 0)) {
+		rvf_hnsw_search_ctx_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+void rvf_hnsw_search_ctx_free(struct rvf_hnsw_search_ctx *c)
+{
+	if (!c)
+		return;
+	sctx_release(&c->sc);
+	free(c);
+}
+
+int rvf_hnsw_search_ctx_reserve(struct rvf_hnsw_search_ctx *c, const struct rvf_hnsw *h, uint32_t ef)
+{
+	if (!c || !h)
+		return -EINVAL;
+	if (sctx_fit(h, &c->sc) || cand_grow(&c->sc.cand, &c->sc.ccap, 64) ||
+	    cand_grow(&c->sc.res, &c->sc.rcap, (size_t)(ef > 64 ? ef : 64) + 1))
+		return -ENOMEM;
+	return 0;
+}
+
+int rvf_hnsw_search_with(const struct rvf_hnsw *h, struct rvf_hnsw_search_ctx *c, const float *query,
+			 uint32_t k, uint32_t ef, const struct rvf_hnsw_filter *f,
+			 struct rvf_hnsw_result *out)
+{
+	if (!c)
+		return -EINVAL;
+	return search_common(h, &c->sc, query, k, ef, f, out, 0);
+}
+
+int rvf_hnsw_exact_search_with(const struct rvf_hnsw *h, struct rvf_hnsw_search_ctx *c,
+			       const float *query, uint32_t k, uint32_t ef,
+			       const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out)
+{
+	if (!c)
+		return -EINVAL;
+	return search_common(h, &c->sc, query, k, ef, f, out, 1);
 }
 
 size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max)

@@ -401,6 +401,51 @@ struct rvf_filter *rvf_filter_clone(const struct rvf_filter *f)
 	return NULL;
 }
 
+/* Exact identity of two values: type and bits (an f64 by its bit pattern,
+ * as the typed JSON form keeps it). */
+static bool value_same(const struct rvf_meta_value *a, const struct rvf_meta_value *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case RVF_META_U64:
+		return a->v.u64 == b->v.u64;
+	case RVF_META_I64:
+		return a->v.i64 == b->v.i64;
+	case RVF_META_F64:
+		return !memcmp(&a->v.f64, &b->v.f64, sizeof(double));
+	default:
+		return a->v.buf.len == b->v.buf.len &&
+		       (!a->v.buf.len || !memcmp(a->v.buf.ptr, b->v.buf.ptr, a->v.buf.len));
+	}
+}
+
+bool filter_equal(const struct rvf_filter *a, const struct rvf_filter *b)
+{
+	if (a == b)
+		return true;
+	if (!a || !b || a->op != b->op || a->field != b->field || a->n != b->n)
+		return false;
+	switch (a->op) {
+	case FOP_AND:
+	case FOP_OR:
+	case FOP_NOT:
+		for (uint32_t i = 0; i < a->n; i++)
+			if (!filter_equal(a->u.kids[i], b->u.kids[i]))
+				return false;
+		return true;
+	case FOP_IN:
+		for (uint32_t i = 0; i < a->n; i++)
+			if (!value_same(&a->u.in.vals[i], &b->u.in.vals[i]))
+				return false;
+		return true;
+	case FOP_RANGE:
+		return value_same(&a->u.r[0], &b->u.r[0]) && value_same(&a->u.r[1], &b->u.r[1]);
+	default:
+		return value_same(&a->u.v, &b->u.v);
+	}
+}
+
 /* ---- evaluation --------------------------------------------------------- */
 
 /* Where a vector's fields come from: a store record, or a caller's array. */

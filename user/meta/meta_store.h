@@ -83,6 +83,12 @@ int meta_store_foreach(const struct meta_store *ms, meta_store_foreach_fn cb, vo
  */
 bool filter_eval(const struct rvf_filter *f, const struct meta_store *ms, uint64_t id);
 
+/* Do a and b hold the same tree: operators, fields, operand order, value
+ * types and bytes (f64 by bit pattern)? Equal trees have equal
+ * rvf_filter_to_json. Does not allocate; NULL equals only NULL. For caches
+ * that must recognise a filter by content, never by its address. */
+bool filter_equal(const struct rvf_filter *a, const struct rvf_filter *b);
+
 /* What f says about a vector with no metadata at all. */
 bool filter_matches_missing(const struct rvf_filter *f);
 

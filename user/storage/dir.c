@@ -1129,6 +1129,33 @@ int rvf_dir_refresh(struct rvf_dir *d)
 	return refresh(d);
 }
 
+/*
+ * Plain pread(2) on the descriptor, not the I/O backend: a ring is not
+ * thread-safe and this must be callable beside reads on other threads. It
+ * touches no state of d (the fd is fixed for the handle's life).
+ */
+int rvf_dir_peek_generation(const struct rvf_dir *d, uint64_t *seq)
+{
+	uint64_t best = 0;
+
+	if (!d || !seq)
+		return -EINVAL;
+	for (int i = 0; i < 2; i++) {
+		struct rvf_root_slot r;
+		const char *why;
+		ssize_t n = pread(d->fd, &r, sizeof(r), (off_t)i * RVF_ROOT_SLOT_STRIDE);
+
+		if (n < 0)
+			return -errno;
+		if ((size_t)n == sizeof(r) && root_check(&r, i, &why) == 0 && r.commit_seq > best)
+			best = r.commit_seq;
+	}
+	if (!best)
+		return -EUCLEAN;
+	*seq = best;
+	return 0;
+}
+
 int rvf_dir_reuse_blocked(struct rvf_dir *d)
 {
 	if (!d)

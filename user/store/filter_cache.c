@@ -15,9 +15,12 @@
  *    tree's address) and by the store version it was built at; any mutation
  *    bumps the version, so a bitmap is never used against other contents.
  *  - refs counts the cache's own reference plus one per query reading the
- *    bitmap; eviction drops the cache's reference, the last put frees it.
- *  - All fields of the table are read and written under mu. bits, nodes and
- *    allowed are immutable once the entry holds a bitmap.
+ *    bitmap and one per query context holding it (store_query.c); eviction
+ *    drops the cache's reference, the last unref frees it. refs is atomic,
+ *    so a context drops its reference without the store (it may outlive
+ *    it); everything else in the table is read and written under mu.
+ *  - bits, nodes, allowed and version are immutable once the entry holds a
+ *    bitmap, so a holder reads them without the lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,7 +37,7 @@ struct fc_entry {
 	char *key;
 	uint64_t version;
 	uint64_t last;          /* tick of the last use (LRU) */
-	unsigned refs;
+	unsigned refs;          /* atomic */
 	uint64_t *bits;         /* NULL: seen once, not built */
 	size_t nodes;           /* bits covered (the index's node count) */
 	size_t allowed;         /* bits set */
@@ -42,7 +45,7 @@ struct fc_entry {
 
 static void entry_unref(struct fc_entry *e)
 {
-	if (e && --e->refs == 0) {
+	if (e && __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		free(e->bits);
 		free(e->key);
 		free(e);
@@ -144,7 +147,7 @@ const struct fc_entry *fcache_get(const struct rvf_store *s, const struct rvf_fi
 	}
 	e->last = c->tick;
 	if (e->bits) {
-		e->refs++;
+		__atomic_add_fetch(&e->refs, 1, __ATOMIC_RELAXED);
 		*allowed = e->allowed;
 		ret = e;
 	}
@@ -159,13 +162,23 @@ const uint64_t *fcache_bits(const struct fc_entry *e)
 	return e->bits;
 }
 
+size_t fcache_allowed(const struct fc_entry *e)
+{
+	return e->allowed;
+}
+
+uint64_t fcache_version(const struct fc_entry *e)
+{
+	return e->version;
+}
+
+void fcache_unref(const struct fc_entry *e)
+{
+	entry_unref((struct fc_entry *)e);
+}
+
 void fcache_put(const struct rvf_store *s, const struct fc_entry *e)
 {
-	struct filter_cache *c = (struct filter_cache *)&s->fcache;
-
-	if (!e)
-		return;
-	pthread_mutex_lock(&c->mu);
+	(void)s;
 	entry_unref((struct fc_entry *)e);
-	pthread_mutex_unlock(&c->mu);
 }

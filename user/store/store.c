@@ -57,7 +57,11 @@
  * opts.checkpoint_every), which bounds the catch-up work after a crash.
  *
  * Handle states: OPEN (writable or read-only) -> [broken] -> CLOSED. The
- * writable handle holds the dir's write lock for its whole life.
+ * writable handle holds the dir's write lock for its whole life. A
+ * read-only handle moves to newer commits with rvf_store_refresh
+ * (store_refresh.c: the catch-up below on the new segments, or this open
+ * path again), and is STALE (reads -ESTALE) while a refresh that failed
+ * half-way has left its memory matching no commit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +93,13 @@ uint64_t store_row_bytes(const struct rvf_store *s)
 	return 8 + (uint64_t)s->hdr.dimension * 4;
 }
 
+void store_version_bump(struct rvf_store *s)
+{
+	static uint64_t next;
+
+	s->version = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+}
+
 int store_writable(const struct rvf_store *s)
 {
 	if (!s)
@@ -111,7 +122,7 @@ static void hdr_seal(struct store_hdr *h)
 	h->hash = XXH3_64bits(h, offsetof(struct store_hdr, hash));
 }
 
-static int hdr_decode(const char *path, const void *buf, size_t len, struct store_hdr *out)
+int store_hdr_decode(const char *path, const void *buf, size_t len, struct store_hdr *out)
 {
 	struct store_hdr h;
 
@@ -431,6 +442,7 @@ int store_new_handle(const char *path, struct rvf_store **out)
 		return -ENOMEM;
 	}
 	fcache_init(&s->fcache);
+	store_version_bump(s);
 	err = meta_store_new(&s->ms);
 	if (!err)
 		err = idmap_init(&s->map, 0);
@@ -753,22 +765,31 @@ static int replay_vec_ids(struct rvf_store *s, const struct rvf_dir_segment *d)
 	return err;
 }
 
-static int replay_one(struct rvf_store *s, const struct rvf_dir_segment *d, bool full)
+int store_replay_read(const struct rvf_store *s, struct rvf_dir *dir, const struct rvf_dir_segment *d,
+		      void **buf, size_t *len)
 {
-	void *buf = NULL;
-	size_t len, n;
+	int err = rvf_dir_read_segment(dir, d->id, buf, len);
+
+	if (err)
+		return log_fail(err, "%s: reading segment %llu: %s", s->path, (unsigned long long)d->id,
+				rvf_strerror(err));
+	return 0;
+}
+
+/*
+ * Apply one store-owned segment's payload (read and checksum-verified) to
+ * memory. full: also to the graph (VEC rows inserted, JOURNAL tombstones
+ * applied), as for every segment newer than the checkpoint; without it only
+ * the bookkeeping (the checkpoint's graph already has the segment).
+ */
+int store_replay_apply(struct rvf_store *s, const struct rvf_dir_segment *d, const void *buf,
+		       size_t len, bool full)
+{
+	size_t n;
 	const uint64_t *ids;
 	const float *rows;
 	int err;
 
-	if (d->type != RVF_SEG_VEC && d->type != RVF_SEG_META && d->type != RVF_SEG_JOURNAL)
-		return 0;
-	if (d->type == RVF_SEG_VEC && !full)
-		return replay_vec_ids(s, d);
-	err = rvf_dir_read_segment(s->dir, d->id, &buf, &len);
-	if (err)
-		return log_fail(err, "%s: reading segment %llu: %s", s->path, (unsigned long long)d->id,
-				rvf_strerror(err));
 	if (d->type == RVF_SEG_META) {
 		err = store_apply_meta(s, d->id, buf, len);
 	} else if (d->type == RVF_SEG_JOURNAL) {
@@ -784,7 +805,7 @@ static int replay_one(struct rvf_store *s, const struct rvf_dir_segment *d, bool
 			segtab_find(&s->segs, d->id)->rows = n;
 			err = store_apply_vec_ids(s, d->id, ids, n);
 		}
-		if (!err && n) {
+		if (!err && n && full) {
 			err = rvf_hnsw_add_batch(s->h, ids, rows, n);
 			if (err)
 				log_error("%s: VEC segment %llu: graph insert failed: %s", s->path,
@@ -793,6 +814,22 @@ static int replay_one(struct rvf_store *s, const struct rvf_dir_segment *d, bool
 			s->pending_vecs += n;
 		}
 	}
+	return err;
+}
+
+static int replay_one(struct rvf_store *s, const struct rvf_dir_segment *d, bool full)
+{
+	void *buf = NULL;
+	size_t len;
+	int err;
+
+	if (!owned_type(d->type))
+		return 0;
+	if (d->type == RVF_SEG_VEC && !full)
+		return replay_vec_ids(s, d);
+	err = store_replay_read(s, s->dir, d, &buf, &len);
+	if (!err)
+		err = store_replay_apply(s, d, buf, len, full);
 	free(buf);
 	return err;
 }
@@ -957,6 +994,17 @@ static int ckpt_damage(struct rvf_store *s, int err)
 	return err;
 }
 
+int store_check_counters(const struct rvf_store *s, const struct store_hdr *disk)
+{
+	if (s->hdr.live != disk->live || s->hdr.deleted != disk->deleted ||
+	    rvf_hnsw_live_count(s->h) != s->hdr.live)
+		return log_fail(-EUCLEAN, "%s: replay found %llu live / %llu deleted (graph %zu), the header says %llu / %llu",
+				s->path, (unsigned long long)s->hdr.live, (unsigned long long)s->hdr.deleted,
+				rvf_hnsw_live_count(s->h), (unsigned long long)disk->live,
+				(unsigned long long)disk->deleted);
+	return 0;
+}
+
 static int store_load(struct rvf_store *s)
 {
 	struct rvf_dir_segment *segs = NULL;
@@ -1045,14 +1093,9 @@ static int store_load(struct rvf_store *s)
 	s->stats.open_replay_ns = t1 - t0;
 	s->stats.open_graph_ns = t2 - t1;
 	s->stats.open_catchup_ns = now_mono_ns() - t2;
-	if (s->hdr.live != disk.live || s->hdr.deleted != disk.deleted ||
-	    rvf_hnsw_live_count(s->h) != s->hdr.live) {
-		err = log_fail(-EUCLEAN, "%s: replay found %llu live / %llu deleted (graph %zu), the header says %llu / %llu",
-			       s->path, (unsigned long long)s->hdr.live, (unsigned long long)s->hdr.deleted,
-			       rvf_hnsw_live_count(s->h), (unsigned long long)disk.live,
-			       (unsigned long long)disk.deleted);
+	err = store_check_counters(s, &disk);
+	if (err)
 		goto out;
-	}
 	if (s->stats.catchup_vectors || s->stats.catchup_deletes)
 		log_info("%s: caught up %llu vectors and %llu deletes newer than the graph checkpoint",
 			 s->path, (unsigned long long)s->stats.catchup_vectors,
@@ -1106,7 +1149,7 @@ static int open_native(const char *path, const struct rvf_store_opts *o, bool re
 		goto fail;
 	err = rvf_dir_user_metadata(s->dir, &um, &umlen);
 	if (!err)
-		err = hdr_decode(path, um, umlen, &s->hdr);
+		err = store_hdr_decode(path, um, umlen, &s->hdr);
 	free(um);
 	if (!err && skip_ckpt)
 		s->hdr.ckpt_seg_id = 0;        /* in memory: replay everything */
@@ -1147,6 +1190,12 @@ static int is_rust_file(const char *path)
 		r = 1;
 	close(fd);
 	return r;
+}
+
+int store_open_native(const char *path, const struct rvf_store_opts *o, bool readonly,
+		      struct rvf_store **out)
+{
+	return open_native(path, o, readonly, false, out);
 }
 
 int rvf_store_open(const char *path, const struct rvf_store_opts *o, struct rvf_store **out)

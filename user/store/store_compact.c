@@ -312,7 +312,7 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 		s->hdr = old;
 		goto out;
 	}
-	s->version++;
+	store_version_bump(s);
 	free(s->segs.a);
 	s->segs = nt;
 	nt.a = NULL;
@@ -586,6 +586,8 @@ int rvf_store_verify(struct rvf_store *s)
 
 	if (!s)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	if (rvf_dir_check(s->dir, NULL))
 		v.problems++;
 	if (rvf_hnsw_check(s->h))

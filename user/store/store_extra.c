@@ -505,6 +505,7 @@ int store_open_rust_readonly(const char *path, const struct rvf_store_opts *o, s
 	}
 	free(s->path);
 	s->path = p;
+	s->rust_view = true;
 	*out = s;
 	return 0;
 }

@@ -155,7 +155,8 @@ int segtab_add(struct segtab *t, const struct sseg *s);
 struct store_stats {
 	int      ckpt_loaded;        /* open loaded a graph checkpoint */
 	uint64_t ckpt_nodes_loaded;  /* nodes in that checkpoint */
-	uint64_t catchup_vectors;    /* vectors inserted at open (newer than the checkpoint) */
+	uint64_t catchup_vectors;    /* vectors inserted at open (newer than the checkpoint),
+	                              * and by catch-up refreshes since */
 	uint64_t catchup_deletes;
 	uint64_t checkpoints;        /* checkpoints written by this handle */
 	uint64_t index_ns;           /* time in graph inserts (ingest) */
@@ -167,6 +168,12 @@ struct store_stats {
 	uint64_t plan_exact;         /* filtered queries the planner answered by exact scan */
 	uint64_t plan_graph;         /* filtered queries run in the graph with the filter */
 	uint64_t plan_cached;        /* filtered queries that read a cached allowed-set bitmap */
+	uint64_t filter_lookups;     /* filtered queries that looked their filter up in the
+	                              * cache (mutex, serialisation); a query context's
+	                              * repeated filter does not */
+	uint64_t refresh_catchups;   /* refreshes that replayed only the new segments */
+	uint64_t refresh_rebuilds;   /* refreshes that rebuilt the state from the snapshot */
+	uint64_t refresh_ns;         /* duration of the last refresh that moved */
 };
 
 /* filter_cache.c: bitmaps of repeated filters (see there). */
@@ -185,7 +192,12 @@ void fcache_release(struct filter_cache *c);
 const struct fc_entry *fcache_get(const struct rvf_store *s, const struct rvf_filter *f,
 				  size_t *allowed);
 const uint64_t *fcache_bits(const struct fc_entry *e);
+size_t fcache_allowed(const struct fc_entry *e);
+uint64_t fcache_version(const struct fc_entry *e);  /* the store version it was built at */
 void fcache_put(const struct rvf_store *s, const struct fc_entry *e);
+/* Drop a reference from fcache_get without the store (a query context may
+ * outlive it): the count is atomic, the entry freed by the last one. */
+void fcache_unref(const struct fc_entry *e);
 
 struct rvf_store {
 	char *path;
@@ -199,7 +211,9 @@ struct rvf_store {
 	struct segtab segs;
 	uint32_t threads;
 	uint64_t ckpt_every;         /* vectors between checkpoints; 0 = auto */
-	uint64_t version;            /* bumped by every change to the contents */
+	uint64_t version;            /* new value at every change to the contents, unique in
+	                              * the process (store_version_bump), so a cached allowed
+	                              * set never matches other contents, nor another handle */
 	uint64_t pending_vecs;       /* rows ingested since the checkpoint */
 	uint64_t pending_dels;
 	uint64_t ckpt_bytes;          /* size of the committed checkpoint blob */
@@ -208,7 +222,17 @@ struct rvf_store {
 	struct store_stats stats;
 	struct filter_cache fcache;
 	bool ckpt_bad;               /* open: the graph checkpoint failed its checks */
+	bool rust_view;              /* a Rust RVF file imported in memory (no refresh) */
+	int stale;                   /* -errno: a refresh failed half-way; memory is no
+	                              * committed snapshot, reads fail (store_readable) */
+	uint64_t refused_seq;        /* newest root a refresh found but could not load */
 };
+
+/* 0, or -ESTALE when the handle's memory is no committed snapshot. */
+static inline int store_readable(const struct rvf_store *s)
+{
+	return s->stale ? -ESTALE : 0;
+}
 
 /* store.c */
 int store_hdr_put(struct rvf_store *s);                 /* encode + set user metadata (pending) */
@@ -251,6 +275,19 @@ int meta_walk(const void *buf, size_t len, void (*cb)(void *ctx, uint64_t id, bo
 	      void *ctx);
 
 int store_writable(const struct rvf_store *s);
+void store_version_bump(struct rvf_store *s);
+
+/* The open path and its pieces, shared with refresh (store_refresh.c). */
+int store_open_native(const char *path, const struct rvf_store_opts *o, bool readonly,
+		      struct rvf_store **out);
+int store_hdr_decode(const char *path, const void *buf, size_t len, struct store_hdr *out);
+/* Read a segment's payload through dir (checksum verified); *buf owned. */
+int store_replay_read(const struct rvf_store *s, struct rvf_dir *dir, const struct rvf_dir_segment *d,
+		      void **buf, size_t *len);
+int store_replay_apply(struct rvf_store *s, const struct rvf_dir_segment *d, const void *buf,
+		       size_t len, bool full);
+/* Invariant 4: replay's counters (and the graph's) equal the header's. */
+int store_check_counters(const struct rvf_store *s, const struct store_hdr *disk);
 
 /* prefetch.c: a reader thread for open (see there). */
 struct prefetch;

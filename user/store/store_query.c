@@ -11,6 +11,15 @@
  * matches are scanned exactly; otherwise the filter runs inside HNSW
  * traversal, as bitmap or callback (the index switches to its own exact
  * scan when its cost model says so).
+ *
+ * Query contexts (rvf_query_ctx): the per-query state a query would
+ * otherwise allocate or lock for. The index's search context (visited set,
+ * heaps, query buffers: no pool mutex), the result buffer, and the filter
+ * last resolved to a cached allowed set, held by reference together with a
+ * clone of the filter: a query whose filter has the same content (not the
+ * same address: a freed tree's address can come back with another filter)
+ * at the same store version reads that bitmap without the cache's mutex
+ * and without serialising the filter to find its entry.
  */
 #include <errno.h>
 #include <math.h>
@@ -78,29 +87,76 @@ static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k
 	return (int)m;
 }
 
+struct rvf_query_ctx {
+	struct rvf_hnsw_search_ctx *hc;
+	struct rvf_hnsw_result *res;     /* rcap results */
+	uint32_t rcap;
+	struct rvf_filter *fkey;         /* owned clone of the filter fe is for */
+	const struct fc_entry *fe;       /* a reference, valid at fcache_version(fe) */
+};
+
+/* The index search, with the context's search state when there is one. */
+static int index_search(const struct rvf_store *s, struct rvf_query_ctx *c, bool exact,
+			const float *q, uint32_t k, uint32_t ef, const struct rvf_hnsw_filter *f,
+			struct rvf_hnsw_result *res)
+{
+	if (c)
+		return exact ? rvf_hnsw_exact_search_with(s->h, c->hc, q, k, ef, f, res)
+			     : rvf_hnsw_search_with(s->h, c->hc, q, k, ef, f, res);
+	return exact ? rvf_hnsw_exact_search(s->h, q, k, ef, f, res)
+		     : rvf_hnsw_search(s->h, q, k, ef, f, res);
+}
+
+/* Let the context keep ce (a reference from fcache_get) for filter f; false
+ * when it cannot (out of memory for the clone: the caller puts ce). */
+static bool ctx_adopt(struct rvf_query_ctx *c, const struct rvf_filter *f, const struct fc_entry *ce)
+{
+	struct rvf_filter *key = rvf_filter_clone(f);
+
+	if (!key)
+		return false;
+	fcache_unref(c->fe);
+	rvf_filter_free(c->fkey);
+	c->fkey = key;
+	c->fe = ce;
+	return true;
+}
+
 /*
  * The planner. A cached allowed set (a filter seen before at this version)
  * gives the exact selectivity and a bitmap; otherwise the selectivity is
  * sampled and the filter evaluated per node. Either way a very selective
  * filter is answered by an exact scan of the matches, any other in the
- * graph with the filter applied during traversal.
+ * graph with the filter applied during traversal. With a context c, the
+ * bitmap it holds stands in for the cache lookup when the filter matches.
  */
-static int filtered_query(const struct rvf_store *s, const float *query, uint32_t k, uint32_t ef,
-			  const struct rvf_filter *f, uint32_t flags, struct rvf_hnsw_result *res)
+static int filtered_query(const struct rvf_store *s, struct rvf_query_ctx *c, const float *query,
+			  uint32_t k, uint32_t ef, const struct rvf_filter *f, uint32_t flags,
+			  struct rvf_hnsw_result *res)
 {
 	/* counters only (the handle is shared by reading threads) */
 	struct store_stats *st = (struct store_stats *)&s->stats;
 	struct allow_ctx a = { f, s->ms };
 	size_t live = rvf_hnsw_live_count(s->h), allowed = 0;
-	const struct fc_entry *ce = fcache_get(s, f, &allowed);
+	const struct fc_entry *ce = NULL;
 	struct rvf_hnsw_filter hf = { .allow = allow_cb, .ctx = &a };
-	bool exact = flags & RVF_QUERY_EXACT;
+	bool exact = flags & RVF_QUERY_EXACT, held = false;
 	int n;
 
+	if (c && c->fe && fcache_version(c->fe) == s->version && filter_equal(c->fkey, f)) {
+		ce = c->fe;              /* the context's own: no lock, no lookup */
+		allowed = fcache_allowed(ce);
+		held = true;
+	} else {
+		ce = fcache_get(s, f, &allowed);
+		held = ce && c && ctx_adopt(c, f, ce);
+		__atomic_fetch_add(&st->filter_lookups, 1, __ATOMIC_RELAXED);
+	}
 	if (ce) {
 		hf = (struct rvf_hnsw_filter){ .bitmap = fcache_bits(ce) };
 		if (!allowed) {
-			fcache_put(s, ce);
+			if (!held)
+				fcache_put(s, ce);
 			return 0;
 		}
 		hf.selectivity = live ? (double)allowed / (double)live : 1.0;
@@ -112,21 +168,23 @@ static int filtered_query(const struct rvf_store *s, const float *query, uint32_
 	if (!exact && hf.selectivity < PLAN_EXACT_SEL && (ce || !filter_matches_missing(f))) {
 		/* with a bitmap the index's own scan reads bits; without one,
 		 * walking the metadata finds the matches without a lookup per node */
-		n = ce ? rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res)
+		n = ce ? index_search(s, c, true, query, k, ef, &hf, res)
 		       : exact_collected(s, query, k, f, res);
 		__atomic_fetch_add(&st->plan_exact, 1, __ATOMIC_RELAXED);
 	} else if (exact) {
-		n = rvf_hnsw_exact_search(s->h, query, k, ef, &hf, res);
+		n = index_search(s, c, true, query, k, ef, &hf, res);
 	} else {
-		n = rvf_hnsw_search(s->h, query, k, ef, &hf, res);
+		n = index_search(s, c, false, query, k, ef, &hf, res);
 		__atomic_fetch_add(&st->plan_graph, 1, __ATOMIC_RELAXED);
 	}
-	fcache_put(s, ce);
+	if (!held)
+		fcache_put(s, ce);
 	return n;
 }
 
-int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
-		    const struct rvf_query_opts *o, struct rvf_result *out)
+/* c NULL: a plain query (result buffer allocated, pooled index contexts). */
+static int query_common(const struct rvf_store *s, struct rvf_query_ctx *c, const float *query,
+			uint32_t dim, uint32_t k, const struct rvf_query_opts *o, struct rvf_result *out)
 {
 	const struct rvf_filter *f = o ? o->filter : NULL;
 	uint32_t flags = o ? o->flags : 0, ef;
@@ -135,6 +193,9 @@ int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim,
 
 	if (!s || !query || !out)
 		return -EINVAL;
+	n = store_readable(s);
+	if (n)
+		return n;
 	if (dim != s->hdr.dimension)
 		return log_fail(-EINVAL, "%s: query has dimension %u, the store %u", s->path, dim,
 				s->hdr.dimension);
@@ -146,21 +207,81 @@ int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim,
 	ef = o && o->ef_search ? o->ef_search : (k > 64 ? k : 64);
 	if (ef < k)
 		ef = k;
-	res = malloc((size_t)k * sizeof(*res));
+	if (c && c->rcap < k) {
+		/* grows once to the largest k seen: outside the steady state */
+		res = malloc((size_t)k * sizeof(*res));
+		if (!res)
+			return -ENOMEM;
+		free(c->res);
+		c->res = res;
+		c->rcap = k;
+	}
+	res = c ? c->res : malloc((size_t)k * sizeof(*res));
 	if (!res)
 		return -ENOMEM;
-	if (!f) {
-		n = (flags & RVF_QUERY_EXACT) ? rvf_hnsw_exact_search(s->h, query, k, ef, NULL, res)
-					      : rvf_hnsw_search(s->h, query, k, ef, NULL, res);
-	} else {
-		n = filtered_query(s, query, k, ef, f, flags, res);
-	}
+	if (!f)
+		n = index_search(s, c, flags & RVF_QUERY_EXACT, query, k, ef, NULL, res);
+	else
+		n = filtered_query(s, c, query, k, ef, f, flags, res);
 	for (int i = 0; i < n; i++) {
 		out[i].id = res[i].label;
 		out[i].distance = (flags & RVF_QUERY_OMIT_DISTANCES) ? 0.0f : res[i].distance;
 	}
-	free(res);
+	if (!c)
+		free(res);
 	return n;
+}
+
+int rvf_store_query(const struct rvf_store *s, const float *query, uint32_t dim, uint32_t k,
+		    const struct rvf_query_opts *o, struct rvf_result *out)
+{
+	return query_common(s, NULL, query, dim, k, o, out);
+}
+
+#define CTX_MIN_K 64u
+
+int rvf_query_ctx_new(const struct rvf_store *s, struct rvf_query_ctx **out)
+{
+	struct rvf_query_ctx *c;
+	int err;
+
+	if (!s || !out)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	err = rvf_hnsw_search_ctx_new(s->h, &c->hc);
+	if (!err) {
+		c->res = malloc(CTX_MIN_K * sizeof(*c->res));
+		c->rcap = CTX_MIN_K;
+		if (!c->res)
+			err = -ENOMEM;
+	}
+	if (err) {
+		rvf_query_ctx_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+void rvf_query_ctx_free(struct rvf_query_ctx *c)
+{
+	if (!c)
+		return;
+	rvf_hnsw_search_ctx_free(c->hc);
+	free(c->res);
+	fcache_unref(c->fe);
+	rvf_filter_free(c->fkey);
+	free(c);
+}
+
+int rvf_store_query_ctx(const struct rvf_store *s, struct rvf_query_ctx *c, const float *query,
+			uint32_t dim, uint32_t k, const struct rvf_query_opts *o, struct rvf_result *out)
+{
+	if (!c)
+		return -EINVAL;
+	return query_common(s, c, query, dim, k, o, out);
 }
 
 /* ---- reading back ---------------------------------------------------------------- */
@@ -171,6 +292,8 @@ int rvf_store_get_vector(const struct rvf_store *s, uint64_t id, float *out, uin
 
 	if (!s || !out)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	if (dim != s->hdr.dimension)
 		return -EINVAL;
 	v = rvf_hnsw_vector(s->h, id);
@@ -188,6 +311,8 @@ int rvf_store_get_meta(const struct rvf_store *s, uint64_t id, struct rvf_meta_e
 
 	if (!s || !out || !n)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	if (!rvf_hnsw_contains(s->h, id))
 		return -ENOENT;
 	tmp = malloc(RVF_META_MAX_FIELDS * sizeof(*tmp));
@@ -240,6 +365,8 @@ int rvf_store_live_ids(const struct rvf_store *s, uint64_t **ids, size_t *n)
 
 	if (!s || !ids || !n)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	a = malloc((s->hdr.live ? s->hdr.live : 1) * 8);
 	if (!a)
 		return -ENOMEM;
@@ -267,6 +394,8 @@ int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st)
 
 	if (!s || !st)
 		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
 	memset(&r, 0, sizeof(r));
 	err = rvf_dir_vector_index_fields(s->dir, &fields, &nf);
 	if (err)

@@ -217,7 +217,7 @@ int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size
 		goto out;
 	}
 	s->stats.commit_ns += now_mono_ns() - t0;
-	s->version++;
+	store_version_bump(s);
 
 	/* durable: now memory */
 	s->hdr.live = old.live;
@@ -305,7 +305,7 @@ static int delete_live(struct rvf_store *s, const uint64_t *ids, size_t n, struc
 	}
 	s->hdr.live = old.live;
 	s->hdr.deleted = old.deleted;
-	s->version++;
+	store_version_bump(s);
 	{
 		struct sseg g = { .id = seg, .type = RVF_SEG_JOURNAL, .payload_len = len, .rows = n,
 				  .disk_bytes = store_disk_bytes(s, len) };

@@ -897,7 +897,9 @@ static void burst_beyond_the_buffer_ring_is_answered_whole(void **state)
 }
 
 /* Another process ingests while rvfd serves: the new vector is found
- * within a bounded poll, and every reply in between is a whole state. */
+ * within a bounded poll, and every reply in between is a whole state; a
+ * delete plus compaction is picked up too, and afterwards the daemon
+ * answers exactly as a freshly opened handle. */
 static void commit_by_another_process_becomes_visible(void **state)
 {
 	struct fx *f = *state;
@@ -1001,6 +1003,52 @@ static void commit_by_another_process_becomes_visible(void **state)
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	/* a delete and a compaction (which rewrites segments, so the daemon's
+	 * refresh must rebuild rather than replay): the vector disappears */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rvf_store *w = NULL;
+		uint64_t id = 123456789;
+		struct rvf_delete_result dr;
+		struct rvf_compact_result cr;
+
+		if (rvf_store_open(copy, NULL, &w) || rvf_store_delete(w, &id, 1, &dr) || dr.deleted != 1 ||
+		    rvf_store_compact(w, &cr))
+			_exit(1);
+		_exit(rvf_store_close(w) ? 2 : 0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	found = true;
+	for (int i = 0; i < 200 && found; i++) {
+		struct rvf_wire_reply h;
+		struct rvf_wire_result r;
+
+		len = make_query(pkt, sizeof(pkt), NS1, target, DIM, 1, 0, 30000 + (uint64_t)i);
+		len = ask(&c, pkt, len, 30000 + (uint64_t)i, rep, sizeof(rep));
+		assert_int_equal(rvf_wire_reply_parse(rep, len, &h), 0);
+		assert_int_equal(h.status, RVF_WIRE_OK);
+		assert_int_equal(h.count, 1);
+		rvf_wire_reply_result(rep, 0, &r);
+		found = r.id == 123456789;
+		if (found)
+			usleep(10000);
+	}
+	assert_false(found);
+	/* and the daemon answers as a fresh read-only handle on that state */
+	{
+		struct rvf_store *now = NULL;
+
+		assert_int_equal(rvf_store_open_readonly(copy, NULL, &now), 0);
+		for (uint64_t i = 0; i < 30; i++) {
+			len = make_query(pkt, sizeof(pkt), NS1, f->q + i * DIM, DIM, 10, 64, 40000 + i);
+			len = ask(&c, pkt, len, 40000 + i, rep, sizeof(rep));
+			expect_same_results(now, f->q + i * DIM, DIM, 10, 64, NULL, rep, len);
+		}
+		rvf_store_close(now);
+	}
 	close(c.fd);
 	assert_int_equal(daemon_stop(&d), 0);
 	free(copy);

@@ -108,7 +108,7 @@ size_t handle_datagram(void *ctx, const struct net_dgram *dg, bool draining, uin
 				v = aligned;
 			}
 			pthread_rwlock_rdlock(&d->lock);
-			n = rvf_store_query(ns->store, v, q.dim, q.k, &qo, w->res);
+			n = rvf_store_query_ctx(ns->store, w->qctx, v, q.dim, q.k, &qo, w->res);
 			pthread_rwlock_unlock(&d->lock);
 			counters_add(&w->c.queries, 1);
 			if (n < 0) {

@@ -498,6 +498,11 @@ int main(int argc, char **argv)
 		d.workers[t].d = &d;
 		d.workers[t].index = t;
 		d.workers[t].fd = -1;
+		/* one context serves every namespace (it regrows as needed) */
+		if ((rc = rvf_query_ctx_new(d.ns[0].store, &d.workers[t].qctx))) {
+			die_msg("query context: %s", rvf_strerror(rc));
+			goto out_sockets;
+		}
 	}
 	if (bind_sockets(&d))
 		goto out_sockets;
@@ -579,9 +584,11 @@ out_filter:
 out_sockets:
 	if (d.stop_fd >= 0)
 		close(d.stop_fd);
-	for (unsigned t = 0; d.workers && t < d.threads; t++)
+	for (unsigned t = 0; d.workers && t < d.threads; t++) {
 		if (d.workers[t].fd >= 0)
 			close(d.workers[t].fd);
+		rvf_query_ctx_free(d.workers[t].qctx);
+	}
 	free(d.workers);
 	pthread_rwlock_destroy(&d.lock);
 out_stores:

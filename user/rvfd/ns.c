@@ -8,15 +8,17 @@
  *
  * Picking up a commit (every --poll-ms, 25 ms by default):
  *
- *   watch handle (rvf_dir, read-only) --refresh--> newest generation G
- *   G != generation served?  open the file again read-only (a whole
- *   committed state: the store loads one snapshot), outside any lock
- *   write-lock d->lock; swap the store pointer; unlock; close the old one
+ *   rvf_store_changed (two small preads, no lock, safe beside queries)
+ *     false -> nothing to do
+ *     true  -> write-lock d->lock; rvf_store_refresh (replays the new
+ *              segments, or rebuilds after a compaction); unlock
+ *              refresh failed -> open the file again read-only outside the
+ *              lock and swap it in under the lock (a fresh open can succeed
+ *              where a replay could not, and it clears a stale handle)
  *
  * Workers search under the read lock, so a query sees either the old state
- * or the new one, never a mix, and a slow open never stalls queries. An
- * open that fails (the file is mid-compaction, out of memory) keeps the old
- * state and is retried at the next poll.
+ * or the new one, never a mix. A state that cannot be loaded at all keeps
+ * the old one serving and is retried at the next poll.
  */
 #include <errno.h>
 #include <poll.h>
@@ -68,12 +70,6 @@ int ns_open_all(struct rvfd *d)
 			goto fail;
 		}
 		n->shape = (struct rvf_wire_ns){ .dim = (uint16_t)dim, .elem_type = RVF_WIRE_ELEM_F32 };
-		rc = rvf_dir_open_readonly(n->path, NULL, &n->watch);
-		if (rc) {
-			log_error("namespace %u: cannot watch %s for commits: %s", n->id, n->path,
-				  rvf_strerror(rc));
-			goto fail;
-		}
 		n->generation = rvf_dir_generation(rvf_store_dir(n->store));
 		n->live = live_count(n->store);
 	}
@@ -88,8 +84,6 @@ void ns_close_all(struct rvfd *d)
 	for (size_t i = 0; i < d->n_ns; i++) {
 		rvf_store_close(d->ns[i].store);
 		d->ns[i].store = NULL;
-		rvf_dir_close(d->ns[i].watch);
-		d->ns[i].watch = NULL;
 	}
 }
 
@@ -110,21 +104,12 @@ const struct rvfd_ns *ns_find(const struct rvfd *d, uint32_t id)
 	return NULL;
 }
 
-/* One namespace: 1 when it moved to a newer commit, 0 when not, -errno when
- * the newer state could not be opened (the old one keeps serving). */
-static int ns_poll(struct rvfd *d, struct rvfd_ns *n)
+/* Open the file again and swap it in: the fallback when a refresh fails. */
+static int ns_reopen(struct rvfd *d, struct rvfd_ns *n)
 {
 	struct rvf_store *fresh = NULL, *old;
-	uint64_t gen;
-	int rc;
+	int rc = rvf_store_open_readonly(n->path, NULL, &fresh);
 
-	rc = rvf_dir_refresh(n->watch);
-	if (rc < 0)
-		return rc;
-	gen = rvf_dir_generation(n->watch);
-	if (gen == load_u64(&n->generation))
-		return 0;
-	rc = rvf_store_open_readonly(n->path, NULL, &fresh);
 	if (rc)
 		return rc;
 	if (rvf_store_dimension(fresh) != n->shape.dim) {
@@ -139,10 +124,33 @@ static int ns_poll(struct rvfd *d, struct rvfd_ns *n)
 	old = n->store;
 	n->store = fresh;
 	pthread_rwlock_unlock(&d->lock);
-	store_u64(&n->generation, rvf_dir_generation(rvf_store_dir(fresh)));
-	store_u64(&n->live, live_count(fresh));
-	store_u64(&n->refreshes, load_u64(&n->refreshes) + 1);
 	rvf_store_close(old);
+	return 1;
+}
+
+/* One namespace: 1 when it moved to a newer commit, 0 when not, -errno when
+ * the newer state could not be loaded (the old one keeps serving). */
+static int ns_poll(struct rvfd *d, struct rvfd_ns *n)
+{
+	bool changed = false;
+	int rc;
+
+	rc = rvf_store_changed(n->store, &changed);
+	if (rc < 0 || !changed)
+		return rc;
+	pthread_rwlock_wrlock(&d->lock);
+	rc = rvf_store_refresh(n->store);
+	pthread_rwlock_unlock(&d->lock);
+	if (rc < 0) {
+		log_warn("namespace %u: refresh of %s failed (%s); opening it again", n->id, n->path,
+			 rvf_strerror(rc));
+		rc = ns_reopen(d, n);
+	}
+	if (rc <= 0)
+		return rc;
+	store_u64(&n->generation, rvf_dir_generation(rvf_store_dir(n->store)));
+	store_u64(&n->live, live_count(n->store));
+	store_u64(&n->refreshes, load_u64(&n->refreshes) + 1);
 	log_info("namespace %u: picked up commit %llu of %s", n->id,
 		 (unsigned long long)load_u64(&n->generation), n->path);
 	return 1;

@@ -11,8 +11,10 @@
  * Threads: the main thread waits for signals; one worker per socket runs
  * net_loop_run with handle_datagram; the watcher polls the stores for
  * commits. Workers hold d->lock for reading around each search; the watcher
- * holds it for writing only to swap a store (never while it reads a file),
- * so a query always sees one whole committed state.
+ * holds it for writing only while it refreshes a store (replaying what
+ * another process committed) or swaps in a reopened one, so a query always
+ * sees one whole committed state. Each worker owns a query context, so a
+ * search allocates nothing and takes no mutex.
  */
 #ifndef RVF_RVFD_H
 #define RVF_RVFD_H
@@ -34,9 +36,8 @@
 struct rvfd_ns {
 	uint32_t id;
 	char *path;                     /* owned */
-	struct rvf_store *store;        /* owned; swapped under d->lock (write) */
+	struct rvf_store *store;        /* owned; refreshed (or swapped) under d->lock (write) */
 	struct rvf_wire_ns shape;
-	struct rvf_dir *watch;          /* owned: a read-only view polled for commits */
 	uint64_t generation;            /* of the store being served */
 	uint64_t refreshes;             /* commits picked up (watcher writes) */
 	uint64_t live;                  /* live vectors of the served state */
@@ -69,6 +70,7 @@ struct rvfd_worker {
 	int rc;
 	struct rvfd_counters c;
 	struct net_loop_stats io;
+	struct rvf_query_ctx *qctx;     /* owned: this worker's search context */
 	struct rvf_result res[RVF_WIRE_MAX_K];
 };
 

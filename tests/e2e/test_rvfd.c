@@ -44,6 +44,7 @@
 #include <jansson.h>
 
 #include "testutil.h"
+#include "data/data.h"
 #include "rvf/rvf.h"
 #include "rvf/wire.h"
 #include "bpfload/bpfload.h"
@@ -1465,6 +1466,127 @@ static void a_foreign_ebpf_segment_needs_trust(void **state)
 	free(copy);
 }
 
+/* Run a shell command line (the rvf CLI); its exit status. */
+static int run_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* rvf remote-query prints what rvf query prints; a query whose reply does
+ * not come is sent again with the same request id; no daemon is a clear
+ * error; rvf stats reads the daemon and the pins. */
+static void the_client_matches_rvf_query_and_retries(void **state)
+{
+	struct fx *f = *state;
+	struct daemon d;
+	char s1[PATH_MAX + 8], rvf[PATH_MAX + 8], *dn, *qf = tu_path(f->dir, "q.fvecs"),
+	     *q1 = tu_path(f->dir, "q1.fvecs"), *a = tu_path(f->dir, "a.jsonl"), *b = tu_path(f->dir, "b.jsonl"),
+	     *e = tu_path(f->dir, "e.txt"), *o = tu_path(f->dir, "o.txt");
+	size_t la, lb;
+	char *ta, *tb;
+	pid_t pid;
+	int st;
+
+	dn = strdup(rvfd_bin);
+	snprintf(rvf, sizeof(rvf), "%s/rvf", dirname(dn));
+	free(dn);
+	assert_int_equal(data_save_fvecs(qf, f->q, 100, DIM), 0);
+	assert_int_equal(data_save_fvecs(q1, f->q, 1, DIM), 0);
+	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
+	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+
+	assert_int_equal(run_sh("%s query %s --queries %s --k 10 --ef 64 > %s 2>/dev/null", rvf, f->store, qf, a), 0);
+	assert_int_equal(run_sh("%s remote-query 127.0.0.1:%u --ns %u --queries %s --k 10 --ef 64 > %s 2> %s",
+				rvf, d.port, NS1, qf, b, e), 0);
+	ta = tu_slurp(a, &la);
+	tb = tu_slurp(b, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ta, tb, la);
+	free(ta);
+	free(tb);
+	ta = tu_slurp(e, &la);
+	assert_non_null(strstr(ta, "queries 100"));
+	assert_non_null(strstr(ta, "latency p50"));
+	free(ta);
+
+	/* the daemon stopped for a while: the client resends, same id */
+	stop_and_wait(d.pid);
+	fflush(stdout);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char port[16], ns[16];
+
+		snprintf(port, sizeof(port), "127.0.0.1:%u", d.port);
+		snprintf(ns, sizeof(ns), "%u", NS1);
+		if (!freopen(o, "w", stdout) || !freopen(e, "w", stderr))
+			_exit(120);
+		execl(rvf, rvf, "remote-query", port, "--ns", ns, "--queries", q1, "--k", "5",
+		      "--timeout-ms", "100", "--retries", "50", (char *)NULL);
+		_exit(121);
+	}
+	usleep(400 * 1000);
+	assert_int_equal(kill(d.pid, SIGCONT), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	ta = tu_slurp(e, &la);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("remote-query failed across a stopped daemon: %s", ta);
+	assert_null(strstr(ta, "resent 0"));   /* it did resend */
+	assert_non_null(strstr(ta, "resent "));
+	free(ta);
+	ta = tu_slurp(o, &la);
+	assert_non_null(strstr(ta, "{\"query\":0,\"results\":["));
+	free(ta);
+
+	/* stats: text, JSON, and from the pins */
+	assert_int_equal(run_sh("%s stats 127.0.0.1:%u > %s", rvf, d.port, o), 0);
+	ta = tu_slurp(o, &la);
+	assert_non_null(strstr(ta, "filter ebpf"));
+	assert_non_null(strstr(ta, "kernel socket filter: passed"));
+	free(ta);
+	assert_int_equal(run_sh("%s stats 127.0.0.1:%u --json > %s", rvf, d.port, o), 0);
+	{
+		json_error_t je;
+		json_t *js = json_load_file(o, 0, &je);
+
+		assert_non_null(js);
+		assert_true(json_integer_value(json_object_get(js, "queries")) >= 101);
+		json_decref(js);
+	}
+	assert_int_equal(run_sh("%s stats --pin-dir %s > %s", rvf, d.pin_dir, o), 0);
+	ta = tu_slurp(o, &la);
+	assert_non_null(strstr(ta, "sock: passed"));
+	assert_non_null(strstr(ta, "user: passed"));
+	free(ta);
+	assert_int_equal(daemon_stop(&d), 0);
+
+	/* nobody listening now: a clear error after the retries */
+	assert_int_equal(run_sh("%s remote-query 127.0.0.1:%u --ns 1 --queries %s --timeout-ms 50 --retries 2 "
+				"> /dev/null 2> %s", rvf, d.port, q1, e), 1);
+	ta = tu_slurp(e, &la);
+	assert_non_null(strstr(ta, "no reply from"));
+	free(ta);
+	assert_int_equal(run_sh("%s stats --pin-dir %s > /dev/null 2> %s", rvf, d.pin_dir, e), 1);
+	ta = tu_slurp(e, &la);
+	assert_non_null(strstr(ta, "cannot read the pinned counters"));
+	free(ta);
+	free(qf);
+	free(q1);
+	free(a);
+	free(b);
+	free(e);
+	free(o);
+}
+
 /* ---- veth between two network namespaces ---------------------------------- */
 
 struct netpair {
@@ -1786,6 +1908,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(commit_by_another_process_becomes_visible, setup, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_answers_in_flight_and_exits_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_configuration_exits_nonzero_with_a_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_client_matches_rvf_query_and_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(veth_pair_serves_at_mtu_1500_and_9000, setup, teardown_net),
 		cmocka_unit_test_setup_teardown(xdp_native_and_generic_drop_bad_datagrams_on_veth, setup, teardown_net),
 	};

@@ -54,7 +54,7 @@ static void note(struct rvfd *d, const char *fmt, ...)
 
 /* Embed the built-in prefilter into store n if it is writable and free.
  * 0 when embedded (the watcher then picks the commit up). */
-static int embed_builtin(struct rvfd_ns *n, uint32_t max_dim)
+static int embed_builtin(struct rvfd_ns *n)
 {
 	struct rvf_store_opts so = { .write_timeout_ms = 100 };
 	struct rvf_ebpf_opts eo = { .program_type = RVF_EBPF_PROG_SOCKET_FILTER,
@@ -65,7 +65,6 @@ static int embed_builtin(struct rvfd_ns *n, uint32_t max_dim)
 	size_t len;
 	int rc;
 
-	(void)max_dim;
 	if (access(n->path, W_OK))
 		return -errno;
 	rc = rvf_store_open(n->path, &so, &w);
@@ -123,7 +122,7 @@ static void choose_object(struct rvfd *d, uint32_t max_dim, void **owned, const 
 			free(prog);
 			continue;   /* it has one (refused above): leave it */
 		}
-		rc = embed_builtin(&d->ns[i], max_dim);
+		rc = embed_builtin(&d->ns[i]);
 		if (rc == 0)
 			note(d, "built-in prefilter, now embedded in %s", d->ns[i].path);
 		else
@@ -136,12 +135,9 @@ static void choose_object(struct rvfd *d, uint32_t max_dim, void **owned, const 
 
 static int try_ebpf(struct rvfd *d)
 {
-	char log[2048] = "";
 	struct rvf_bpf_opts o = {
 		.port = net_addr_port(&d->listen),
 		.pin_dir = d->pin_dir,
-		.log_buf = log,
-		.log_len = sizeof(log),
 	};
 	uint32_t max_dim = 0;
 	void *owned;

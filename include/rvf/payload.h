@@ -315,7 +315,14 @@ _Static_assert(offsetof(struct rvf_ebpf_hdr, program_hash) == 0x20, "program_has
 #define RVF_MEMBERSHIP_MAGIC    0x52564D42u
 #define RVF_MEMBERSHIP_VERSION  1u
 #define RVF_MEMBERSHIP_HDR_SIZE 96u
-enum rvf_membership_filter_type { RVF_MEMBERSHIP_DENSE = 0, RVF_MEMBERSHIP_ROARING = 1 };
+/* rvf writes RVF_MEMBERSHIP_IDSET (an rvf extension of RVF's types): the
+ * filter is the member ids as u64 ascending, unique (filter_size = 8 *
+ * member_count), since caller ids are sparse u64 and a dense bitmap over
+ * them may not fit. The dense bitmap a daemon mirrors is built in memory
+ * over the store's internal ids (rvf_store_membership_bitmap). */
+enum rvf_membership_filter_type {
+	RVF_MEMBERSHIP_DENSE = 0, RVF_MEMBERSHIP_ROARING = 1, RVF_MEMBERSHIP_IDSET = 2,
+};
 enum rvf_membership_mode { RVF_MEMBERSHIP_INCLUDE = 0, RVF_MEMBERSHIP_EXCLUDE = 1 };
 struct rvf_membership_hdr {
 	uint32_t magic;

@@ -333,6 +333,121 @@ int rvf_store_derive(struct rvf_store *parent, const char *child_path, enum rvf_
  * payload in segment id order plus the identity. */
 int rvf_store_state_hash(struct rvf_store *s, uint8_t out[RVF_HASH_LEN]);
 
+/* ---- freeze, membership, COW branches ------------------------------------- */
+
+/*
+ * Make the store's current generation immutable, on disk: the store header
+ * gets a frozen flag (and the epoch of the frozen content), a graph
+ * checkpoint covering everything is written first, and a freeze record with
+ * the state hash (rvf_store_state_hash) goes into the same commit. From then
+ * on every mutator (ingest, delete, delete_by_filter, compact, embed_*,
+ * set_membership ...) fails with -EROFS, in this process and after any
+ * reopen; rvf_store_status reports frozen. Queries, derive and branch work.
+ * Freezing a frozen store returns 0; a read-only handle gives -EROFS.
+ */
+int rvf_store_freeze(struct rvf_store *s);
+bool rvf_store_is_frozen(const struct rvf_store *s);
+
+/*
+ * Membership filter: a set of caller ids, include (only members are
+ * visible) or exclude (members are hidden) mode, applied to every query
+ * inside HNSW traversal: a node the filter rejects may route the search but
+ * never enters the results, together with the query's metadata filter (both
+ * must pass). An include filter with no ids shows nothing. Membership is
+ * about ids, not rows: a member that is deleted and re-ingested is a member
+ * again; ids not in the store may be members.
+ *
+ * On disk: one MEMBERSHIP segment (MembershipHeader with filter_type
+ * RVF_MEMBERSHIP_IDSET, the sorted ids, SHA-256 filter_hash, generation_id
+ * +1 per change), replaced in the commit of each change; compaction keeps
+ * it. A COW branch inherits its parent's filter until it sets its own.
+ *
+ * set replaces the filter (ids borrowed, any order, duplicates fine); add /
+ * remove change the member set in the current mode (with no filter yet,
+ * add starts an include filter and remove an exclude one); clear drops it
+ * (on a branch: sets "exclude nothing", so the parent's no longer applies).
+ * All durable; -EROFS on a read-only or frozen store.
+ */
+int rvf_store_set_membership(struct rvf_store *s, enum rvf_membership_mode mode, const uint64_t *ids,
+			     size_t n);
+int rvf_store_membership_add(struct rvf_store *s, const uint64_t *ids, size_t n);
+int rvf_store_membership_remove(struct rvf_store *s, const uint64_t *ids, size_t n);
+int rvf_store_clear_membership(struct rvf_store *s);
+
+struct rvf_membership_info {
+	enum rvf_membership_mode mode;
+	uint32_t generation;          /* of the segment it came from */
+	bool inherited;               /* from the parent of a branch */
+	const uint64_t *ids;          /* view: sorted member ids, valid until the next
+	                               * mutation or refresh of s */
+	size_t n;
+	uint64_t visible;             /* live vectors the filter admits */
+};
+/* The filter in force: 0, or -ENOENT when there is none. */
+int rvf_store_membership_filter(const struct rvf_store *s, struct rvf_membership_info *out);
+/*
+ * The filter as a dense bitmap over the index's internal ids (bit i of
+ * word i/64 set = internal id i is admitted; rvf_hnsw_label_of maps an
+ * internal id to its caller id): the form a daemon mirrors into a BPF
+ * array map. *words is a view valid until the next mutation or refresh of
+ * s; *nbits = rvf_hnsw_count(index). -ENOENT when there is no filter.
+ */
+int rvf_store_membership_bitmap(const struct rvf_store *s, const uint64_t **words, size_t *nbits);
+
+/*
+ * Copy-on-write branch: create child_path, a store that reads parent's
+ * vectors, graph and metadata and writes only its own changes. The parent
+ * must be frozen, or writable (then it is frozen first). The child records
+ * the parent's absolute path, file id and the state hash of its frozen
+ * content (from the freeze record: branching reads nothing of the parent's
+ * data, so its cost does not grow with the parent), as a COW_MAP segment
+ * written in the child's create commit, plus lineage (parent id, parent
+ * hash, depth + 1, derivation clone) like rvf_store_derive.
+ *
+ * child may be NULL: the file is created and not opened (constant cost).
+ * Otherwise *child is the child opened for writing, which is open cost:
+ * opening a branch opens its parent read-only (recursively up the chain),
+ * checks that the parent is there, has the recorded file id, is still
+ * frozen and has the recorded state hash (reading it all), then takes the
+ * parent's graph and metadata over and applies the child's own segments.
+ * Each failure is an error naming the parent (-ENOENT missing, -ESTALE
+ * changed or unfrozen).
+ *
+ * A branch answers exactly as a full copy of the parent with the child's
+ * ingests, upserts and deletes applied would. It can be frozen and
+ * branched in turn. Compaction keeps the parent reference; flatten
+ * (rvf_store_compact_flags RVF_COMPACT_FLATTEN) makes it standalone.
+ */
+int rvf_store_branch(struct rvf_store *parent, const char *child_path, const struct rvf_store_opts *o,
+		     struct rvf_store **child);
+bool rvf_store_is_cow_child(const struct rvf_store *s);
+/* The parent's path of a branch (view valid for the handle's life), NULL otherwise. */
+const char *rvf_store_parent_path(const struct rvf_store *s);
+
+/* COW statistics. Clusters are runs of vectors_per_cluster consecutive
+ * internal ids of the parent's graph (cluster_size bytes of float rows);
+ * a cluster is local once the child deletes or replaces a vector in it. */
+struct rvf_cow_stats {
+	uint32_t cluster_count;
+	uint32_t local_cluster_count;
+	uint32_t cluster_size;        /* bytes, a power of two */
+	uint32_t vectors_per_cluster;
+	bool     frozen;              /* this store */
+	uint64_t snapshot_epoch;      /* parent generation that was branched */
+	uint64_t pending_writes;      /* buffered, not yet durable: always 0 (every
+	                               * mutator commits before it returns) */
+	uint64_t parent_vectors;      /* live vectors of the parent */
+	uint64_t hidden_parent_vectors; /* of those, deleted or replaced in this child */
+	uint64_t local_vectors;       /* live vectors stored in this file */
+};
+/* 0, or -ENOENT for a store that is not a branch. */
+int rvf_store_cow_stats(const struct rvf_store *s, struct rvf_cow_stats *out);
+
+#define RVF_COMPACT_FLATTEN 0x1u   /* a branch: copy what it reads from its parent
+                                    * into this file and drop the parent reference */
+/* rvf_store_compact with flags (0 = rvf_store_compact). */
+int rvf_store_compact_flags(struct rvf_store *s, unsigned flags, struct rvf_compact_result *res);
+
 /* ---- kernel and eBPF segments -------------------------------------------- */
 
 /* Public mirror of the KernelHeader fields a caller chooses. */

@@ -100,6 +100,9 @@ int cmd_embed_kernel(int argc, char **argv);
 int cmd_extract_kernel(int argc, char **argv);
 int cmd_embed_ebpf(int argc, char **argv);
 int cmd_extract_ebpf(int argc, char **argv);
+int cmd_freeze(int argc, char **argv);
+int cmd_membership(int argc, char **argv);
+int cmd_branch(int argc, char **argv);
 int cmd_remote_query(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 

@@ -117,6 +117,11 @@ int cmd_status(int argc, char **argv)
 		return 1;
 	}
 	have_lr = rvf_store_derivation(s, &lr) == 0;
+	struct rvf_cow_stats cs;
+	bool cow = rvf_store_cow_stats(s, &cs) == 0;
+	char *parent = cow ? strdup(rvf_store_parent_path(s)) : NULL;
+	struct rvf_membership_info mi;
+	bool have_mi = rvf_store_membership_filter(s, &mi) == 0;
 	h = rvf_store_index(s);
 	if (h) {
 		rvf_hnsw_get_opts(h, &ho);
@@ -151,6 +156,32 @@ int cmd_status(int argc, char **argv)
 		if (have_lr)
 			json_object_set_new(o, "derivation",
 					    json_string(cli_derivation_name(lr.derivation_type)));
+		if (have_mi) {
+			json_t *m = json_object();
+			json_object_set_new(m, "mode", json_string(mi.mode == RVF_MEMBERSHIP_INCLUDE ?
+								   "include" : "exclude"));
+			json_object_set_new(m, "ids", json_integer((json_int_t)mi.n));
+			json_object_set_new(m, "visible", json_integer((json_int_t)mi.visible));
+			json_object_set_new(m, "generation", json_integer(mi.generation));
+			json_object_set_new(m, "inherited", json_boolean(mi.inherited));
+			json_object_set_new(o, "membership", m);
+		}
+		if (cow) {
+			json_t *m = json_object();
+			json_object_set_new(m, "parent", json_string(parent));
+			json_object_set_new(m, "cluster_count", json_integer(cs.cluster_count));
+			json_object_set_new(m, "local_clusters", json_integer(cs.local_cluster_count));
+			json_object_set_new(m, "cluster_size", json_integer(cs.cluster_size));
+			json_object_set_new(m, "vectors_per_cluster", json_integer(cs.vectors_per_cluster));
+			json_object_set_new(m, "snapshot_epoch", json_integer((json_int_t)cs.snapshot_epoch));
+			json_object_set_new(m, "pending_writes", json_integer((json_int_t)cs.pending_writes));
+			json_object_set_new(m, "parent_vectors", json_integer((json_int_t)cs.parent_vectors));
+			json_object_set_new(m, "hidden_parent_vectors",
+					    json_integer((json_int_t)cs.hidden_parent_vectors));
+			json_object_set_new(m, "local_vectors", json_integer((json_int_t)cs.local_vectors));
+			json_object_set_new(o, "cow", m);
+		}
+		free(parent);
 		if (h) {
 			json_t *ix = json_object();
 
@@ -186,6 +217,23 @@ int cmd_status(int argc, char **argv)
 	printf("lineage depth   %u\n", id.lineage_depth);
 	if (have_lr)
 		printf("derivation      %s\n", cli_derivation_name(lr.derivation_type));
+	if (have_mi)
+		printf("membership      %s %zu ids%s (generation %u), %llu vectors visible\n",
+		       mi.mode == RVF_MEMBERSHIP_INCLUDE ? "include" : "exclude", mi.n,
+		       mi.inherited ? ", inherited from the parent" : "", mi.generation,
+		       (unsigned long long)mi.visible);
+	else
+		printf("membership      none\n");
+	if (cow) {
+		printf("cow parent      %s (epoch %llu)\n", parent, (unsigned long long)cs.snapshot_epoch);
+		printf("cow clusters    %u (%u local), %u bytes, %u vectors per cluster\n", cs.cluster_count,
+		       cs.local_cluster_count, cs.cluster_size, cs.vectors_per_cluster);
+		printf("cow vectors     %llu from the parent (%llu of them hidden here), %llu local, "
+		       "%llu pending writes\n", (unsigned long long)cs.parent_vectors,
+		       (unsigned long long)cs.hidden_parent_vectors, (unsigned long long)cs.local_vectors,
+		       (unsigned long long)cs.pending_writes);
+	}
+	free(parent);
 	if (h) {
 		human_size(mem, mb, sizeof(mb));
 		printf("index           HNSW M=%u ef_construction=%u %s, %zu nodes "
@@ -285,29 +333,53 @@ int cmd_segments(int argc, char **argv)
 /* ---- compact -------------------------------------------------------------- */
 
 static const char compact_usage[] =
-	"usage: rvf compact FILE\n"
+	"usage: rvf compact FILE [--flatten]\n"
 	"\n"
 	"Rewrite the store without deleted vectors and superseded data, in place and\n"
 	"crash-safe. Segments the store does not manage (KERNEL, EBPF, unknown types)\n"
-	"are kept byte for byte.\n"
+	"are kept byte for byte. A COW branch keeps reading its parent.\n"
 	"\n"
+	"  --flatten          a branch: copy what it reads from its parent into the\n"
+	"                     file and drop the parent reference (standalone store)\n"
 	"  --lock-timeout MS  wait this long for another writer (default 5000)\n";
 
 int cmd_compact(int argc, char **argv)
 {
-	int r = one_file(argc, argv, compact_usage, NULL);
+	static const struct option lo[] = {
+		{ "flatten", no_argument, 0, 'F' }, { "lock-timeout", required_argument, 0, 'L' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
 	const char *path;
 	struct rvf_store *s;
 	struct rvf_compact_result res;
-	int rc;
+	unsigned flags = 0;
+	int rc, c;
 
-	if (r >= 0)
-		return r;
+	while ((c = cli_getopt(argc, argv, ":h", lo, compact_usage)) != -1) {
+		switch (c) {
+		case 'h': return 0;
+		case 'F': flags |= RVF_COMPACT_FLATTEN; break;
+		case 'L':
+			if (cli_u32("--lock-timeout", optarg, 1, UINT32_MAX, &cli_lock_timeout_ms))
+				return EXIT_USAGE;
+			break;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		cli_err("expected one FILE (see rvf %s --help)", cli_cmd);
+		return EXIT_USAGE;
+	}
 	path = argv[optind];
 	if (cli_open_rw(path, &s))
 		return 1;
 	cli_clear_lib_err();
-	rc = rvf_store_compact(s, &res);
+	if ((flags & RVF_COMPACT_FLATTEN) && !rvf_store_is_cow_child(s)) {
+		cli_err("%s: --flatten: not a COW branch", path);
+		cli_close(s, path);
+		return 1;
+	}
+	rc = rvf_store_compact_flags(s, flags, &res);
 	if (rc) {
 		cli_lib_err(path, "compaction failed", rc);
 		cli_close(s, path);

@@ -106,6 +106,10 @@ int store_writable(const struct rvf_store *s)
 		return -EINVAL;
 	if (s->readonly)
 		return log_fail(-EROFS, "%s: store is open read-only", s->path);
+	if (s->hdr.flags & STORE_F_FROZEN)
+		return log_fail(-EROFS, "%s: store is frozen (since epoch %llu): it cannot change; "
+				"branch it (rvf_store_branch) to write", s->path,
+				(unsigned long long)s->hdr.frozen_epoch);
 	if (s->broken)
 		return log_fail(-EIO, "%s: store handle is broken by an earlier failure (%s); reopen it",
 				s->path, strerror(-s->broken));
@@ -143,7 +147,7 @@ int store_hdr_decode(const char *path, const void *buf, size_t len, struct store
 	if (h.dimension < 1 || h.dimension > 65535 || h.metric > RVF_METRIC_COSINE || h.M < 2 ||
 	    h.M > 255 || !h.ef_construction || h.quant > RVF_HNSW_QUANT_SQ8 ||
 	    h.profile >= RVF_PROFILE_COUNT || (h.flags & ~(uint64_t)STORE_F_KNOWN) || h.reserved0 ||
-	    h.reserved1 || !h.next_seg_id || h.ckpt_seg_id >= h.next_seg_id ||
+	    (!(h.flags & STORE_F_FROZEN) && h.frozen_epoch) || !h.next_seg_id || h.ckpt_seg_id >= h.next_seg_id ||
 	    h.import_max_seg_id >= h.next_seg_id)
 		return log_fail(-EUCLEAN, "%s: store header has an invalid field", path);
 	if (file_identity_check(&h.identity))
@@ -459,6 +463,8 @@ void store_free_handle(struct rvf_store *s)
 	if (!s)
 		return;
 	fcache_release(&s->fcache);
+	member_release(&s->mem);
+	cow_release(&s->cow);
 	rvf_hnsw_free(s->h);
 	meta_store_free(s->ms);
 	idmap_release(&s->map);
@@ -515,7 +521,8 @@ static void sync_parent(const char *path)
 
 int store_create_with(const char *path, const struct rvf_store_opts *o,
 		      const struct rvf_file_identity *id, const struct rvf_lineage_record *lin,
-		      uint64_t flags, struct rvf_store **out)
+		      uint64_t flags, uint8_t seg_type, const void *seg, size_t seg_len,
+		      struct rvf_store **out)
 {
 	struct rvf_store *s = NULL;
 	struct rvf_hnsw_opts ho = { 0 };
@@ -524,7 +531,7 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 	char *tmp = NULL;
 	int err, profile;
 
-	if (!path || !*path || !o || !out)
+	if (!path || !*path || !o || (!out && !seg_type))
 		return -EINVAL;
 	if (o->dimension < 1 || o->dimension > 65535)
 		return log_fail(-EINVAL, "%s: dimension %u is not in 1..65535", path, o->dimension);
@@ -590,6 +597,12 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 	if (err)
 		goto fail;
 	made = true;
+	if (seg_type) {
+		err = rvf_dir_write_segment(s->dir, s->hdr.next_seg_id, seg_type, seg, seg_len);
+		if (err)
+			goto fail;
+		s->hdr.next_seg_id++;
+	}
 	err = store_hdr_put(s);
 	if (!err)
 		err = store_commit(s, "create");
@@ -605,6 +618,13 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 	unlink(tmp);
 	made = false;
 	sync_parent(path);
+	if (seg_type) {
+		/* the first segment needs the open path (a branch attaches its parent) */
+		store_free_handle(s);
+		s = NULL;
+		free(tmp);
+		return out ? rvf_store_open(path, o, out) : 0;
+	}
 	err = rvf_dir_open(path, &dopt, &s->dir);
 	if (err)
 		goto fail;
@@ -621,7 +641,7 @@ fail:
 
 int rvf_store_create(const char *path, const struct rvf_store_opts *o, struct rvf_store **out)
 {
-	return store_create_with(path, o, NULL, NULL, 0, out);
+	return store_create_with(path, o, NULL, NULL, 0, 0, NULL, 0, out);
 }
 
 /* ---- open: replay ------------------------------------------------------------------ */
@@ -996,8 +1016,10 @@ static int ckpt_damage(struct rvf_store *s, int err)
 
 int store_check_counters(const struct rvf_store *s, const struct store_hdr *disk)
 {
+	uint64_t base = store_is_cow(s) ? s->cow.base_live : 0;
+
 	if (s->hdr.live != disk->live || s->hdr.deleted != disk->deleted ||
-	    rvf_hnsw_live_count(s->h) != s->hdr.live)
+	    rvf_hnsw_live_count(s->h) != s->hdr.live + base)
 		return log_fail(-EUCLEAN, "%s: replay found %llu live / %llu deleted (graph %zu), the header says %llu / %llu",
 				s->path, (unsigned long long)s->hdr.live, (unsigned long long)s->hdr.deleted,
 				rvf_hnsw_live_count(s->h), (unsigned long long)disk->live,
@@ -1036,6 +1058,15 @@ static int store_load(struct rvf_store *s)
 			disk.next_seg_id = s->hdr.next_seg_id = segs[i].id + 1;
 		}
 		err = segtab_add(&s->segs, &g);
+		if (err)
+			goto out;
+	}
+	if (store_is_cow(s)) {
+		if (s->hdr.ckpt_seg_id) {
+			err = log_fail(-EUCLEAN, "%s: a COW branch with a graph checkpoint", s->path);
+			goto out;
+		}
+		err = cow_attach(s, segs, n);
 		if (err)
 			goto out;
 	}
@@ -1079,7 +1110,7 @@ static int store_load(struct rvf_store *s)
 		err = ckpt_damage(s, load_graph(s, ckbuf, cklen, &ck));
 		free(ckbuf);
 		ckbuf = NULL;
-	} else {
+	} else if (!s->h) {
 		hnsw_opts_from_hdr(s, &ho);
 		err = rvf_hnsw_new(s->hdr.dimension, (enum rvf_metric)s->hdr.metric, &ho, &s->h);
 	}
@@ -1096,6 +1127,15 @@ static int store_load(struct rvf_store *s)
 	err = store_check_counters(s, &disk);
 	if (err)
 		goto out;
+	{
+		const struct rvf_dir_segment *mseg = NULL;
+		for (i = 0; i < n; i++)
+			if (segs[i].type == RVF_SEG_MEMBERSHIP)
+				mseg = &segs[i];     /* the newest (there is one) */
+		err = member_load(s, mseg);
+		if (err)
+			goto out;
+	}
 	if (s->stats.catchup_vectors || s->stats.catchup_deletes)
 		log_info("%s: caught up %llu vectors and %llu deletes newer than the graph checkpoint",
 			 s->path, (unsigned long long)s->stats.catchup_vectors,
@@ -1162,7 +1202,7 @@ static int open_native(const char *path, const struct rvf_store_opts *o, bool re
 		store_free_handle(s);
 		return open_native(path, o, readonly, true, out);
 	}
-	if (!err && skip_ckpt && !readonly) {
+	if (!err && skip_ckpt && !readonly && !(s->hdr.flags & (STORE_F_FROZEN | STORE_F_COW))) {
 		/* not fatal: without one the next open rebuilds again */
 		if (store_checkpoint(s))
 			log_warn("%s: could not write a new graph checkpoint", path);
@@ -1300,8 +1340,16 @@ int store_checkpoint(struct rvf_store *s)
 	struct ckpt_parts ck;
 	struct store_hdr saved = s->hdr;
 	uint64_t t0 = now_mono_ns();
-	int err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1, &ck);
+	int err;
 
+	/* A frozen store never changes (not even derived data); a branch's
+	 * graph is its parent's plus its own rows, rebuilt at open from the
+	 * parent's checkpoint and its (small) local segments. */
+	if (s->hdr.flags & (STORE_F_FROZEN | STORE_F_COW)) {
+		s->pending_vecs = s->pending_dels = 0;
+		return 0;
+	}
+	err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1, &ck);
 	if (err)
 		return log_fail(err, "%s: saving the graph: %s", s->path, rvf_strerror(err));
 	err = ckpt_write(s->dir, &ck);

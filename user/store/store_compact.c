@@ -150,6 +150,14 @@ static int cmp_moved(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static bool keep_local(void *ctx, uint64_t id)
+{
+	const struct rvf_store *s = ctx;
+	const struct loc *l = idmap_get(&s->map, id);
+
+	return l && !(l->flags & LOC_DELETED);
+}
+
 /* Step 1. Returns the number of old segments rewritten or dropped. */
 static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 {
@@ -229,7 +237,9 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	if (!err)
 		err = out_flush(&o);
 	if (!err && meta_rw && meta_store_count(s->ms)) {
-		err = meta_seg_encode_store(s->ms, NULL, NULL, &mbuf, &mlen);
+		/* a branch writes only its own rows' metadata (the parent's is read
+		 * through the parent) */
+		err = meta_seg_encode_store(s->ms, store_is_cow(s) ? keep_local : NULL, s, &mbuf, &mlen);
 		if (!err) {
 			mseg = take_id(s, &o.next_id);
 			err = rvf_dir_write_segment(s->dir, mseg, RVF_SEG_META, mbuf, mlen);
@@ -291,18 +301,21 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	/* the graph: drop tombstones when they are many, then checkpoint it with
 	 * the new bookkeeping in the same commit (the old checkpoint names rows
 	 * that are gone) */
-	if (!err) {
+	/* A branch keeps the parent's node numbering (ids below parent_nodes
+	 * are the parent's) and has no checkpoint: its graph is rebuilt at open. */
+	bool cow = store_is_cow(s);
+	if (!err && !cow) {
 		int r = rvf_hnsw_maybe_compact(s->h, 0.2);
 		err = r < 0 ? r : 0;
 	}
-	if (!err)
+	if (!err && !cow)
 		err = ckpt_build(s->h, &nt, &nm, o.next_id - 1, &ckp);
-	if (!err)
+	if (!err && !cow)
 		err = ckpt_write(s->dir, &ckp);
 	if (!err) {
 		s->hdr.next_seg_id = o.next_id;
-		s->hdr.ckpt_seg_id = ckp.hdr.covers_seg_id;
-		s->hdr.ckpt_count++;
+		s->hdr.ckpt_seg_id = cow ? 0 : ckp.hdr.covers_seg_id;
+		s->hdr.ckpt_count += !cow;
 		s->hdr.deleted = 0;
 		err = store_hdr_put(s);
 	}
@@ -319,7 +332,7 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	idmap_release(&s->map);
 	s->map = nm;
 	nm.slots = NULL;
-	s->ckpt_bytes = CKPT_HDR + ckp.hdr.nsegs * sizeof(struct ckpt_seg) +
+	s->ckpt_bytes = cow ? 0 : CKPT_HDR + ckp.hdr.nsegs * sizeof(struct ckpt_seg) +
 			ckp.hdr.nlocs * sizeof(struct loc) + ckp.hdr.blob_len;
 	s->pending_vecs = s->pending_dels = 0;
 out:
@@ -399,6 +412,11 @@ int rvf_store_compact(struct rvf_store *s, struct rvf_compact_result *res)
 		return err;
 	before = rvf_dir_file_size(s->dir);
 	err = compact_rewrite(s, &ncomp);
+	if (!err) {
+		err = member_sync(s);      /* the graph may have renumbered its nodes */
+		if (err)
+			s->broken = err;
+	}
 	if (!err)
 		err = compact_relocate(s);
 	if (err)
@@ -651,9 +669,14 @@ int rvf_store_verify(struct rvf_store *s)
 		VPROB(&v, "%s: verify: segments give %llu live / %llu deleted, the store says %llu / %llu",
 		      s->path, (unsigned long long)v.live, (unsigned long long)v.deleted,
 		      (unsigned long long)s->hdr.live, (unsigned long long)s->hdr.deleted);
-	if (rvf_hnsw_live_count(s->h) != s->hdr.live)
+	uint64_t base = store_is_cow(s) ? s->cow.base_live : 0;
+	if (rvf_hnsw_live_count(s->h) != s->hdr.live + base)
 		VPROB(&v, "%s: verify: the graph has %zu live nodes, the store %llu", s->path,
-		      rvf_hnsw_live_count(s->h), (unsigned long long)s->hdr.live);
+		      rvf_hnsw_live_count(s->h), (unsigned long long)(s->hdr.live + base));
+	for (size_t i = 0; store_is_cow(s) && i < s->cow.nhidden; i++)
+		if (rvf_hnsw_contains(s->h, s->cow.hidden[i]) && !idmap_get(&s->map, s->cow.hidden[i]))
+			VPROB(&v, "%s: verify: hidden parent id %llu is visible", s->path,
+			      (unsigned long long)s->cow.hidden[i]);
 	for (size_t i = 0; i < v.m.cap; i++) {
 		const struct loc *a = &v.m.slots[i], *b;
 		if (!a->flags)
@@ -687,7 +710,8 @@ int rvf_store_verify(struct rvf_store *s)
 				      (unsigned long long)s->segs.a[i].live_rows);
 		free(live_rows);
 	}
-	if (meta_store_count(v.ms) != meta_store_count(s->ms))
+	/* (a branch's metadata store also holds what it reads from its parent) */
+	if (!store_is_cow(s) && meta_store_count(v.ms) != meta_store_count(s->ms))
 		VPROB(&v, "%s: verify: %zu ids have metadata on disk, %zu in memory", s->path,
 		      meta_store_count(v.ms), meta_store_count(s->ms));
 	meta_store_foreach(v.ms, meta_cmp_cb, &mc);

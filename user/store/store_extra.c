@@ -121,7 +121,7 @@ int rvf_store_derive(struct rvf_store *parent, const char *child_path, enum rvf_
 	co.quant = parent->hdr.quant;
 	if (!o || !o->profile)
 		co.profile = (int)parent->hdr.profile;
-	return store_create_with(child_path, &co, &cid, &lin, 0, child);
+	return store_create_with(child_path, &co, &cid, &lin, 0, 0, NULL, 0, child);
 }
 
 /* ---- KERNEL / EBPF --------------------------------------------------------------------- */
@@ -449,7 +449,7 @@ int rvf_store_import_rust(const char *src, const char *dst, const struct rvf_sto
 		co = *o;
 	co.dimension = r->dim;
 	err = store_create_with(dst, &co, r->has_identity ? &r->identity : NULL, NULL,
-				STORE_F_IMPORTED, &s);
+				STORE_F_IMPORTED, 0, NULL, 0, &s);
 	if (err)
 		goto out;
 	err = import_into(s, r);

@@ -20,7 +20,9 @@
 
 #define STORE_F_LINEAGE   0x1u      /* lineage record present (a derived child) */
 #define STORE_F_IMPORTED  0x2u      /* created by rvf_store_import_rust */
-#define STORE_F_KNOWN     0x3u
+#define STORE_F_FROZEN    0x4u      /* rvf_store_freeze: every mutator fails -EROFS */
+#define STORE_F_COW       0x8u      /* a COW branch: reads its parent through the COW_MAP */
+#define STORE_F_KNOWN     0xFu
 
 struct store_hdr {
 	char     magic[8];           /* 0x00 */
@@ -43,7 +45,7 @@ struct store_hdr {
 	struct rvf_file_identity identity;      /* 0x68, 68 B */
 	uint32_t reserved0;          /* 0xAC */
 	struct rvf_lineage_record lineage;      /* 0xB0, 128 B */
-	uint64_t reserved1;          /* 0x130 */
+	uint64_t frozen_epoch;       /* 0x130 generation the freeze committed (STORE_F_FROZEN), else 0 */
 	uint64_t hash;               /* 0x138 XXH3-64 of bytes 0x00..0x137 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct store_hdr) == STORE_HDR_SIZE, "store header size");
@@ -199,6 +201,55 @@ void fcache_put(const struct rvf_store *s, const struct fc_entry *e);
  * outlive it): the count is atomic, the entry freed by the last one. */
 void fcache_unref(const struct fc_entry *e);
 
+/* ---- freeze record (vector index field 1), 64 B, all LE ---------------------
+ * Written in the freeze commit: the state hash of the frozen content, so a
+ * branch records it without reading the parent (rvf_store_state_hash reads
+ * every segment; the vector index is not part of it). */
+#define FREEZE_FIELD 1u
+#define FREEZE_MAGIC "RVFFRZ01"
+struct freeze_rec {
+	char     magic[8];           /* 0x00 */
+	uint64_t epoch;              /* 0x08 generation of the frozen content */
+	uint8_t  state_hash[32];     /* 0x10 rvf_store_state_hash at the freeze */
+	uint64_t reserved;           /* 0x30 zero */
+	uint64_t check;              /* 0x38 XXH3-64 of bytes 0x00..0x37 */
+} __attribute__((packed));
+_Static_assert(sizeof(struct freeze_rec) == 64, "freeze record size");
+
+/* ---- membership (store_cow.c): MEMBERSHIP segment, in memory -------------- */
+struct membership {
+	bool     active;             /* a filter applies to queries */
+	bool     own;                /* persisted in this file (else inherited from the parent) */
+	uint8_t  mode;               /* enum rvf_membership_mode */
+	uint32_t generation;
+	uint64_t *ids;               /* sorted, unique caller ids */
+	size_t   n;
+	uint64_t seg;                /* this file's MEMBERSHIP segment, 0 none */
+	uint64_t *bits;              /* allowed, over the index's internal ids */
+	size_t   nbits;              /* = rvf_hnsw_count at the last member_sync */
+	size_t   allowed;            /* live nodes allowed */
+};
+
+/* ---- COW branch (store_cow.c) ----------------------------------------------- */
+struct cow_state {
+	char     *parent_path;       /* as recorded in the COW_MAP (absolute) */
+	uint8_t  parent_id[16];
+	uint8_t  parent_hash[32];
+	uint64_t snapshot_epoch;     /* parent generation that was branched */
+	uint64_t parent_nodes;       /* graph nodes of the parent (internal ids below this are
+	                              * the parent's: the cluster space) */
+	uint64_t parent_live;        /* live vectors of the parent view */
+	uint64_t base_live;          /* parent vectors visible here (parent_live - nhidden) */
+	uint32_t cluster_size;       /* bytes, power of two */
+	uint32_t vpc;                /* vectors per cluster */
+	uint32_t generation;         /* COW_MAP rewrites */
+	uint64_t *hidden;            /* sorted parent ids deleted or replaced here */
+	size_t   nhidden;
+	uint64_t *local;             /* bitmap over clusters: holds a hidden parent vector */
+	uint64_t nclusters;
+	uint64_t seg;                /* the COW_MAP segment id */
+};
+
 struct rvf_store {
 	char *path;
 	struct rvf_dir *dir;
@@ -226,7 +277,14 @@ struct rvf_store {
 	int stale;                   /* -errno: a refresh failed half-way; memory is no
 	                              * committed snapshot, reads fail (store_readable) */
 	uint64_t refused_seq;        /* newest root a refresh found but could not load */
+	struct membership mem;
+	struct cow_state cow;        /* valid when hdr.flags & STORE_F_COW */
 };
+
+static inline bool store_is_cow(const struct rvf_store *s)
+{
+	return s->hdr.flags & STORE_F_COW;
+}
 
 /* 0, or -ESTALE when the handle's memory is no committed snapshot. */
 static inline int store_readable(const struct rvf_store *s)
@@ -254,9 +312,12 @@ int ckpt_frame_check(const void *buf, size_t len, uint64_t covers, struct ckpt_h
 int store_maybe_checkpoint(struct rvf_store *s);
 uint64_t store_row_bytes(const struct rvf_store *s);
 uint64_t store_disk_bytes(const struct rvf_store *s, uint64_t payload_len);
+/* seg_type/seg/seg_len: one segment (id 1) written in the create commit
+ * (type 0: none), so a branch appears with its COW_MAP or not at all. */
 int store_create_with(const char *path, const struct rvf_store_opts *o,
 		      const struct rvf_file_identity *id, const struct rvf_lineage_record *lin,
-		      uint64_t flags, struct rvf_store **out);
+		      uint64_t flags, uint8_t seg_type, const void *seg, size_t seg_len,
+		      struct rvf_store **out);
 int store_new_handle(const char *path, struct rvf_store **out);
 void store_free_handle(struct rvf_store *s);
 
@@ -298,6 +359,52 @@ int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len, size
 /* Give a buffer from prefetch_take back for reuse (p NULL: free it). */
 void prefetch_recycle(struct prefetch *p, void *buf, size_t cap);
 void prefetch_stop(struct prefetch *p);
+
+/* store_cow.c: membership and COW branches */
+/* Rebuild the membership bitmap after the index changed (node count, renumbering). */
+int member_sync(struct rvf_store *s);
+/* Whether the membership filter admits caller id (no filter: true). */
+bool member_allows(const struct rvf_store *s, uint64_t id);
+/* Open: read this file's MEMBERSHIP segment d (NULL: none). */
+int member_load(struct rvf_store *s, const struct rvf_dir_segment *d);
+/* Open of a branch: read the COW_MAP, open and check the parent, adopt its
+ * graph and metadata, hide what this child deleted or replaced. */
+int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n);
+void cow_release(struct cow_state *c);
+void member_release(struct membership *m);
+/* Whether id's current node is a live node of the parent (not replaced here). */
+bool cow_parent_visible(const struct rvf_store *s, uint64_t id);
+/* Encode the COW_MAP payload with hidden ids (sorted) and local cluster bitmap. */
+int cow_map_encode(const struct rvf_store *s, const struct cow_state *c, const uint64_t *hidden,
+		   size_t nhidden, const uint64_t *local, void **buf, size_t *len);
+/* Merge sorted unique add[] into c (hidden ids + cluster bits), updating
+ * base_live; the ids must be parent-visible (looked up before the graph changed). */
+int cow_hide(struct rvf_store *s, const uint64_t *add, const uint32_t *iids, size_t n);
+/* New hidden list and cluster bitmap with sorted unique add[] merged in
+ * (*hid, *loc owned). */
+int cow_merge(const struct cow_state *c, const uint64_t *add, const uint32_t *iids, size_t n,
+	      uint64_t **hid, size_t *nhid, uint64_t **loc);
+
+/* A COW_MAP change staged for one commit: the parent ids it hides. */
+struct cow_stage {
+	uint64_t *ids;               /* sorted unique parent-visible ids */
+	uint32_t *iids;              /* their internal ids (the parent's nodes) */
+	size_t n;
+	uint64_t *hid, *loc;         /* the new hidden list and cluster bitmap */
+	size_t nhid;
+	void *buf;                   /* the COW_MAP payload */
+	size_t len;
+	uint64_t seg;                /* its segment id */
+};
+/* Stage hiding those of ids[] (any order) the branch sees from its parent
+ * (cs->n may end up 0: nothing to write). */
+int cow_stage_ids(struct rvf_store *s, const uint64_t *ids, size_t n, struct cow_stage *cs);
+/* Write the staged COW_MAP (new id from hdr.next_seg_id) and drop the old one (pending). */
+int cow_stage_write(struct rvf_store *s, struct cow_stage *cs);
+/* After the commit: memory takes the new map; tombstone: also delete the
+ * ids from the graph and metadata (a delete; an upsert replaces them). */
+int cow_stage_apply(struct rvf_store *s, struct cow_stage *cs, bool tombstone);
+void cow_stage_release(struct cow_stage *cs);
 
 /* store_extra.c */
 int store_stats(const struct rvf_store *s, struct store_stats *out);

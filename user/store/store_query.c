@@ -46,6 +46,15 @@ static int allow_cb(void *ctx, uint64_t label, uint32_t internal_id)
 	return filter_eval(a->f, a->ms, label);
 }
 
+/* The membership bit of a node (a cached metadata bitmap holds the other half). */
+static int member_cb(void *ctx, uint64_t label, uint32_t internal_id)
+{
+	const struct membership *m = ctx;
+
+	(void)label;
+	return internal_id < m->nbits && ((m->bits[internal_id / 64] >> (internal_id % 64)) & 1);
+}
+
 static int cmp_res(const void *a, const void *b)
 {
 	const struct rvf_hnsw_result *x = a, *y = b;
@@ -73,7 +82,7 @@ static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k
 	}
 	for (size_t i = 0; i < n; i++) {
 		const float *v = rvf_hnsw_vector(s->h, ids[i]);
-		if (!v)
+		if (!v || !member_allows(s, ids[i]))
 			continue;
 		all[m].label = ids[i];
 		all[m++].distance = rvf_distance((enum rvf_metric)s->hdr.metric, q, v, s->hdr.dimension);
@@ -161,10 +170,19 @@ static int filtered_query(const struct rvf_store *s, struct rvf_query_ctx *c, co
 		}
 		hf.selectivity = live ? (double)allowed / (double)live : 1.0;
 		__atomic_fetch_add(&st->plan_cached, 1, __ATOMIC_RELAXED);
+		if (s->mem.active) {
+			/* both must pass: the metadata bitmap and the membership bit */
+			hf.allow = member_cb;
+			hf.ctx = (void *)&s->mem;
+		}
 	} else {
 		/* first sighting (the next query has a bitmap): sample */
 		hf.selectivity = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
+		if (s->mem.active)
+			hf.bitmap = s->mem.bits;
 	}
+	if (s->mem.active)
+		hf.selectivity *= live ? (double)s->mem.allowed / (double)live : 1.0;
 	if (!exact && hf.selectivity < PLAN_EXACT_SEL && (ce || !filter_matches_missing(f))) {
 		/* with a bitmap the index's own scan reads bits; without one,
 		 * walking the metadata finds the matches without a lookup per node */
@@ -219,7 +237,16 @@ static int query_common(const struct rvf_store *s, struct rvf_query_ctx *c, cons
 	res = c ? c->res : malloc((size_t)k * sizeof(*res));
 	if (!res)
 		return -ENOMEM;
-	if (!f)
+	if (s->mem.active && !s->mem.allowed)
+		n = 0;                   /* e.g. an empty include filter: nothing is visible */
+	else if (!f && s->mem.active) {
+		size_t live = rvf_hnsw_live_count(s->h);
+		struct rvf_hnsw_filter hf = {
+			.bitmap = s->mem.bits,
+			.selectivity = live ? (double)s->mem.allowed / (double)live : 1.0,
+		};
+		n = index_search(s, c, flags & RVF_QUERY_EXACT, query, k, ef, &hf, res);
+	} else if (!f)
 		n = index_search(s, c, flags & RVF_QUERY_EXACT, query, k, ef, NULL, res);
 	else
 		n = filtered_query(s, c, query, k, ef, f, flags, res);
@@ -367,6 +394,23 @@ int rvf_store_live_ids(const struct rvf_store *s, uint64_t **ids, size_t *n)
 		return -EINVAL;
 	if (store_readable(s))
 		return store_readable(s);
+	if (store_is_cow(s)) {
+		/* the branch's view: every live node of its graph */
+		size_t nodes = rvf_hnsw_count(s->h);
+		a = malloc((rvf_hnsw_live_count(s->h) + 1) * 8);
+		if (!a)
+			return -ENOMEM;
+		for (size_t i = 0; i < nodes; i++) {
+			uint64_t label;
+			int dead;
+			if (!rvf_hnsw_label_of(s->h, (uint32_t)i, &label, &dead) && !dead)
+				a[k++] = label;
+		}
+		qsort(a, k, 8, cmp_u64);
+		*ids = a;
+		*n = k;
+		return 0;
+	}
 	a = malloc((s->hdr.live ? s->hdr.live : 1) * 8);
 	if (!a)
 		return -ENOMEM;
@@ -440,7 +484,9 @@ int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st)
 	r.metric = (enum rvf_metric)s->hdr.metric;
 	r.profile = (int)s->hdr.profile;
 	r.read_only = s->readonly;
-	r.frozen = false;
+	r.frozen = s->hdr.flags & STORE_F_FROZEN;
+	if (store_is_cow(s))
+		r.live_vectors += s->cow.base_live;
 	*st = r;
 	return 0;
 }

@@ -108,6 +108,8 @@ static const char *diff_segments(const struct rvf_dir_segment *od, size_t no,
 		 * one must come after everything replayed so far */
 		if (owned(nw[j].type) && (nw[j].id <= old_max || nw[j].id >= next_seg_id))
 			return "a new segment is out of order";
+		if (nw[j].type == RVF_SEG_MEMBERSHIP || nw[j].type == RVF_SEG_COW_MAP)
+			return "the membership filter or COW map changed";
 		(*add)[k++] = nw[j++];
 	}
 	*nadd = k;
@@ -167,6 +169,8 @@ static int catch_up(struct rvf_store *s, struct rvf_dir *nd, const struct store_
 			err = store_replay_apply(s, &add[i], bufs[i], lens[i], true);
 	if (!err)
 		err = store_check_counters(s, nh);
+	if (!err)
+		err = member_sync(s);
 	if (err)
 		goto out;
 	/* the new header, with the counters replay computed (equal) and the
@@ -211,6 +215,8 @@ static void swap_state(struct rvf_store *s, struct rvf_store *n)
 	SWAP(s->pending_dels, n->pending_dels);
 	SWAP(s->ckpt_bytes, n->ckpt_bytes);
 	SWAP(s->ckpt_bad, n->ckpt_bad);
+	SWAP(s->mem, n->mem);
+	SWAP(s->cow, n->cow);
 	s->stats.ckpt_loaded = n->stats.ckpt_loaded;
 	s->stats.ckpt_nodes_loaded = n->stats.ckpt_nodes_loaded;
 	s->stats.catchup_vectors = n->stats.catchup_vectors;

@@ -120,6 +120,7 @@ int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size
 	void *mbuf = NULL;
 	size_t mlen = 0;
 	struct vec_hdr vh;
+	struct cow_stage cs = { 0 };
 	uint64_t vseg, mseg = 0, pl, pd, t0;
 	uint32_t dim;
 	int err = store_writable(s);
@@ -194,6 +195,12 @@ int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size
 		if (err)
 			goto out;
 	}
+	if (store_is_cow(s)) {
+		/* parent vectors this batch replaces: hidden from now on */
+		err = cow_stage_ids(s, ids, nkeep, &cs);
+		if (err)
+			goto out;
+	}
 
 	/* one commit */
 	t0 = now_mono_ns();
@@ -204,8 +211,10 @@ int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size
 		mseg = vseg + 1;
 		err = rvf_dir_write_segment(s->dir, mseg, RVF_SEG_META, mbuf, mlen);
 	}
+	s->hdr.next_seg_id = vseg + 1 + (nrec ? 1 : 0);
+	if (!err && cs.n)
+		err = cow_stage_write(s, &cs);
 	if (!err) {
-		s->hdr.next_seg_id = vseg + 1 + (nrec ? 1 : 0);
 		s->hdr.live = pl;
 		s->hdr.deleted = pd;
 		err = store_hdr_put(s);
@@ -236,11 +245,15 @@ int rvf_store_ingest_batch(struct rvf_store *s, const struct rvf_vector *v, size
 		if (!err)
 			err = store_apply_meta(s, mseg, mbuf, mlen);
 	}
+	if (!err && cs.n)
+		err = cow_stage_apply(s, &cs, false);
 	if (!err) {
 		t0 = now_mono_ns();
 		err = rvf_hnsw_add_batch(s->h, ids, (const float *)(const void *)(vbuf + vh.rows_off), nkeep);
 		s->stats.index_ns += now_mono_ns() - t0;
 	}
+	if (!err)
+		err = member_sync(s);
 	if (!err && (s->hdr.live != pl || s->hdr.deleted != pd))
 		err = log_fail(-EUCLEAN, "%s: internal: counters after ingest disagree", s->path);
 	if (err) {
@@ -260,6 +273,7 @@ out:
 	free(recs);
 	free(vbuf);
 	free(mbuf);
+	cow_stage_release(&cs);
 	if (!err && res) {
 		*res = r;
 	} else {
@@ -268,17 +282,22 @@ out:
 	return err;
 }
 
-/* Tombstone the (sorted, unique, live) ids in one JOURNAL commit. */
-static int delete_live(struct rvf_store *s, const uint64_t *ids, size_t n, struct rvf_delete_result *res)
+/* Tombstone the (sorted, unique, live) ids in one commit: a JOURNAL for
+ * the store's own rows, and on a branch a new COW_MAP hiding the parent's
+ * (cs, staged by the caller). */
+static int delete_live(struct rvf_store *s, const uint64_t *ids, size_t n, struct cow_stage *cs,
+		       struct rvf_delete_result *res)
 {
 	struct store_hdr old = s->hdr;
 	uint8_t *buf = NULL;
-	uint64_t seg;
+	uint64_t seg = 0;
 	size_t len = JRN_HDR + n * 8;
 	int err = 0;
 
-	if (!n)
+	if (!n && !cs->n)
 		goto done;
+	if (!n)
+		goto cow_only;
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
@@ -291,8 +310,12 @@ static int delete_live(struct rvf_store *s, const uint64_t *ids, size_t n, struc
 	memcpy(buf + JRN_HDR, ids, n * 8);
 	seg = s->hdr.next_seg_id;
 	err = rvf_dir_write_segment(s->dir, seg, RVF_SEG_JOURNAL, buf, len);
-	if (!err) {
+	if (!err)
 		s->hdr.next_seg_id = seg + 1;
+cow_only:
+	if (!err && cs->n)
+		err = cow_stage_write(s, cs);
+	if (!err) {
 		s->hdr.live -= n;
 		s->hdr.deleted += n;
 		err = store_hdr_put(s);
@@ -306,13 +329,17 @@ static int delete_live(struct rvf_store *s, const uint64_t *ids, size_t n, struc
 	s->hdr.live = old.live;
 	s->hdr.deleted = old.deleted;
 	store_version_bump(s);
-	{
+	if (n) {
 		struct sseg g = { .id = seg, .type = RVF_SEG_JOURNAL, .payload_len = len, .rows = n,
 				  .disk_bytes = store_disk_bytes(s, len) };
 		err = segtab_add(&s->segs, &g);
+		if (!err)
+			err = store_apply_journal(s, seg, ids, n, true);
 	}
+	if (!err && cs->n)
+		err = cow_stage_apply(s, cs, true);
 	if (!err)
-		err = store_apply_journal(s, seg, ids, n, true);
+		err = member_sync(s);
 	if (err) {
 		s->broken = err;
 		log_error("%s: delete committed but the in-memory state could not be updated: %s; reopen the store",
@@ -324,7 +351,7 @@ static int delete_live(struct rvf_store *s, const uint64_t *ids, size_t n, struc
 		log_warn("%s: graph checkpoint failed (the delete itself is durable)", s->path);
 done:
 	if (res) {
-		res->deleted = n;
+		res->deleted = n + cs->n;
 		res->epoch = rvf_dir_generation(s->dir);
 	}
 out:
@@ -332,32 +359,51 @@ out:
 	return err;
 }
 
-int rvf_store_delete(struct rvf_store *s, const uint64_t *ids, size_t n, struct rvf_delete_result *res)
+/* Delete ids (any order, duplicates and absent ids fine). */
+static int delete_ids(struct rvf_store *s, const uint64_t *ids, size_t n, struct rvf_delete_result *res)
 {
-	uint64_t *live = NULL;
-	size_t k = 0;
-	int err = store_writable(s);
+	struct cow_stage cs = { 0 };
+	uint64_t *live = NULL, *par = NULL;
+	size_t k = 0, np = 0;
+	int err;
 
-	if (err)
-		return err;
-	if (!ids && n)
-		return log_fail(-EINVAL, "%s: delete: NULL id array", s->path);
 	live = malloc((n ? n : 1) * 8);
-	if (!live)
-		return -ENOMEM;
+	par = malloc((n ? n : 1) * 8);
+	if (!live || !par) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct loc *l = idmap_get(&s->map, ids[i]);
 		if (l && !(l->flags & LOC_DELETED))
 			live[k++] = ids[i];
+		else if (!l && store_is_cow(s) && cow_parent_visible(s, ids[i]))
+			par[np++] = ids[i];
 	}
 	qsort(live, k, 8, cmp_u64);
 	size_t u = 0;
 	for (size_t i = 0; i < k; i++)
 		if (!u || live[u - 1] != live[i])
 			live[u++] = live[i];
-	err = delete_live(s, live, u, res);
+	err = np ? cow_stage_ids(s, par, np, &cs) : 0;
+	if (!err)
+		err = delete_live(s, live, u, &cs, res);
+out:
+	cow_stage_release(&cs);
 	free(live);
+	free(par);
 	return err;
+}
+
+int rvf_store_delete(struct rvf_store *s, const uint64_t *ids, size_t n, struct rvf_delete_result *res)
+{
+	int err = store_writable(s);
+
+	if (err)
+		return err;
+	if (!ids && n)
+		return log_fail(-EINVAL, "%s: delete: NULL id array", s->path);
+	return delete_ids(s, ids, n, res);
 }
 
 int rvf_store_delete_by_filter(struct rvf_store *s, const struct rvf_filter *f,
@@ -371,6 +417,23 @@ int rvf_store_delete_by_filter(struct rvf_store *s, const struct rvf_filter *f,
 		return err;
 	if (!f)
 		return log_fail(-EINVAL, "%s: delete_by_filter needs a filter", s->path);
+	if (store_is_cow(s)) {
+		/* the branch's view: every live node of the graph */
+		size_t nodes = rvf_hnsw_count(s->h);
+		ids = malloc((rvf_hnsw_live_count(s->h) + 1) * 8);
+		if (!ids)
+			return -ENOMEM;
+		for (size_t i = 0; i < nodes; i++) {
+			uint64_t label;
+			int dead;
+			if (!rvf_hnsw_label_of(s->h, (uint32_t)i, &label, &dead) && !dead &&
+			    filter_eval(f, s->ms, label))
+				ids[k++] = label;
+		}
+		err = delete_ids(s, ids, k, res);
+		free(ids);
+		return err;
+	}
 	ids = malloc((s->hdr.live ? s->hdr.live : 1) * 8);
 	if (!ids)
 		return -ENOMEM;
@@ -380,7 +443,8 @@ int rvf_store_delete_by_filter(struct rvf_store *s, const struct rvf_filter *f,
 			ids[k++] = l->id;
 	}
 	qsort(ids, k, 8, cmp_u64);
-	err = delete_live(s, ids, k, res);
+	struct cow_stage cs = { 0 };
+	err = delete_live(s, ids, k, &cs, res);
 	free(ids);
 	return err;
 }

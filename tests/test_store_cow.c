@@ -1,0 +1,861 @@
+/*
+ * test_store_cow.c - freeze, the membership filter and copy-on-write
+ * branches. A branch is checked against a full copy: a plain store that
+ * receives the parent's operations and then the child's. Exact search must
+ * agree exactly (ids and distances); graph search by recall against the
+ * copy's exact answer. Membership is checked against brute force over an
+ * in-test model. Branch errors (parent missing, changed, unfrozen), chains
+ * of three, compaction (parent reference kept) and flatten, and crashes
+ * during child writes (crashsim: nothing acknowledged lost).
+ *
+ * rvf-test: both-backends
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "rvf/rvf.h"
+#include "store/store_internal.h"
+#include "crashsim.h"
+#include "testutil.h"
+
+#define DIM 12
+#define NID 400                /* id space of the randomized workloads */
+#define K   10
+
+static uint64_t seed;
+
+struct fx {
+	char *dir;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->dir = tu_tmpdir();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static char *P(struct fx *f, const char *name) { return tu_path(f->dir, name); }
+
+static void vec_of(uint64_t vs, float *v)
+{
+	struct tu_rng r;
+
+	tu_rng_init(&r, vs);
+	for (int j = 0; j < DIM; j++)
+		v[j] = (float)(tu_rng_unit(&r) * 2 - 1);
+}
+
+/* ---- a model: what a store holds ------------------------------------------------------ */
+
+struct item { bool live; uint64_t vs; bool has_meta; uint64_t tag; };
+struct model { struct item it[NID]; };
+
+static struct rvf_store_opts opts(void)
+{
+	struct rvf_store_opts o = { .dimension = DIM, .threads = 1, .seed = 7 };
+	return o;
+}
+
+/* Upsert ids[0..n) with vector seeds vs[] (tag = vs % 5 as u64 field 0 when
+ * has_meta) into s and the model. */
+static void put(struct rvf_store *s, struct model *m, const uint64_t *ids, const uint64_t *vs,
+		const bool *meta, size_t n)
+{
+	struct rvf_vector *v = calloc(n, sizeof(*v));
+	float *rows = calloc(n * DIM, sizeof(float));
+	struct rvf_meta_entry *me = calloc(n, sizeof(*me));
+	struct rvf_ingest_result r;
+
+	for (size_t i = 0; i < n; i++) {
+		vec_of(vs[i], rows + i * DIM);
+		v[i] = (struct rvf_vector){ .id = ids[i], .values = rows + i * DIM, .dim = DIM };
+		if (meta[i]) {
+			me[i].field_id = 0;
+			me[i].value.type = RVF_META_U64;
+			me[i].value.v.u64 = vs[i] % 5;
+			v[i].meta = &me[i];
+			v[i].n_meta = 1;
+		}
+		if (m)
+			m->it[ids[i]] = (struct item){ true, vs[i], meta[i], vs[i] % 5 };
+	}
+	assert_int_equal(rvf_store_ingest_batch(s, v, n, &r), 0);
+	assert_int_equal(r.rejected, 0);
+	rvf_ingest_result_release(&r);
+	free(v);
+	free(rows);
+	free(me);
+}
+
+static void del(struct rvf_store *s, struct model *m, const uint64_t *ids, size_t n)
+{
+	struct rvf_delete_result r;
+	uint64_t want = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < i; j++)
+			dup |= ids[j] == ids[i];
+		if (m && m->it[ids[i]].live && !dup) {
+			want++;
+			m->it[ids[i]].live = false;
+		}
+	}
+	assert_int_equal(rvf_store_delete(s, ids, n, &r), 0);
+	if (m)
+		assert_int_equal(r.deleted, want);
+}
+
+/* A random batch of upserts or deletes over the id space. */
+static void random_op(struct tu_rng *r, struct rvf_store *a, struct model *m, struct rvf_store *b)
+{
+	size_t n = 1 + tu_rng_below(r, 30);
+	uint64_t ids[32], vs[32];
+	bool meta[32];
+
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = tu_rng_below(r, NID);
+		vs[i] = tu_rng_next(r);
+		meta[i] = tu_rng_below(r, 3) != 0;
+	}
+	if (tu_rng_below(r, 4) == 0) {
+		del(a, m, ids, n);
+		if (b)
+			del(b, NULL, ids, n);
+	} else {
+		/* the batch's last instance of an id wins: model it the same way */
+		put(a, m, ids, vs, meta, n);
+		if (b)
+			put(b, NULL, ids, vs, meta, n);
+	}
+}
+
+/* ---- comparisons ---------------------------------------------------------------------- */
+
+static void same_results(struct rvf_store *a, struct rvf_store *b, const struct rvf_filter *flt,
+			 uint64_t qseed)
+{
+	float q[DIM];
+	struct rvf_result ra[K], rb[K];
+	struct rvf_query_opts qo = { .flags = RVF_QUERY_EXACT, .filter = flt };
+
+	vec_of(qseed, q);
+	int na = rvf_store_query(a, q, DIM, K, &qo, ra);
+	int nb = rvf_store_query(b, q, DIM, K, &qo, rb);
+	assert_int_equal(na, nb);
+	for (int i = 0; i < na; i++) {
+		assert_int_equal(ra[i].id, rb[i].id);
+		assert_true(ra[i].distance == rb[i].distance);
+	}
+}
+
+/* Graph search of a vs exact search of b: recall. Returns hits, adds to *tot. */
+static int graph_hits(struct rvf_store *a, struct rvf_store *b, uint64_t qseed, int *tot)
+{
+	float q[DIM];
+	struct rvf_result ra[K], rb[K];
+	struct rvf_query_opts ex = { .flags = RVF_QUERY_EXACT }, gr = { .ef_search = 128 };
+	int hits = 0;
+
+	vec_of(qseed, q);
+	int na = rvf_store_query(a, q, DIM, K, &gr, ra);
+	int nb = rvf_store_query(b, q, DIM, K, &ex, rb);
+	assert_true(na >= 0 && nb >= 0);
+	for (int i = 0; i < nb; i++)
+		for (int j = 0; j < na; j++)
+			hits += rb[i].id == ra[j].id;
+	*tot += nb;
+	return hits;
+}
+
+static void same_content(struct rvf_store *a, struct rvf_store *b)
+{
+	uint64_t *ia, *ib;
+	size_t na, nb;
+	float va[DIM], vb[DIM];
+
+	assert_int_equal(rvf_store_live_ids(a, &ia, &na), 0);
+	assert_int_equal(rvf_store_live_ids(b, &ib, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		struct rvf_meta_entry *ma, *mb;
+		size_t ka, kb;
+		assert_int_equal(ia[i], ib[i]);
+		assert_int_equal(rvf_store_get_vector(a, ia[i], va, DIM), 0);
+		assert_int_equal(rvf_store_get_vector(b, ib[i], vb, DIM), 0);
+		assert_memory_equal(va, vb, sizeof(va));
+		assert_int_equal(rvf_store_get_meta(a, ia[i], &ma, &ka), 0);
+		assert_int_equal(rvf_store_get_meta(b, ib[i], &mb, &kb), 0);
+		assert_int_equal(ka, kb);
+		if (ka)
+			assert_int_equal(ma[0].value.v.u64, mb[0].value.v.u64);
+		free(ma);
+		free(mb);
+	}
+	struct rvf_store_status sa, sb;
+	assert_int_equal(rvf_store_status(a, &sa), 0);
+	assert_int_equal(rvf_store_status(b, &sb), 0);
+	assert_int_equal(sa.live_vectors, sb.live_vectors);
+	free(ia);
+	free(ib);
+}
+
+static struct rvf_filter *tag_filter(uint64_t tag)
+{
+	struct rvf_meta_value v = { .type = RVF_META_U64, .v.u64 = tag };
+	return rvf_filter_eq(0, &v);
+}
+
+/* Exact search over the model's live ids allowed by membership and tag. */
+static int brute(const struct model *m, const uint64_t *mem, size_t nmem, bool include, int tag,
+		 const float *q, struct rvf_result *out)
+{
+	struct rvf_result all[NID];
+	int n = 0;
+
+	for (uint64_t id = 0; id < NID; id++) {
+		const struct item *it = &m->it[id];
+		bool in = false;
+		float v[DIM];
+		for (size_t i = 0; i < nmem; i++)
+			in |= mem[i] == id;
+		if (!it->live || in != include || (tag >= 0 && (!it->has_meta || it->tag != (uint64_t)tag)))
+			continue;
+		vec_of(it->vs, v);
+		all[n].id = id;
+		all[n++].distance = rvf_distance(RVF_METRIC_L2, q, v, DIM);
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (all[j].distance < all[i].distance ||
+			    (all[j].distance == all[i].distance && all[j].id < all[i].id)) {
+				struct rvf_result t = all[i];
+				all[i] = all[j];
+				all[j] = t;
+			}
+	if (n > K)
+		n = K;
+	memcpy(out, all, n * sizeof(*out));
+	return n;
+}
+
+static void membership_matches_brute(struct rvf_store *s, const struct model *m, const uint64_t *mem,
+				     size_t nmem, bool include)
+{
+	for (int tag = -1; tag < 5; tag++) {
+		for (uint64_t qi = 0; qi < 8; qi++) {
+			struct rvf_filter *flt = tag >= 0 ? tag_filter((uint64_t)tag) : NULL;
+			struct rvf_query_opts qo = { .flags = RVF_QUERY_EXACT, .filter = flt };
+			struct rvf_result got[K], want[K];
+			float q[DIM];
+			vec_of(seed ^ (qi * 977 + 13), q);
+			/* twice: the second query reads the cached filter bitmap */
+			for (int rep = 0; rep < 2; rep++) {
+				int n = rvf_store_query(s, q, DIM, K, &qo, got);
+				int w = brute(m, mem, nmem, include, tag, q, want);
+				assert_int_equal(n, w);
+				for (int i = 0; i < n; i++) {
+					assert_int_equal(got[i].id, want[i].id);
+					assert_true(got[i].distance == want[i].distance);
+				}
+			}
+			/* graph search: never a non-member, and good recall */
+			qo.flags = 0;
+			qo.ef_search = 200;
+			int n = rvf_store_query(s, q, DIM, K, &qo, got);
+			int w = brute(m, mem, nmem, include, tag, q, want);
+			assert_true(n >= 0 && n <= w);
+			int hits = 0;
+			for (int i = 0; i < n; i++) {
+				bool in = false;
+				for (size_t j = 0; j < nmem; j++)
+					in |= mem[j] == got[i].id;
+				assert_true(in == include);
+				for (int j = 0; j < w; j++)
+					hits += got[i].id == want[j].id;
+			}
+			assert_true(hits * 10 >= w * 8);
+			rvf_filter_free(flt);
+		}
+	}
+}
+
+/* ---- freeze ------------------------------------------------------------------------------ */
+
+static void freeze_survives_reopen_and_refuses_every_mutator(void **state)
+{
+	struct fx *f = *state;
+	char *path = P(f, "f.rvf");
+	struct rvf_store_opts o = opts();
+	struct rvf_store *s, *ro;
+	struct rvf_store_status st;
+	struct model m = { 0 };
+	uint64_t ids[3] = { 1, 2, 3 }, vs[3] = { 11, 12, 13 };
+	bool meta[3] = { true, false, true };
+
+	assert_int_equal(rvf_store_create(path, &o, &s), 0);
+	put(s, &m, ids, vs, meta, 3);
+	assert_int_equal(rvf_store_status(s, &st), 0);
+	assert_false(st.frozen);
+	/* a read-only handle cannot freeze */
+	assert_int_equal(rvf_store_open_readonly(path, NULL, &ro), 0);
+	assert_int_equal(rvf_store_freeze(ro), -EROFS);
+	rvf_store_close(ro);
+	assert_int_equal(rvf_store_freeze(s), 0);
+	assert_int_equal(rvf_store_freeze(s), 0);     /* idempotent */
+	for (int round = 0; round < 2; round++) {
+		struct rvf_vector v = { .id = 9, .values = (float[DIM]){ 1 }, .dim = DIM };
+		struct rvf_filter *flt = tag_filter(1);
+		uint8_t img[16] = { 0 };
+		struct rvf_kernel_opts ko = { 0 };
+		assert_true(rvf_store_is_frozen(s));
+		assert_int_equal(rvf_store_status(s, &st), 0);
+		assert_true(st.frozen);
+		assert_int_equal(st.live_vectors, 3);
+		assert_int_equal(rvf_store_ingest_batch(s, &v, 1, NULL), -EROFS);
+		assert_int_equal(rvf_store_delete(s, ids, 1, NULL), -EROFS);
+		assert_int_equal(rvf_store_delete_by_filter(s, flt, NULL), -EROFS);
+		assert_int_equal(rvf_store_compact(s, NULL), -EROFS);
+		assert_int_equal(rvf_store_compact_flags(s, RVF_COMPACT_FLATTEN, NULL), -EROFS);
+		assert_int_equal(rvf_store_embed_kernel(s, &ko, img, sizeof(img), NULL, NULL), -EROFS);
+		assert_int_equal(rvf_store_set_membership(s, RVF_MEMBERSHIP_INCLUDE, ids, 1), -EROFS);
+		assert_int_equal(rvf_store_membership_add(s, ids, 1), -EROFS);
+		assert_int_equal(rvf_store_clear_membership(s), -EROFS);
+		assert_int_equal(rvf_store_verify(s), 0);
+		rvf_filter_free(flt);
+		/* queries still work */
+		struct rvf_result res[3];
+		float q[DIM];
+		vec_of(12, q);
+		assert_int_equal(rvf_store_query(s, q, DIM, 3, NULL, res), 3);
+		assert_int_equal(res[0].id, 2);
+		assert_int_equal(rvf_store_close(s), 0);
+		assert_int_equal(rvf_store_open(path, NULL, &s), 0);    /* across reopen */
+	}
+	rvf_store_close(s);
+	free(path);
+}
+
+/* ---- membership -------------------------------------------------------------------------- */
+
+static void membership_equals_brute_force_across_reopen_upsert_delete_compact(void **state)
+{
+	struct fx *f = *state;
+	char *path = P(f, "m.rvf");
+	struct rvf_store_opts o = opts();
+	struct rvf_store *s;
+	struct model m = { 0 };
+	struct tu_rng r;
+	struct rvf_membership_info mi;
+	uint64_t mem[60];
+	size_t nmem = 0;
+
+	tu_rng_init(&r, seed);
+	assert_int_equal(rvf_store_create(path, &o, &s), 0);
+	for (int i = 0; i < 20; i++)
+		random_op(&r, s, &m, NULL);
+	assert_int_equal(rvf_store_membership_filter(s, &mi), -ENOENT);
+	/* an empty include filter shows nothing */
+	assert_int_equal(rvf_store_set_membership(s, RVF_MEMBERSHIP_INCLUDE, NULL, 0), 0);
+	membership_matches_brute(s, &m, NULL, 0, true);
+	for (size_t i = 0; i < 60; i++)
+		mem[nmem++] = tu_rng_below(&r, NID + 20);     /* some ids not in the store */
+	for (int mode = 0; mode < 2; mode++) {
+		bool include = mode == 0;
+		assert_int_equal(rvf_store_set_membership(s, include ? RVF_MEMBERSHIP_INCLUDE
+							       : RVF_MEMBERSHIP_EXCLUDE, mem, nmem), 0);
+		membership_matches_brute(s, &m, mem, nmem, include);
+		/* upserts and deletes: membership is about ids */
+		for (int i = 0; i < 6; i++)
+			random_op(&r, s, &m, NULL);
+		del(s, &m, &mem[0], 1);
+		put(s, &m, &mem[1], (uint64_t[]){ 99 }, (bool[]){ true }, 1);
+		membership_matches_brute(s, &m, mem, nmem, include);
+		assert_int_equal(rvf_store_close(s), 0);
+		assert_int_equal(rvf_store_open(path, NULL, &s), 0);
+		membership_matches_brute(s, &m, mem, nmem, include);
+		assert_int_equal(rvf_store_membership_filter(s, &mi), 0);
+		assert_int_equal(mi.mode, include ? RVF_MEMBERSHIP_INCLUDE : RVF_MEMBERSHIP_EXCLUDE);
+		assert_false(mi.inherited);
+		assert_int_equal(rvf_store_compact(s, NULL), 0);
+		membership_matches_brute(s, &m, mem, nmem, include);
+		assert_int_equal(rvf_store_verify(s), 0);
+		/* the bitmap a daemon mirrors: over internal ids */
+		const uint64_t *bits;
+		size_t nbits, set = 0;
+		assert_int_equal(rvf_store_membership_bitmap(s, &bits, &nbits), 0);
+		assert_int_equal(nbits, rvf_hnsw_count(rvf_store_index(s)));
+		for (size_t i = 0; i < nbits; i++) {
+			uint64_t label;
+			int dead;
+			assert_int_equal(rvf_hnsw_label_of(rvf_store_index(s), (uint32_t)i, &label, &dead), 0);
+			bool in = false;
+			for (size_t j = 0; j < nmem; j++)
+				in |= mem[j] == label;
+			if (!dead)
+				assert_true(((bits[i / 64] >> (i % 64)) & 1) == (in == include));
+			set += !dead && ((bits[i / 64] >> (i % 64)) & 1);
+		}
+		assert_int_equal(set, mi.visible);
+	}
+	/* add / remove, then clear */
+	assert_int_equal(rvf_store_set_membership(s, RVF_MEMBERSHIP_INCLUDE, mem, 30), 0);
+	assert_int_equal(rvf_store_membership_add(s, mem + 30, 30), 0);
+	assert_int_equal(rvf_store_membership_remove(s, mem + 50, 10), 0);
+	{
+		uint64_t want[50];
+		memcpy(want, mem, sizeof(want));
+		/* mem + 50.. removed, unless they also occur earlier */
+		size_t nw = 0;
+		uint64_t keep[60];
+		for (size_t i = 0; i < 50; i++) {
+			bool gone = false;
+			for (size_t j = 50; j < 60; j++)
+				gone |= mem[j] == want[i];
+			if (!gone)
+				keep[nw++] = want[i];
+		}
+		membership_matches_brute(s, &m, keep, nw, true);
+	}
+	assert_int_equal(rvf_store_clear_membership(s), 0);
+	assert_int_equal(rvf_store_close(s), 0);
+	assert_int_equal(rvf_store_open(path, NULL, &s), 0);
+	assert_int_equal(rvf_store_membership_filter(s, &mi), -ENOENT);
+	membership_matches_brute(s, &m, NULL, 0, false);
+	rvf_store_close(s);
+	free(path);
+}
+
+/* ---- branches ------------------------------------------------------------------------------ */
+
+/* A parent with a random history, frozen, and a full copy of it. */
+static void make_parent(const char *path, const char *copy, struct tu_rng *r, struct model *m,
+			struct rvf_store **parent, struct rvf_store **cp, int ops)
+{
+	struct rvf_store_opts o = opts();
+
+	assert_int_equal(rvf_store_create(path, &o, parent), 0);
+	assert_int_equal(rvf_store_create(copy, &o, cp), 0);
+	for (int i = 0; i < ops; i++)
+		random_op(r, *parent, m, *cp);
+}
+
+static void check_equal(struct rvf_store *child, struct rvf_store *copy, int *hits, int *tot)
+{
+	same_content(child, copy);
+	for (uint64_t q = 0; q < 12; q++) {
+		same_results(child, copy, NULL, seed + q);
+		struct rvf_filter *flt = tag_filter(q % 5);
+		same_results(child, copy, flt, seed + q);
+		rvf_filter_free(flt);
+		*hits += graph_hits(child, copy, seed * 3 + q, tot);
+	}
+	assert_int_equal(rvf_store_verify(child), 0);
+}
+
+static void branch_answers_as_a_full_copy_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *ch = P(f, "c.rvf");
+	struct rvf_store *p, *copy, *c;
+	struct model m = { 0 };
+	struct tu_rng r;
+	struct rvf_cow_stats cs;
+	int hits = 0, tot = 0;
+
+	tu_rng_init(&r, seed + 1);
+	make_parent(pp, cp, &r, &m, &p, &copy, 40);
+	assert_int_equal(rvf_store_branch(p, ch, NULL, &c), 0);   /* freezes p */
+	assert_true(rvf_store_is_frozen(p));
+	assert_true(rvf_store_is_cow_child(c));
+	assert_false(rvf_store_is_cow_child(p));
+	char *real = realpath(pp, NULL);
+	assert_string_equal(rvf_store_parent_path(c), real);
+	free(real);
+	assert_int_equal(rvf_store_cow_stats(c, &cs), 0);
+	assert_int_equal(cs.local_cluster_count, 0);
+	assert_int_equal(cs.pending_writes, 0);
+	assert_true(cs.cluster_count >= 1);
+	assert_int_equal(cs.cluster_size & (cs.cluster_size - 1), 0);
+	assert_int_equal(rvf_store_cow_stats(p, &cs), -ENOENT);
+	/* lineage */
+	uint8_t pid[16], cpid[16], h[32];
+	struct rvf_file_identity ci;
+	rvf_store_file_id(p, pid);
+	rvf_store_parent_id(c, cpid);
+	assert_memory_equal(pid, cpid, 16);
+	assert_int_equal(rvf_store_lineage_depth(c), rvf_store_lineage_depth(p) + 1);
+	assert_int_equal(rvf_store_state_hash(p, h), 0);
+	assert_int_equal(rvf_store_file_identity(c, &ci), 0);
+	assert_memory_equal(ci.parent_hash, h, 32);
+	check_equal(c, copy, &hits, &tot);
+	for (int i = 0; i < 40; i++) {
+		random_op(&r, c, &m, copy);
+		if (i % 10 == 9)
+			check_equal(c, copy, &hits, &tot);
+	}
+	assert_int_equal(rvf_store_cow_stats(c, &cs), 0);
+	assert_true(cs.local_cluster_count > 0);
+	assert_true(cs.hidden_parent_vectors > 0);
+	/* reopen both (child writable, then read-only) */
+	assert_int_equal(rvf_store_close(c), 0);
+	assert_int_equal(rvf_store_close(p), 0);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	check_equal(c, copy, &hits, &tot);
+	struct rvf_cow_stats cs2;
+	assert_int_equal(rvf_store_cow_stats(c, &cs2), 0);
+	assert_memory_equal(&cs, &cs2, sizeof(cs));     /* persisted, not recomputed */
+	rvf_store_close(c);
+	assert_int_equal(rvf_store_open_readonly(ch, NULL, &c), 0);
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+	/* the parent is untouched by all of it */
+	assert_int_equal(rvf_store_open_readonly(pp, NULL, &p), 0);
+	uint8_t h2[32];
+	assert_int_equal(rvf_store_state_hash(p, h2), 0);
+	assert_memory_equal(h, h2, 32);
+	rvf_store_close(p);
+	printf("info: branch graph recall vs full copy exact: %.3f (%d/%d)\n", (double)hits / tot, hits, tot);
+	assert_true(hits * 100 >= tot * 95);
+	rvf_store_close(copy);
+	free(pp);
+	free(cp);
+	free(ch);
+}
+
+static void branch_membership_equals_brute_force(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *ch = P(f, "c.rvf");
+	struct rvf_store *p, *copy, *c;
+	struct model m = { 0 };
+	struct tu_rng r;
+	struct rvf_membership_info mi;
+	uint64_t mem[40];
+
+	tu_rng_init(&r, seed + 2);
+	make_parent(pp, cp, &r, &m, &p, &copy, 30);
+	for (int i = 0; i < 40; i++)
+		mem[i] = tu_rng_below(&r, NID);
+	assert_int_equal(rvf_store_set_membership(p, RVF_MEMBERSHIP_EXCLUDE, mem, 40), 0);
+	assert_int_equal(rvf_store_branch(p, ch, NULL, &c), 0);
+	/* inherited from the parent */
+	assert_int_equal(rvf_store_membership_filter(c, &mi), 0);
+	assert_true(mi.inherited);
+	membership_matches_brute(c, &m, mem, 40, false);
+	for (int i = 0; i < 10; i++)
+		random_op(&r, c, &m, NULL);
+	membership_matches_brute(c, &m, mem, 40, false);
+	assert_int_equal(rvf_store_set_membership(c, RVF_MEMBERSHIP_INCLUDE, mem, 20), 0);
+	membership_matches_brute(c, &m, mem, 20, true);
+	assert_int_equal(rvf_store_close(c), 0);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	membership_matches_brute(c, &m, mem, 20, true);
+	assert_int_equal(rvf_store_clear_membership(c), 0);   /* the parent's no longer applies */
+	membership_matches_brute(c, &m, NULL, 0, false);
+	rvf_store_close(c);
+	rvf_store_close(p);
+	rvf_store_close(copy);
+	free(pp);
+	free(cp);
+	free(ch);
+}
+
+static void branch_open_fails_clearly_when_parent_missing_changed_or_unfrozen(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *ch = P(f, "c.rvf"), *moved = P(f, "moved.rvf"),
+	     *moved2 = P(f, "pristine.rvf");
+	struct rvf_store *p, *copy, *c = NULL, *x = NULL;
+	struct model m = { 0 };
+	struct tu_rng r;
+
+	tu_rng_init(&r, seed + 3);
+	make_parent(pp, cp, &r, &m, &p, &copy, 10);
+	rvf_store_close(copy);
+	/* a read-only, unfrozen parent cannot be branched */
+	rvf_store_close(p);
+	assert_int_equal(rvf_store_open_readonly(pp, NULL, &p), 0);
+	assert_int_equal(rvf_store_branch(p, ch, NULL, &c), -EROFS);
+	rvf_store_close(p);
+	assert_int_equal(rvf_store_open(pp, NULL, &p), 0);
+	assert_int_equal(rvf_store_freeze(p), 0);
+	assert_int_equal(rvf_store_branch(p, ch, NULL, NULL), 0);    /* file only */
+	assert_int_equal(rvf_store_branch(p, ch, NULL, NULL), -EEXIST);
+	rvf_store_close(p);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	rvf_store_close(c);
+	/* missing */
+	assert_int_equal(rename(pp, moved), 0);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), -ENOENT);
+	assert_int_equal(rvf_store_open_readonly(ch, NULL, &c), -ENOENT);
+	assert_int_equal(rename(moved, pp), 0);
+	/* changed: a segment added behind the store's back (a frozen store
+	 * refuses every write of its own); a pristine copy kept for later */
+	{
+		size_t len;
+		void *bytes = tu_slurp(pp, &len);
+		tu_spit(moved2, bytes, len);
+		free(bytes);
+	}
+	assert_int_equal(rvf_store_open(pp, NULL, &p), 0);
+	struct rvf_dir *d = rvf_store_dir(p);
+	assert_int_equal(rvf_dir_write_segment(d, 1000, 0x7e, "x", 1), 0);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_store_close(p);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), -ESTALE);
+	/* another store at the parent's path */
+	unlink(pp);
+	struct rvf_store_opts o = opts();
+	assert_int_equal(rvf_store_create(pp, &o, &x), 0);
+	assert_int_equal(rvf_store_freeze(x), 0);
+	rvf_store_close(x);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), -ESTALE);
+	/* unfrozen: the real parent back, its frozen flag cleared behind the
+	 * store's back (the API never unfreezes) */
+	unlink(pp);
+	assert_int_equal(rename(moved2, pp), 0);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);     /* intact again */
+	rvf_store_close(c);
+	assert_int_equal(rvf_store_open(pp, NULL, &p), 0);
+	{
+		struct store_hdr hd;
+		void *um;
+		size_t ul;
+		assert_int_equal(rvf_dir_user_metadata(rvf_store_dir(p), &um, &ul), 0);
+		assert_int_equal(ul, sizeof(hd));
+		memcpy(&hd, um, sizeof(hd));
+		free(um);
+		hd.flags &= ~(uint64_t)STORE_F_FROZEN;
+		hd.frozen_epoch = 0;
+		hd.hash = XXH3_64bits(&hd, offsetof(struct store_hdr, hash));
+		assert_int_equal(rvf_dir_set_user_metadata(rvf_store_dir(p), &hd, sizeof(hd)), 0);
+		assert_int_equal(rvf_dir_commit(rvf_store_dir(p)), 0);
+	}
+	rvf_store_close(p);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), -ESTALE);
+	free(pp);
+	free(cp);
+	free(ch);
+	free(moved);
+	free(moved2);
+}
+
+static void three_level_chain_records_lineage_and_equals_a_full_copy(void **state)
+{
+	struct fx *f = *state;
+	char *paths[4], name[32];
+	struct rvf_store *s[4], *copy;
+	char *cp = P(f, "copy.rvf");
+	struct model m = { 0 };
+	struct tu_rng r;
+	int hits = 0, tot = 0;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "l%d.rvf", i);
+		paths[i] = P(f, name);
+	}
+	tu_rng_init(&r, seed + 4);
+	make_parent(paths[0], cp, &r, &m, &s[0], &copy, 25);
+	for (int lvl = 1; lvl < 4; lvl++) {
+		assert_int_equal(rvf_store_branch(s[lvl - 1], paths[lvl], NULL, &s[lvl]), 0);
+		assert_int_equal(rvf_store_lineage_depth(s[lvl]), (uint32_t)lvl);
+		assert_string_equal(strrchr(rvf_store_parent_path(s[lvl]), '/') + 1,
+				    strrchr(paths[lvl - 1], '/') + 1);
+		for (int i = 0; i < 12; i++)
+			random_op(&r, s[lvl], &m, copy);
+		check_equal(s[lvl], copy, &hits, &tot);
+	}
+	for (int i = 3; i >= 0; i--)
+		assert_int_equal(rvf_store_close(s[i]), 0);
+	assert_int_equal(rvf_store_open_readonly(paths[3], NULL, &s[3]), 0);
+	check_equal(s[3], copy, &hits, &tot);
+	rvf_store_close(s[3]);
+	assert_true(hits * 100 >= tot * 95);
+	rvf_store_close(copy);
+	for (int i = 0; i < 4; i++)
+		free(paths[i]);
+	free(cp);
+}
+
+static void compact_keeps_the_parent_reference_and_flatten_makes_it_standalone(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *ch = P(f, "c.rvf");
+	struct rvf_store *p, *copy, *c;
+	struct model m = { 0 };
+	struct tu_rng r;
+	struct rvf_compact_result cr;
+	int hits = 0, tot = 0;
+
+	tu_rng_init(&r, seed + 5);
+	make_parent(pp, cp, &r, &m, &p, &copy, 30);
+	assert_int_equal(rvf_store_branch(p, ch, NULL, &c), 0);
+	rvf_store_close(p);
+	for (int i = 0; i < 30; i++)
+		random_op(&r, c, &m, copy);
+	assert_int_equal(rvf_store_compact(c, &cr), 0);
+	assert_true(rvf_store_is_cow_child(c));
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	assert_true(rvf_store_is_cow_child(c));
+	check_equal(c, copy, &hits, &tot);
+	/* flatten: the parent is no longer needed */
+	assert_int_equal(rvf_store_compact_flags(c, RVF_COMPACT_FLATTEN, &cr), 0);
+	assert_false(rvf_store_is_cow_child(c));
+	assert_null(rvf_store_parent_path(c));
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+	unlink(pp);
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	check_equal(c, copy, &hits, &tot);
+	for (int i = 0; i < 5; i++)
+		random_op(&r, c, &m, copy);
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+	rvf_store_close(copy);
+	free(pp);
+	free(cp);
+	free(ch);
+}
+
+/* ---- crashes during child writes ------------------------------------------------------ */
+
+#define CRASH_OPS 8
+
+static void crash_during_child_writes_loses_nothing_committed(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *ch = P(f, "c.rvf"), *cp = P(f, "copy.rvf");
+	struct rvf_store *p, *copy, *c;
+	static struct model before, models[CRASH_OPS + 2];
+	struct tu_rng r;
+	uint64_t points = 0;
+
+	tu_rng_init(&r, seed + 6);
+	make_parent(pp, cp, &r, &before, &p, &copy, 15);
+	rvf_store_close(copy);
+	assert_int_equal(rvf_store_freeze(p), 0);
+	rvf_store_close(p);
+	for (uint64_t at = 1;; at++) {
+		struct crashsim cs = { .crash_at = at, .seed = seed + at };
+		struct tu_rng wr;
+		int acked = 0;
+		unlink(ch);
+		assert_int_equal(rvf_store_open_readonly(pp, NULL, &p), 0);
+		assert_int_equal(rvf_store_branch(p, ch, NULL, NULL), 0);
+		rvf_store_close(p);
+		models[0] = before;
+		tu_rng_init(&wr, seed + 7);
+		crashsim_install(&cs);
+		assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+		for (int i = 0; i < CRASH_OPS; i++) {
+			struct model next = models[i];
+			size_t n = 1 + tu_rng_below(&wr, 6);
+			uint64_t ids[8], vs[8];
+			bool meta[8];
+			struct rvf_vector v[8];
+			float rows[8 * DIM];
+			int rc;
+			for (size_t j = 0; j < n; j++) {
+				ids[j] = tu_rng_below(&wr, NID);
+				vs[j] = tu_rng_next(&wr);
+				meta[j] = false;
+			}
+			if (i % 3 == 2) {
+				for (size_t j = 0; j < n; j++)
+					next.it[ids[j]].live = false;
+				rc = rvf_store_delete(c, ids, n, NULL);
+			} else {
+				for (size_t j = 0; j < n; j++) {
+					vec_of(vs[j], rows + j * DIM);
+					v[j] = (struct rvf_vector){ .id = ids[j], .values = rows + j * DIM, .dim = DIM };
+					next.it[ids[j]] = (struct item){ true, vs[j], meta[j], 0 };
+				}
+				rc = rvf_store_ingest_batch(c, v, n, NULL);
+			}
+			models[i + 1] = next;
+			if (rc)
+				break;
+			acked = i + 1;
+		}
+		crashsim_uninstall();
+		bool crashed = cs.crashed;
+		rvf_store_close(c);
+		if (!crashed)
+			break;
+		points++;
+		/* the child is exactly as after `acked` ops, or the one in flight */
+		assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+		assert_int_equal(rvf_store_verify(c), 0);
+		uint64_t *ids;
+		size_t n;
+		assert_int_equal(rvf_store_live_ids(c, &ids, &n), 0);
+		int match = -1;
+		for (int cand = acked; cand <= acked + 1 && cand <= CRASH_OPS && match < 0; cand++) {
+			const struct model *mm = &models[cand];
+			size_t k = 0;
+			bool ok = true;
+			for (uint64_t id = 0; id < NID && ok; id++) {
+				if (!mm->it[id].live)
+					continue;
+				float want[DIM], got[DIM];
+				vec_of(mm->it[id].vs, want);
+				ok = k < n && ids[k] == id && !rvf_store_get_vector(c, id, got, DIM) &&
+				     !memcmp(got, want, sizeof(got));
+				k++;
+			}
+			if (ok && k == n)
+				match = cand;
+		}
+		free(ids);
+		assert_true(match >= 0);
+		rvf_store_close(c);
+	}
+	printf("crash points: %llu (child writes)\n", (unsigned long long)points);
+	assert_true(points > 10);
+	free(pp);
+	free(ch);
+	free(cp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(freeze_survives_reopen_and_refuses_every_mutator, setup, teardown),
+		cmocka_unit_test_setup_teardown(membership_equals_brute_force_across_reopen_upsert_delete_compact,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(branch_answers_as_a_full_copy_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(branch_membership_equals_brute_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(branch_open_fails_clearly_when_parent_missing_changed_or_unfrozen,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(three_level_chain_records_lineage_and_equals_a_full_copy, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(compact_keeps_the_parent_reference_and_flatten_makes_it_standalone,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_during_child_writes_loses_nothing_committed, setup, teardown),
+	};
+
+	seed = tu_seed();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

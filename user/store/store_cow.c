@@ -1,0 +1,1187 @@
+/*
+ * store/store_cow.c - freeze, the membership filter and copy-on-write
+ * branches (include/rvf/rvf.h).
+ *
+ * Freeze: STORE_F_FROZEN in the store header plus a freeze record (vector
+ * index field 1: the state hash of the frozen content), one commit, after a
+ * graph checkpoint covering everything. store_writable refuses every
+ * mutator of a frozen store; store_checkpoint writes nothing for one.
+ *
+ * Membership: the member ids (sorted u64) and the mode live in one
+ * MEMBERSHIP segment (MembershipHeader, filter_type IDSET), replaced in the
+ * commit of every change. In memory they become a bitmap over the index's
+ * internal ids (member_sync after every change of the index), which the
+ * query passes to the HNSW traversal.
+ *
+ * COW branch, on disk: the child is an ordinary store file whose header
+ * has STORE_F_COW and whose segments are
+ *
+ *   COW_MAP (0x20)  CowMapHeader (map_format 2, extent list) | cow body:
+ *     0x00 u64 snapshot_epoch   parent generation branched (its frozen epoch)
+ *     0x08 u64 parent_nodes     nodes of the parent's graph = the cluster space
+ *     0x10 u64 parent_live      live vectors of the parent
+ *     0x18 u64 nhidden          parent ids this child deleted or replaced
+ *     0x20 u32 nextents         local cluster extents
+ *     0x24 u32 path_len         bytes of the parent's absolute path
+ *     0x28 u32 generation       +1 per rewrite
+ *     0x2C u32 reserved, 0x30 16 reserved (zero)
+ *   then path (padded to 8) | hidden u64[nhidden] ascending |
+ *   extents {u32 first_cluster, u32 count}[nextents] ascending, disjoint.
+ *   Exactly one COW_MAP; every change of it is a new segment that replaces
+ *   the old one in the same commit as the change.
+ *   VEC / META / JOURNAL  the child's own ingests and deletes of its own rows.
+ *
+ * COW branch, in memory (open, cow_attach): the parent is opened read-only
+ * (recursively: a parent that is a branch attaches its own parent), checked
+ * (there, same file id, still frozen, same state hash, same graph size),
+ * and its graph and metadata store are taken over; the hidden parent ids
+ * are tombstoned in that graph, then the child's own segments are replayed
+ * on top (inserts replace nodes, as an upsert does). So the child's index
+ * is one graph holding exactly what a full copy holds, plus tombstones that
+ * only route: queries run as on any store. Internal ids below parent_nodes
+ * are the parent's; a node there that is live is a parent vector the child
+ * still sees (cow_parent_visible). Nothing of the child is checkpointed:
+ * its own rows are inserted at each open (open cost grows with the child's
+ * changes, not with the parent).
+ *
+ * Writes on a branch: an ingest that replaces a visible parent id, or a
+ * delete of one, adds the id to the hidden list (new COW_MAP in the same
+ * commit); rows the child owns are tombstoned with JOURNAL as usual.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "common/log.h"
+#include "format/hash.h"
+#include "format/identity.h"
+#include "store/store_internal.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and drop duplicates in place; returns the new count. */
+static size_t sort_unique(uint64_t *a, size_t n)
+{
+	size_t u = 0;
+
+	qsort(a, n, sizeof(*a), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if (!u || a[u - 1] != a[i])
+			a[u++] = a[i];
+	return u;
+}
+
+static bool in_sorted(const uint64_t *a, size_t n, uint64_t id)
+{
+	return n && bsearch(&id, a, n, sizeof(*a), cmp_u64);
+}
+
+static void segtab_remove(struct segtab *t, uint64_t id)
+{
+	struct sseg *g = segtab_find(t, id);
+
+	if (!g)
+		return;
+	size_t pos = (size_t)(g - t->a);
+	memmove(&t->a[pos], &t->a[pos + 1], (t->n - pos - 1) * sizeof(*t->a));
+	t->n--;
+}
+
+static int segtab_add_simple(struct rvf_store *s, uint64_t id, uint8_t type, size_t len)
+{
+	struct sseg g = { .id = id, .type = type, .payload_len = len,
+			  .disk_bytes = store_disk_bytes(s, len) };
+
+	return segtab_add(&s->segs, &g);
+}
+
+/* ---- freeze ------------------------------------------------------------------------ */
+
+bool rvf_store_is_frozen(const struct rvf_store *s)
+{
+	return s && (s->hdr.flags & STORE_F_FROZEN);
+}
+
+int rvf_store_freeze(struct rvf_store *s)
+{
+	struct store_hdr old;
+	struct freeze_rec rec;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	if (s->hdr.flags & STORE_F_FROZEN)
+		return 0;
+	if (s->readonly)
+		return log_fail(-EROFS, "%s: freeze: store is open read-only", s->path);
+	err = store_writable(s);
+	if (err)
+		return err;
+	if (s->pending_vecs || s->pending_dels) {
+		err = store_checkpoint(s);     /* the frozen file opens without catch-up */
+		if (err)
+			return err;
+	}
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.magic, FREEZE_MAGIC, 8);
+	rec.epoch = rvf_dir_generation(s->dir);
+	err = rvf_store_state_hash(s, rec.state_hash);
+	if (err)
+		return log_fail(err, "%s: freeze: hashing the committed state: %s", s->path,
+				rvf_strerror(err));
+	rec.check = XXH3_64bits(&rec, offsetof(struct freeze_rec, check));
+	old = s->hdr;
+	s->hdr.flags |= STORE_F_FROZEN;
+	s->hdr.frozen_epoch = rec.epoch;
+	err = rvf_dir_write_vector_index(s->dir, FREEZE_FIELD, &rec, sizeof(rec));
+	if (!err)
+		err = store_hdr_put(s);
+	err = err ? err : store_commit(s, "freeze");
+	if (err) {
+		rvf_dir_rollback(s->dir);
+		s->hdr = old;
+		return err;
+	}
+	store_version_bump(s);
+	return 0;
+}
+
+/* The freeze record of a frozen store (checked). */
+static int freeze_read(const struct rvf_store *s, struct freeze_rec *rec)
+{
+	void *buf = NULL;
+	size_t len = 0;
+	int err = rvf_dir_read_vector_index(s->dir, FREEZE_FIELD, &buf, &len);
+
+	if (err)
+		return log_fail(err == -ENOENT ? -EUCLEAN : err, "%s: frozen store without a readable freeze record: %s",
+				s->path, rvf_strerror(err));
+	if (len != sizeof(*rec)) {
+		free(buf);
+		return log_fail(-EUCLEAN, "%s: freeze record has %zu bytes", s->path, len);
+	}
+	memcpy(rec, buf, sizeof(*rec));
+	free(buf);
+	if (memcmp(rec->magic, FREEZE_MAGIC, 8) || rec->reserved ||
+	    rec->check != XXH3_64bits(rec, offsetof(struct freeze_rec, check)) ||
+	    rec->epoch != s->hdr.frozen_epoch)
+		return log_fail(-EUCLEAN, "%s: the freeze record is damaged or does not match the header",
+				s->path);
+	return 0;
+}
+
+/* ---- membership ------------------------------------------------------------------ */
+
+void member_release(struct membership *m)
+{
+	free(m->ids);
+	free(m->bits);
+	memset(m, 0, sizeof(*m));
+}
+
+bool member_allows(const struct rvf_store *s, uint64_t id)
+{
+	const struct membership *m = &s->mem;
+
+	if (!m->active)
+		return true;
+	return in_sorted(m->ids, m->n, id) == (m->mode == RVF_MEMBERSHIP_INCLUDE);
+}
+
+int member_sync(struct rvf_store *s)
+{
+	struct membership *m = &s->mem;
+	size_t nb = s->h ? rvf_hnsw_count(s->h) : 0, words = (nb + 63) / 64, in = 0;
+	uint64_t *bits;
+
+	if (!m->active) {
+		free(m->bits);
+		m->bits = NULL;
+		m->nbits = 0;
+		m->allowed = 0;
+		return 0;
+	}
+	bits = malloc((words ? words : 1) * 8);
+	if (!bits)
+		return -ENOMEM;
+	memset(bits, m->mode == RVF_MEMBERSHIP_INCLUDE ? 0 : 0xff, words * 8);
+	if (m->mode != RVF_MEMBERSHIP_INCLUDE && nb % 64)
+		bits[words - 1] = (1ull << (nb % 64)) - 1;
+	for (size_t i = 0; i < m->n; i++) {
+		uint32_t iid;
+		if (rvf_hnsw_id_of(s->h, m->ids[i], &iid))
+			continue;
+		if (m->mode == RVF_MEMBERSHIP_INCLUDE)
+			bits[iid / 64] |= 1ull << (iid % 64);
+		else
+			bits[iid / 64] &= ~(1ull << (iid % 64));
+		in += rvf_hnsw_contains(s->h, m->ids[i]) == 1;
+	}
+	free(m->bits);
+	m->bits = bits;
+	m->nbits = nb;
+	m->allowed = m->mode == RVF_MEMBERSHIP_INCLUDE ? in : rvf_hnsw_live_count(s->h) - in;
+	return 0;
+}
+
+static int member_decode(const struct rvf_store *s, uint64_t seg, const void *buf, size_t len,
+			 struct membership *m)
+{
+	struct rvf_membership_hdr h;
+	uint8_t hash[RVF_HASH_LEN];
+	static const uint8_t zero[12];
+
+	if (len < sizeof(h))
+		goto bad;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != RVF_MEMBERSHIP_MAGIC || h.version != RVF_MEMBERSHIP_VERSION)
+		goto bad;
+	if (h.filter_type != RVF_MEMBERSHIP_IDSET)
+		return log_fail(-ENOTSUP, "%s: MEMBERSHIP segment %llu: filter type %u is not supported",
+				s->path, (unsigned long long)seg, h.filter_type);
+	if (h.filter_mode > RVF_MEMBERSHIP_EXCLUDE || h.filter_offset != RVF_MEMBERSHIP_HDR_SIZE ||
+	    h.member_count > (len - sizeof(h)) / 8 || h.filter_size != h.member_count * 8 ||
+	    sizeof(h) + (uint64_t)h.filter_size != len || h.bloom_offset || h.bloom_size ||
+	    memcmp(h.reserved, zero, sizeof(zero)))
+		goto bad;
+	if (sha256((const uint8_t *)buf + sizeof(h), h.filter_size, hash) ||
+	    memcmp(hash, h.filter_hash, RVF_HASH_LEN))
+		return log_fail(-EBADMSG, "%s: MEMBERSHIP segment %llu: filter_hash does not match the ids",
+				s->path, (unsigned long long)seg);
+	memset(m, 0, sizeof(*m));
+	m->ids = malloc(h.member_count ? h.filter_size : 8);
+	if (!m->ids)
+		return -ENOMEM;
+	memcpy(m->ids, (const uint8_t *)buf + sizeof(h), h.filter_size);
+	m->n = h.member_count;
+	for (size_t i = 1; i < m->n; i++)
+		if (m->ids[i] <= m->ids[i - 1]) {
+			member_release(m);
+			goto bad;
+		}
+	m->active = true;
+	m->own = true;
+	m->mode = h.filter_mode;
+	m->generation = h.generation_id;
+	m->seg = seg;
+	return 0;
+bad:
+	return log_fail(-EUCLEAN, "%s: MEMBERSHIP segment %llu is invalid", s->path, (unsigned long long)seg);
+}
+
+int member_load(struct rvf_store *s, const struct rvf_dir_segment *d)
+{
+	if (d) {
+		struct membership m;
+		void *buf = NULL;
+		size_t len;
+		int err = store_replay_read(s, s->dir, d, &buf, &len);
+
+		if (!err)
+			err = member_decode(s, d->id, buf, len, &m);
+		free(buf);
+		if (err)
+			return err;
+		member_release(&s->mem);
+		s->mem = m;
+	}
+	return member_sync(s);
+}
+
+static int member_encode(const struct rvf_store *s, uint8_t mode, uint32_t gen, const uint64_t *ids,
+			 size_t n, void **out, size_t *outlen)
+{
+	struct rvf_membership_hdr h;
+	size_t len = sizeof(h) + n * 8;
+	uint8_t *buf;
+
+	if (n > UINT32_MAX / 8)
+		return log_fail(-E2BIG, "%s: membership of %zu ids is too large", s->path, n);
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	memset(&h, 0, sizeof(h));
+	h.magic = RVF_MEMBERSHIP_MAGIC;
+	h.version = RVF_MEMBERSHIP_VERSION;
+	h.filter_type = RVF_MEMBERSHIP_IDSET;
+	h.filter_mode = mode;
+	h.vector_count = s->hdr.live + (store_is_cow(s) ? s->cow.base_live : 0);
+	h.member_count = n;
+	h.filter_offset = sizeof(h);
+	h.filter_size = (uint32_t)(n * 8);
+	h.generation_id = gen;
+	if (sha256(ids, n * 8, h.filter_hash)) {
+		free(buf);
+		return -EIO;
+	}
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), ids, n * 8);
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* Commit a new member set (ids owned, sorted unique: taken) or, with
+ * drop, no filter at all. */
+static int member_commit(struct rvf_store *s, uint8_t mode, uint64_t *ids, size_t n, bool drop)
+{
+	struct store_hdr old = s->hdr;
+	uint32_t gen = s->mem.generation + 1;
+	uint64_t seg = 0;
+	void *buf = NULL;
+	size_t len = 0;
+	int err = 0;
+
+	if (!drop)
+		err = member_encode(s, mode, gen, ids, n, &buf, &len);
+	if (!err && !drop) {
+		seg = s->hdr.next_seg_id;
+		err = rvf_dir_write_segment(s->dir, seg, RVF_SEG_MEMBERSHIP, buf, len);
+		s->hdr.next_seg_id = seg + 1;
+	}
+	if (!err && s->mem.seg && rvf_dir_remove_segments(s->dir, &s->mem.seg, 1) != 1)
+		err = -EUCLEAN;
+	if (!err)
+		err = store_hdr_put(s);
+	err = err ? err : store_commit(s, "membership");
+	if (err) {
+		rvf_dir_rollback(s->dir);
+		s->hdr = old;
+		free(ids);
+		free(buf);
+		return err;
+	}
+	store_version_bump(s);
+	free(buf);
+	if (s->mem.seg)
+		segtab_remove(&s->segs, s->mem.seg);
+	member_release(&s->mem);
+	if (!drop) {
+		s->mem.active = true;
+		s->mem.own = true;
+		s->mem.mode = mode;
+		s->mem.ids = ids;
+		s->mem.n = n;
+		s->mem.generation = gen;
+		s->mem.seg = seg;
+		err = segtab_add_simple(s, seg, RVF_SEG_MEMBERSHIP, len);
+	} else {
+		free(ids);
+		s->mem.generation = gen;
+	}
+	if (!err)
+		err = member_sync(s);
+	if (err) {
+		s->broken = err;
+		log_error("%s: membership committed but memory could not follow: %s; reopen the store",
+			  s->path, rvf_strerror(err));
+	}
+	return err;
+}
+
+static uint64_t *ids_dup(const uint64_t *ids, size_t n)
+{
+	uint64_t *a = malloc((n ? n : 1) * 8);
+
+	if (a && n)
+		memcpy(a, ids, n * 8);
+	return a;
+}
+
+int rvf_store_set_membership(struct rvf_store *s, enum rvf_membership_mode mode, const uint64_t *ids,
+			     size_t n)
+{
+	uint64_t *a;
+	int err = store_writable(s);
+
+	if (err)
+		return err;
+	if ((unsigned)mode > RVF_MEMBERSHIP_EXCLUDE)
+		return log_fail(-EINVAL, "%s: unknown membership mode %d", s->path, (int)mode);
+	if (!ids && n)
+		return log_fail(-EINVAL, "%s: membership: NULL id array", s->path);
+	a = ids_dup(ids, n);
+	if (!a)
+		return -ENOMEM;
+	n = sort_unique(a, n);
+	return member_commit(s, (uint8_t)mode, a, n, false);
+}
+
+/* add (true) or remove ids from the member set in the current mode. */
+static int member_change(struct rvf_store *s, const uint64_t *ids, size_t n, bool add)
+{
+	const struct membership *m = &s->mem;
+	uint64_t *a, *b;
+	size_t k = 0;
+	uint8_t mode;
+	int err = store_writable(s);
+
+	if (err)
+		return err;
+	if (!ids && n)
+		return log_fail(-EINVAL, "%s: membership: NULL id array", s->path);
+	mode = m->active ? m->mode : (add ? RVF_MEMBERSHIP_INCLUDE : RVF_MEMBERSHIP_EXCLUDE);
+	/* with no filter, "remove" hides the ids: an exclude filter holding them */
+	if (!m->active)
+		add = true;
+	b = ids_dup(ids, n);
+	a = malloc((m->n + n + 1) * 8);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return -ENOMEM;
+	}
+	n = sort_unique(b, n);
+	for (size_t i = 0; m->active && i < m->n; i++)
+		if (add || !in_sorted(b, n, m->ids[i]))
+			a[k++] = m->ids[i];
+	if (add) {
+		memcpy(a + k, b, n * 8);
+		k = sort_unique(a, k + n);
+	}
+	free(b);
+	return member_commit(s, mode, a, k, false);
+}
+
+int rvf_store_membership_add(struct rvf_store *s, const uint64_t *ids, size_t n)
+{
+	return member_change(s, ids, n, true);
+}
+
+int rvf_store_membership_remove(struct rvf_store *s, const uint64_t *ids, size_t n)
+{
+	return member_change(s, ids, n, false);
+}
+
+int rvf_store_clear_membership(struct rvf_store *s)
+{
+	int err = store_writable(s);
+
+	if (err)
+		return err;
+	if (store_is_cow(s) && (s->mem.active || s->mem.seg)) {
+		/* the parent's filter must no longer apply: exclude nothing */
+		uint64_t *a = malloc(8);
+		if (!a)
+			return -ENOMEM;
+		return member_commit(s, RVF_MEMBERSHIP_EXCLUDE, a, 0, false);
+	}
+	if (!s->mem.active)
+		return 0;
+	return member_commit(s, 0, NULL, 0, true);
+}
+
+int rvf_store_membership_filter(const struct rvf_store *s, struct rvf_membership_info *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
+	if (!s->mem.active)
+		return -ENOENT;
+	out->mode = (enum rvf_membership_mode)s->mem.mode;
+	out->generation = s->mem.generation;
+	out->inherited = !s->mem.own;
+	out->ids = s->mem.ids;
+	out->n = s->mem.n;
+	out->visible = s->mem.allowed;
+	return 0;
+}
+
+int rvf_store_membership_bitmap(const struct rvf_store *s, const uint64_t **words, size_t *nbits)
+{
+	if (!s || !words || !nbits)
+		return -EINVAL;
+	if (store_readable(s))
+		return store_readable(s);
+	if (!s->mem.active)
+		return -ENOENT;
+	*words = s->mem.bits;
+	*nbits = s->mem.nbits;
+	return 0;
+}
+
+/* ---- COW map codec ------------------------------------------------------------------- */
+
+#define COW_BODY 64u
+struct cow_body {
+	uint64_t snapshot_epoch;     /* 0x00 */
+	uint64_t parent_nodes;       /* 0x08 */
+	uint64_t parent_live;        /* 0x10 */
+	uint64_t nhidden;            /* 0x18 */
+	uint32_t nextents;           /* 0x20 */
+	uint32_t path_len;           /* 0x24 */
+	uint32_t generation;         /* 0x28 */
+	uint32_t reserved0;          /* 0x2C */
+	uint8_t  reserved[16];       /* 0x30 */
+} __attribute__((packed));
+_Static_assert(sizeof(struct cow_body) == COW_BODY, "cow body size");
+
+static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+
+void cow_release(struct cow_state *c)
+{
+	free(c->parent_path);
+	free(c->hidden);
+	free(c->local);
+	memset(c, 0, sizeof(*c));
+}
+
+static void cow_geometry(uint32_t dim, uint32_t *cluster_size, uint32_t *vpc)
+{
+	uint32_t row = dim * 4, cs = 65536;
+
+	while (cs < row)
+		cs <<= 1;
+	*cluster_size = cs;
+	*vpc = cs / row;
+}
+
+static uint64_t cow_nclusters(const struct cow_state *c)
+{
+	return (c->parent_nodes + c->vpc - 1) / c->vpc;
+}
+
+int cow_map_encode(const struct rvf_store *s, const struct cow_state *c, const uint64_t *hidden,
+		   size_t nhidden, const uint64_t *local, void **out, size_t *outlen)
+{
+	struct rvf_cow_map_hdr h;
+	struct cow_body b;
+	uint64_t nc = cow_nclusters(c), next = 0;
+	size_t plen = strlen(c->parent_path), len;
+	uint8_t *buf, *p;
+
+	(void)s;
+	/* extents: runs of set bits */
+	for (uint64_t i = 0; local && i < nc; i++)
+		if ((local[i / 64] >> (i % 64)) & 1 && (i == 0 || !((local[(i - 1) / 64] >> ((i - 1) % 64)) & 1)))
+			next++;
+	len = RVF_COW_MAP_HDR_SIZE + COW_BODY + align8(plen) + nhidden * 8 + next * 8;
+	buf = calloc(1, len);
+	if (!buf)
+		return -ENOMEM;
+	memset(&h, 0, sizeof(h));
+	h.magic = RVF_COW_MAP_MAGIC;
+	h.version = RVF_COW_MAP_VERSION;
+	h.map_format = RVF_COW_MAP_EXTENTS;
+	h.cluster_size_bytes = c->cluster_size;
+	h.vectors_per_cluster = c->vpc;
+	memcpy(h.base_file_id, c->parent_id, 16);
+	memcpy(h.base_file_hash, c->parent_hash, 32);
+	memset(&b, 0, sizeof(b));
+	b.snapshot_epoch = c->snapshot_epoch;
+	b.parent_nodes = c->parent_nodes;
+	b.parent_live = c->parent_live;
+	b.nhidden = nhidden;
+	b.nextents = (uint32_t)next;
+	b.path_len = (uint32_t)plen;
+	b.generation = c->generation;
+	p = buf;
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	memcpy(p, &b, sizeof(b));
+	p += sizeof(b);
+	memcpy(p, c->parent_path, plen);
+	p += align8(plen);
+	if (nhidden)
+		memcpy(p, hidden, nhidden * 8);
+	p += nhidden * 8;
+	for (uint64_t i = 0; local && i < nc;) {
+		if (!((local[i / 64] >> (i % 64)) & 1)) {
+			i++;
+			continue;
+		}
+		uint32_t first = (uint32_t)i, cnt = 0;
+		while (i < nc && ((local[i / 64] >> (i % 64)) & 1)) {
+			cnt++;
+			i++;
+		}
+		memcpy(p, &first, 4);
+		memcpy(p + 4, &cnt, 4);
+		p += 8;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+static int cow_map_decode(const struct rvf_store *s, uint64_t seg, const uint8_t *buf, size_t len,
+			  struct cow_state *c)
+{
+	struct rvf_cow_map_hdr h;
+	struct cow_body b;
+	static const uint8_t zero[16];
+	uint32_t cs, vpc;
+	const uint8_t *p;
+	uint64_t need, nc, prev_end = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (len < RVF_COW_MAP_HDR_SIZE + COW_BODY)
+		goto bad;
+	memcpy(&h, buf, sizeof(h));
+	memcpy(&b, buf + sizeof(h), sizeof(b));
+	cow_geometry(s->hdr.dimension, &cs, &vpc);
+	if (h.magic != RVF_COW_MAP_MAGIC || h.version != RVF_COW_MAP_VERSION)
+		goto bad;
+	if (h.map_format != RVF_COW_MAP_EXTENTS)
+		return log_fail(-ENOTSUP, "%s: COW_MAP segment %llu: map format %u is not supported",
+				s->path, (unsigned long long)seg, h.map_format);
+	if (h.cluster_size_bytes != cs || h.vectors_per_cluster != vpc || h.compression_policy ||
+	    b.reserved0 || memcmp(b.reserved, zero, 16) || !b.path_len || b.path_len > PATH_MAX ||
+	    b.nhidden > b.parent_live || b.parent_live > b.parent_nodes)
+		goto bad;
+	need = RVF_COW_MAP_HDR_SIZE + COW_BODY + align8(b.path_len) + b.nhidden * 8 + (uint64_t)b.nextents * 8;
+	if (need != len)
+		goto bad;
+	c->cluster_size = cs;
+	c->vpc = vpc;
+	c->snapshot_epoch = b.snapshot_epoch;
+	c->parent_nodes = b.parent_nodes;
+	c->parent_live = b.parent_live;
+	c->generation = b.generation;
+	c->seg = seg;
+	memcpy(c->parent_id, h.base_file_id, 16);
+	memcpy(c->parent_hash, h.base_file_hash, 32);
+	nc = cow_nclusters(c);
+	c->nclusters = nc;
+	p = buf + sizeof(h) + sizeof(b);
+	c->parent_path = strndup((const char *)p, b.path_len);
+	c->hidden = malloc(b.nhidden ? b.nhidden * 8 : 8);
+	c->local = calloc((nc + 63) / 64 + 1, 8);
+	if (!c->parent_path || !c->hidden || !c->local) {
+		cow_release(c);
+		return -ENOMEM;
+	}
+	if (strlen(c->parent_path) != b.path_len)
+		goto bad_free;
+	p += align8(b.path_len);
+	memcpy(c->hidden, p, b.nhidden * 8);
+	c->nhidden = b.nhidden;
+	for (size_t i = 1; i < c->nhidden; i++)
+		if (c->hidden[i] <= c->hidden[i - 1])
+			goto bad_free;
+	p += b.nhidden * 8;
+	for (uint32_t e = 0; e < b.nextents; e++) {
+		uint32_t first, cnt;
+		memcpy(&first, p + e * 8, 4);
+		memcpy(&cnt, p + e * 8 + 4, 4);
+		if (!cnt || first < prev_end || (uint64_t)first + cnt > nc)
+			goto bad_free;
+		for (uint64_t i = first; i < (uint64_t)first + cnt; i++)
+			c->local[i / 64] |= 1ull << (i % 64);
+		prev_end = (uint64_t)first + cnt + 1;
+	}
+	return 0;
+bad_free:
+	cow_release(c);
+bad:
+	return log_fail(-EUCLEAN, "%s: COW_MAP segment %llu is invalid", s->path, (unsigned long long)seg);
+}
+
+/* ---- COW: open ------------------------------------------------------------------------- */
+
+static __thread int cow_depth;     /* parents being opened on this thread */
+#define COW_MAX_DEPTH 64
+
+bool cow_parent_visible(const struct rvf_store *s, uint64_t id)
+{
+	uint32_t iid;
+
+	return store_is_cow(s) && !rvf_hnsw_id_of(s->h, id, &iid) && iid < s->cow.parent_nodes &&
+	       rvf_hnsw_contains(s->h, id) == 1;
+}
+
+static uint64_t view_live(const struct rvf_store *s)
+{
+	return s->hdr.live + (store_is_cow(s) ? s->cow.base_live : 0);
+}
+
+int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n)
+{
+	const struct rvf_dir_segment *d = NULL;
+	struct rvf_store_opts po = { .threads = s->threads, .io = s->dopt.io };
+	struct rvf_store *p = NULL;
+	struct cow_state c;
+	uint8_t hash[RVF_HASH_LEN];
+	void *buf = NULL;
+	size_t len, nmaps = 0;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		if (segs[i].type == RVF_SEG_COW_MAP) {
+			d = &segs[i];
+			nmaps++;
+		}
+	if (nmaps != 1)
+		return log_fail(-EUCLEAN, "%s: a COW branch needs one COW_MAP segment, it has %zu", s->path,
+				nmaps);
+	err = store_replay_read(s, s->dir, d, &buf, &len);
+	if (!err)
+		err = cow_map_decode(s, d->id, buf, len, &c);
+	free(buf);
+	if (err)
+		return err;
+	if (memcmp(c.parent_id, s->hdr.identity.parent_id, 16) ||
+	    memcmp(c.parent_hash, s->hdr.identity.parent_hash, 32)) {
+		err = log_fail(-EUCLEAN, "%s: the COW map and the file identity name different parents", s->path);
+		goto fail;
+	}
+	if (cow_depth >= COW_MAX_DEPTH) {
+		err = log_fail(-ELOOP, "%s: more than %d branches above this one (a cycle?)", s->path,
+			       COW_MAX_DEPTH);
+		goto fail;
+	}
+	cow_depth++;
+	err = rvf_store_open_readonly(c.parent_path, &po, &p);
+	cow_depth--;
+	if (err) {
+		err = log_fail(err, "%s: cannot open its parent %s: %s", s->path, c.parent_path,
+			       err == -ENOENT ? "the parent is missing" : rvf_strerror(err));
+		goto fail;
+	}
+	if (memcmp(p->hdr.identity.file_id, c.parent_id, 16)) {
+		err = log_fail(-ESTALE, "%s: %s is not its parent any more (another file id)", s->path,
+			       c.parent_path);
+		goto fail;
+	}
+	if (!(p->hdr.flags & STORE_F_FROZEN)) {
+		err = log_fail(-ESTALE, "%s: its parent %s is no longer frozen", s->path, c.parent_path);
+		goto fail;
+	}
+	if (p->hdr.dimension != s->hdr.dimension || p->hdr.metric != s->hdr.metric) {
+		err = log_fail(-EUCLEAN, "%s: its parent %s has another dimension or metric", s->path,
+			       c.parent_path);
+		goto fail;
+	}
+	err = rvf_store_state_hash(p, hash);
+	if (err) {
+		err = log_fail(err, "%s: hashing its parent %s: %s", s->path, c.parent_path, rvf_strerror(err));
+		goto fail;
+	}
+	if (memcmp(hash, c.parent_hash, 32) || p->hdr.frozen_epoch != c.snapshot_epoch) {
+		err = log_fail(-ESTALE, "%s: its parent %s changed since the branch (state hash mismatch)",
+			       s->path, c.parent_path);
+		goto fail;
+	}
+	if (rvf_hnsw_count(p->h) != c.parent_nodes || view_live(p) != c.parent_live) {
+		err = log_fail(-ESTALE, "%s: its parent %s does not have the graph it was branched from "
+			       "(%zu nodes, %llu live; the map says %llu, %llu)", s->path, c.parent_path,
+			       rvf_hnsw_count(p->h), (unsigned long long)view_live(p),
+			       (unsigned long long)c.parent_nodes, (unsigned long long)c.parent_live);
+		goto fail;
+	}
+	/* adopt the parent's view */
+	rvf_hnsw_free(s->h);
+	s->h = p->h;
+	p->h = NULL;
+	{
+		struct meta_store *t = s->ms;
+		s->ms = p->ms;
+		p->ms = t;
+	}
+	if (p->mem.active) {
+		member_release(&s->mem);
+		s->mem = p->mem;
+		memset(&p->mem, 0, sizeof(p->mem));
+		free(s->mem.bits);
+		s->mem.bits = NULL;
+		s->mem.own = false;
+		s->mem.seg = 0;
+	}
+	store_free_handle(p);
+	p = NULL;
+	for (size_t i = 0; i < c.nhidden; i++) {
+		uint32_t iid;
+		if (rvf_hnsw_id_of(s->h, c.hidden[i], &iid) || iid >= c.parent_nodes ||
+		    rvf_hnsw_delete(s->h, c.hidden[i])) {
+			err = log_fail(-EUCLEAN, "%s: the COW map hides id %llu, which is no live vector of the parent",
+				       s->path, (unsigned long long)c.hidden[i]);
+			goto fail;
+		}
+		meta_store_remove(s->ms, c.hidden[i]);
+	}
+	c.base_live = c.parent_live - c.nhidden;
+	cow_release(&s->cow);
+	s->cow = c;
+	return 0;
+fail:
+	store_free_handle(p);
+	cow_release(&c);
+	return err;
+}
+
+/* ---- COW: writes ------------------------------------------------------------------------ */
+
+int cow_merge(const struct cow_state *c, const uint64_t *add, const uint32_t *iids, size_t n,
+	      uint64_t **hid, size_t *nhid, uint64_t **loc)
+{
+	size_t words = (c->nclusters + 63) / 64 + 1, i = 0, j = 0, k = 0;
+	uint64_t *h = malloc((c->nhidden + n + 1) * 8), *l = malloc(words * 8);
+
+	if (!h || !l) {
+		free(h);
+		free(l);
+		return -ENOMEM;
+	}
+	while (i < c->nhidden || j < n) {
+		if (j == n || (i < c->nhidden && c->hidden[i] < add[j]))
+			h[k++] = c->hidden[i++];
+		else if (i == c->nhidden || add[j] < c->hidden[i])
+			h[k++] = add[j++];
+		else {
+			h[k++] = add[j++];
+			i++;
+		}
+	}
+	memcpy(l, c->local, words * 8);
+	for (j = 0; j < n; j++) {
+		uint64_t cl = iids[j] / c->vpc;
+		l[cl / 64] |= 1ull << (cl % 64);
+	}
+	*hid = h;
+	*nhid = k;
+	*loc = l;
+	return 0;
+}
+
+static int rvf_cow_none(const struct rvf_store *s)
+{
+	return log_fail(-ENOENT, "%s: not a COW branch", s->path);
+}
+
+bool rvf_store_is_cow_child(const struct rvf_store *s)
+{
+	return s && store_is_cow(s);
+}
+
+const char *rvf_store_parent_path(const struct rvf_store *s)
+{
+	return s && store_is_cow(s) ? s->cow.parent_path : NULL;
+}
+
+int rvf_store_cow_stats(const struct rvf_store *s, struct rvf_cow_stats *out)
+{
+	struct rvf_cow_stats r;
+
+	if (!s || !out)
+		return -EINVAL;
+	if (!store_is_cow(s))
+		return rvf_cow_none(s);
+	memset(&r, 0, sizeof(r));
+	r.cluster_count = (uint32_t)s->cow.nclusters;
+	for (uint64_t i = 0; i < s->cow.nclusters; i++)
+		r.local_cluster_count += (s->cow.local[i / 64] >> (i % 64)) & 1;
+	r.cluster_size = s->cow.cluster_size;
+	r.vectors_per_cluster = s->cow.vpc;
+	r.frozen = s->hdr.flags & STORE_F_FROZEN;
+	r.snapshot_epoch = s->cow.snapshot_epoch;
+	r.pending_writes = 0;
+	r.parent_vectors = s->cow.parent_live;
+	r.hidden_parent_vectors = s->cow.nhidden;
+	r.local_vectors = s->hdr.live;
+	*out = r;
+	return 0;
+}
+
+/* ---- COW: branch ----------------------------------------------------------------------- */
+
+int rvf_store_branch(struct rvf_store *parent, const char *child_path, const struct rvf_store_opts *o,
+		     struct rvf_store **child)
+{
+	struct rvf_store_opts co = { 0 };
+	struct rvf_file_identity cid;
+	struct rvf_lineage_record lin;
+	struct freeze_rec rec;
+	struct cow_state c;
+	char *abs = NULL;
+	void *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!parent || !child_path || !*child_path)
+		return -EINVAL;
+	err = store_readable(parent);
+	if (err)
+		return err;
+	if (parent->rust_view)
+		return log_fail(-ENOTSUP, "%s: a Rust RVF file cannot be branched; import it first", parent->path);
+	if (!(parent->hdr.flags & STORE_F_FROZEN)) {
+		if (parent->readonly)
+			return log_fail(-EROFS, "%s: branch: the parent is not frozen and is open read-only "
+					"(freeze it first)", parent->path);
+		err = rvf_store_freeze(parent);
+		if (err)
+			return err;
+	}
+	err = freeze_read(parent, &rec);
+	if (err)
+		return err;
+	abs = realpath(parent->path, NULL);
+	if (!abs)
+		return log_fail(-errno, "%s: branch: cannot resolve the parent's path", parent->path);
+	memset(&c, 0, sizeof(c));
+	c.parent_path = abs;
+	memcpy(c.parent_id, parent->hdr.identity.file_id, 16);
+	memcpy(c.parent_hash, rec.state_hash, 32);
+	c.snapshot_epoch = rec.epoch;
+	c.parent_nodes = rvf_hnsw_count(parent->h);
+	c.parent_live = view_live(parent);
+	cow_geometry(parent->hdr.dimension, &c.cluster_size, &c.vpc);
+	err = cow_map_encode(parent, &c, NULL, 0, NULL, &buf, &len);
+	if (err)
+		goto out;
+	err = file_identity_derive(&parent->hdr.identity, rec.state_hash, &cid);
+	if (!err)
+		err = lineage_record_build(&cid, RVF_DERIVE_CLONE, 0, now_realtime_ns(), NULL, &lin);
+	if (err)
+		goto out;
+	if (o)
+		co = *o;
+	co.dimension = parent->hdr.dimension;
+	co.metric = (enum rvf_metric)parent->hdr.metric;
+	co.M = parent->hdr.M;
+	co.ef_construction = parent->hdr.ef_construction;
+	co.seed = parent->hdr.seed;
+	co.quant = parent->hdr.quant;
+	if (!o || !o->profile)
+		co.profile = (int)parent->hdr.profile;
+	err = store_create_with(child_path, &co, &cid, &lin, STORE_F_COW, RVF_SEG_COW_MAP, buf, len, child);
+out:
+	free(buf);
+	free(abs);
+	return err;
+}
+
+/* ---- COW: flatten ----------------------------------------------------------------------- */
+
+struct flat_ctx { const struct rvf_store *s; };
+
+static bool keep_parent_origin(void *ctx, uint64_t id)
+{
+	const struct flat_ctx *f = ctx;
+
+	return cow_parent_visible(f->s, id);
+}
+
+#define FLAT_ROWS 65536u
+
+/*
+ * One commit: the parent vectors this branch sees become VEC segments of
+ * its own (rows read from the adopted graph), their metadata one META
+ * segment, the COW_MAP goes and the header loses STORE_F_COW. The lineage
+ * (parent id and hash) stays: the file still records where it came from.
+ */
+static int flatten(struct rvf_store *s)
+{
+	struct store_hdr old = s->hdr;
+	size_t nodes = (size_t)s->cow.parent_nodes, nv = 0, nsegs = 0;
+	uint32_t dim = s->hdr.dimension;
+	uint64_t *ids = NULL, *segids = NULL, *segrows = NULL, mseg = 0;
+	void *mbuf = NULL;
+	size_t mlen = 0;
+	uint8_t *vbuf = NULL;
+	struct vec_hdr vh;
+	struct flat_ctx fc = { s };
+	int err = 0;
+
+	ids = malloc((nodes ? nodes : 1) * 8);
+	segids = malloc((nodes / FLAT_ROWS + 2) * 8);
+	segrows = malloc((nodes / FLAT_ROWS + 2) * 8);
+	if (!ids || !segids || !segrows) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nodes; i++) {
+		uint64_t label;
+		int dead;
+		if (!rvf_hnsw_label_of(s->h, (uint32_t)i, &label, &dead) && !dead &&
+		    cow_parent_visible(s, label))
+			ids[nv++] = label;
+	}
+	if (nv != s->cow.base_live) {
+		err = log_fail(-EUCLEAN, "%s: flatten: %zu parent vectors visible, the map says %llu", s->path,
+			       nv, (unsigned long long)s->cow.base_live);
+		goto out;
+	}
+	vec_hdr_make(&vh, dim, FLAT_ROWS);
+	if (posix_memalign((void **)&vbuf, 64, vh.rows_off + (size_t)FLAT_ROWS * vh.stride)) {
+		vbuf = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nv && !err; i += FLAT_ROWS) {
+		size_t k = nv - i < FLAT_ROWS ? nv - i : FLAT_ROWS;
+		vec_hdr_make(&vh, dim, k);
+		memset(vbuf, 0, vh.rows_off);
+		memcpy(vbuf, &vh, sizeof(vh));
+		memcpy(vbuf + VEC_HDR, ids + i, k * 8);
+		for (size_t j = 0; j < k; j++)
+			memcpy(vbuf + vh.rows_off + j * vh.stride, rvf_hnsw_vector(s->h, ids[i + j]), vh.stride);
+		segids[nsegs] = s->hdr.next_seg_id++;
+		segrows[nsegs] = k;
+		err = rvf_dir_write_segment(s->dir, segids[nsegs++], RVF_SEG_VEC, vbuf,
+					    vh.rows_off + k * vh.stride);
+	}
+	if (!err) {
+		err = meta_seg_encode_store(s->ms, keep_parent_origin, &fc, &mbuf, &mlen);
+		if (!err && mlen > META_SEG_HDR) {
+			mseg = s->hdr.next_seg_id++;
+			err = rvf_dir_write_segment(s->dir, mseg, RVF_SEG_META, mbuf, mlen);
+		}
+	}
+	if (!err && rvf_dir_remove_segments(s->dir, &s->cow.seg, 1) != 1)
+		err = -EUCLEAN;
+	if (!err) {
+		s->hdr.flags &= ~(uint64_t)STORE_F_COW;
+		s->hdr.live += nv;
+		err = store_hdr_put(s);
+	}
+	err = err ? err : store_commit(s, "flatten");
+	if (err) {
+		rvf_dir_rollback(s->dir);
+		s->hdr = old;
+		goto out;
+	}
+	store_version_bump(s);
+	/* durable: memory follows (the graph already holds every row) */
+	s->hdr.live = old.live;
+	segtab_remove(&s->segs, s->cow.seg);
+	for (size_t i = 0, off = 0; i < nsegs && !err; off += segrows[i], i++) {
+		size_t k = segrows[i];
+		vec_hdr_make(&vh, dim, k);
+		err = segtab_add_simple(s, segids[i], RVF_SEG_VEC, vh.rows_off + k * vh.stride);
+		if (!err) {
+			segtab_find(&s->segs, segids[i])->rows = k;
+			err = store_apply_vec_ids(s, segids[i], ids + off, k);
+		}
+	}
+	if (!err && mseg) {
+		err = segtab_add_simple(s, mseg, RVF_SEG_META, mlen);
+		if (!err)
+			err = store_apply_meta(s, mseg, mbuf, mlen);
+	}
+	cow_release(&s->cow);
+	if (!err && (s->hdr.live != old.live + nv || rvf_hnsw_live_count(s->h) != s->hdr.live))
+		err = log_fail(-EUCLEAN, "%s: internal: counters after flatten disagree", s->path);
+	if (err) {
+		s->broken = err;
+		log_error("%s: flatten committed but memory could not follow: %s; reopen the store", s->path,
+			  rvf_strerror(err));
+		goto out;
+	}
+	s->pending_vecs += nv;
+out:
+	free(ids);
+	free(segids);
+	free(segrows);
+	free(vbuf);
+	free(mbuf);
+	return err;
+}
+
+int rvf_store_compact_flags(struct rvf_store *s, unsigned flags, struct rvf_compact_result *res)
+{
+	int err;
+
+	if (flags & ~RVF_COMPACT_FLATTEN)
+		return -EINVAL;
+	if ((flags & RVF_COMPACT_FLATTEN) && s && store_is_cow(s)) {
+		err = store_writable(s);
+		if (!err)
+			err = flatten(s);
+		if (err)
+			return err;
+		/* a standalone store now: a checkpoint, so its next open loads the graph */
+		err = store_checkpoint(s);
+		if (err)
+			return err;
+	}
+	return rvf_store_compact(s, res);
+}
+
+/* ---- COW: staged map changes (store_write.c) --------------------------------------------- */
+
+int cow_stage_ids(struct rvf_store *s, const uint64_t *ids, size_t n, struct cow_stage *cs)
+{
+	size_t k = 0;
+	int err;
+
+	memset(cs, 0, sizeof(*cs));
+	cs->ids = malloc((n ? n : 1) * 8);
+	if (!cs->ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (cow_parent_visible(s, ids[i]))
+			cs->ids[k++] = ids[i];
+	k = sort_unique(cs->ids, k);
+	cs->n = k;
+	if (!k)
+		return 0;
+	cs->iids = malloc(k * sizeof(*cs->iids));
+	if (!cs->iids)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		if (rvf_hnsw_id_of(s->h, cs->ids[i], &cs->iids[i]))
+			return -EUCLEAN;
+	err = cow_merge(&s->cow, cs->ids, cs->iids, k, &cs->hid, &cs->nhid, &cs->loc);
+	if (err)
+		return err;
+	struct cow_state c = s->cow;
+	c.generation++;
+	return cow_map_encode(s, &c, cs->hid, cs->nhid, cs->loc, &cs->buf, &cs->len);
+}
+
+int cow_stage_write(struct rvf_store *s, struct cow_stage *cs)
+{
+	int err;
+
+	cs->seg = s->hdr.next_seg_id;
+	err = rvf_dir_write_segment(s->dir, cs->seg, RVF_SEG_COW_MAP, cs->buf, cs->len);
+	if (err)
+		return err;
+	s->hdr.next_seg_id++;
+	return rvf_dir_remove_segments(s->dir, &s->cow.seg, 1) == 1 ? 0 : -EUCLEAN;
+}
+
+int cow_stage_apply(struct rvf_store *s, struct cow_stage *cs, bool tombstone)
+{
+	int err;
+
+	if (tombstone)
+		for (size_t i = 0; i < cs->n; i++) {
+			err = rvf_hnsw_delete(s->h, cs->ids[i]);
+			if (err)
+				return err;
+			meta_store_remove(s->ms, cs->ids[i]);
+		}
+	segtab_remove(&s->segs, s->cow.seg);
+	err = segtab_add_simple(s, cs->seg, RVF_SEG_COW_MAP, cs->len);
+	free(s->cow.hidden);
+	free(s->cow.local);
+	s->cow.hidden = cs->hid;
+	s->cow.nhidden = cs->nhid;
+	s->cow.local = cs->loc;
+	cs->hid = cs->loc = NULL;
+	s->cow.seg = cs->seg;
+	s->cow.generation++;
+	s->cow.base_live -= cs->n;
+	return err;
+}
+
+void cow_stage_release(struct cow_stage *cs)
+{
+	free(cs->ids);
+	free(cs->iids);
+	free(cs->hid);
+	free(cs->loc);
+	free(cs->buf);
+	memset(cs, 0, sizeof(*cs));
+}

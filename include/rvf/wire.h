@@ -219,4 +219,101 @@ static inline rvf_u32 rvf_wire_elem_size(rvf_u8 elem_type)
 	       : elem_type == RVF_WIRE_ELEM_I8 ? 1u : 0u;
 }
 
+#ifndef __bpf__
+/*
+ * ---- userspace codec (user/wire/wire.c, in librvf) -------------------------
+ *
+ * Encoders write into a caller's buffer and return the datagram's length, or
+ * -ENOSPC (buffer too small) / -EINVAL (a field the encoder refuses to put on
+ * the wire). Parsers take a borrowed datagram and never read past len.
+ *
+ * The validator applies the checks in this order, and the first that fails
+ * names the datagram's reason. The BPF prefilter keeps the same order with
+ * one difference: it knows a namespace by its shape in rvf_ns and checks the
+ * membership bit after k, so a datagram for a namespace the daemon does not
+ * serve (shape unset) counts as bad_dim in the kernel and not_member here.
+ *
+ *   len < 32                                   RVF_WIRE_R_TRUNCATED
+ *   magic != "RVQ1"                            RVF_WIRE_R_BAD_MAGIC
+ *   version != 1                               RVF_WIRE_R_BAD_VERSION
+ *   hdr_len != 32, unknown flags, reserved     RVF_WIRE_R_BAD_HEADER
+ *   ns_id not served (ns == NULL)              RVF_WIRE_R_NOT_MEMBER
+ *   dim or elem_type not the namespace's       RVF_WIRE_R_BAD_DIM
+ *   len != hdr_len + dim * elem size           RVF_WIRE_R_BAD_LENGTH
+ *   k == 0, k > max_k, 0 < ef < k              RVF_WIRE_R_BAD_K
+ *   a NaN or infinity in the vector            RVF_WIRE_R_NONFINITE
+ *
+ * A truncated or bad-magic datagram is not answered (it may not be ours, and
+ * answering junk would make rvfd a reflector); the daemon answers the others
+ * with the status rvf_wire_reason_status() gives.
+ */
+#include <stdbool.h>
+
+/* The query header with magic, version and hdr_len filled in and every other
+ * field zero. */
+void rvf_wire_query_init(struct rvf_wire_query *h);
+
+/* h (borrowed) followed by the vector (h->dim elements of h->elem_type, vec
+ * borrowed, copied as given) into buf. Writes the header as given, so tests
+ * can build bad datagrams; -EINVAL only for an unknown elem_type or
+ * dim > RVF_WIRE_MAX_DIM. Returns the length. */
+int rvf_wire_query_encode(const struct rvf_wire_query *h, const void *vec, void *buf, size_t cap);
+
+/* The header checks that need no namespace: length >= 32, magic, version,
+ * hdr_len, flags, reserved. *h (may be NULL) gets the header when the result
+ * is neither TRUNCATED nor BAD_MAGIC. */
+enum rvf_wire_reason rvf_wire_query_parse(const void *buf, size_t len, struct rvf_wire_query *h);
+
+/* Every check in the table above for a datagram to the namespace ns
+ * (borrowed; NULL = the namespace is not served). *h as for parse; *vec (may
+ * be NULL) gets a view of the vector inside buf when the result is PASSED. */
+enum rvf_wire_reason rvf_wire_query_validate(const void *buf, size_t len, const struct rvf_wire_ns *ns,
+					     struct rvf_wire_query *h, const void **vec);
+
+/* True when no element of vec (dim elements, unaligned is fine) is a NaN or
+ * an infinity. i8 vectors are always finite; an unknown type is not. */
+bool rvf_wire_vector_finite(const void *vec, uint32_t dim, uint8_t elem_type);
+
+/* The reply status for a reason (PASSED -> OK); -1 for the reasons that are
+ * dropped unanswered (TRUNCATED, BAD_MAGIC). */
+int rvf_wire_reason_status(enum rvf_wire_reason r);
+
+/* Static strings: "passed", "bad_magic", ... (the field names of struct
+ * rvf_wire_counters) and "ok", "bad_request", ...; "unknown" otherwise. */
+const char *rvf_wire_reason_name(enum rvf_wire_reason r);
+const char *rvf_wire_status_name(int status);
+
+/* Counter field of a reason (&c->passed for PASSED, ...); NULL for NREASONS. */
+rvf_u64 *rvf_wire_counter_field(struct rvf_wire_counters *c, enum rvf_wire_reason r);
+
+/* Reply: h (magic and version are filled in here; count is taken from h) and
+ * h->count results (borrowed). -EINVAL when count > RVF_WIRE_MAX_K. */
+int rvf_wire_reply_encode(const struct rvf_wire_reply *h, const struct rvf_wire_result *res,
+			  void *buf, size_t cap);
+
+/* Check a reply: magic, version, status known, count <= RVF_WIRE_MAX_K,
+ * count == 0 unless OK, reserved 0, len == 24 + 12 * count. *h gets the
+ * header; result i is read with rvf_wire_reply_result (results inside buf
+ * are unaligned). 0 or -EPROTO. */
+int rvf_wire_reply_parse(const void *buf, size_t len, struct rvf_wire_reply *h);
+void rvf_wire_reply_result(const void *buf, uint16_t i, struct rvf_wire_result *out);
+
+/* Stats request: 32 bytes, see the table above. encode returns 32. parse:
+ * 0 (and *request_id) when buf is exactly a stats request, -EPROTO when it
+ * has the stats magic but a bad length or field, -ENOMSG when it is not one. */
+int rvf_wire_stats_request_encode(rvf_u64 request_id, void *buf, size_t cap);
+int rvf_wire_stats_request_parse(const void *buf, size_t len, rvf_u64 *request_id);
+
+/* The stats reply header as the table above gives it: u32 magic "RVT1"
+ * (0x00), u8 version (0x04), u16 reserved = 0 (0x05); JSON from 0x07. */
+#define RVF_WIRE_STATS_REPLY_HDR_LEN 7u
+
+/* Stats reply: the 7-byte header then json (len bytes, borrowed, not
+ * NUL-terminated on the wire). -ENOSPC past cap or RVF_WIRE_MAX_DATAGRAM. */
+int rvf_wire_stats_reply_encode(const char *json, size_t json_len, void *buf, size_t cap);
+/* *json: a view of the JSON text inside buf (json_len bytes, not terminated).
+ * 0 or -EPROTO (bad magic, version, reserved, or no text). */
+int rvf_wire_stats_reply_parse(const void *buf, size_t len, const char **json, size_t *json_len);
+#endif /* !__bpf__ */
+
 #endif

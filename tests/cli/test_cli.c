@@ -367,6 +367,7 @@ static int teardown(void **state)
 static const char *const commands[] = {
 	"create", "ingest", "query", "delete", "status", "segments", "compact", "derive",
 	"embed-kernel", "extract-kernel", "embed-ebpf", "extract-ebpf", "verify", "dump", "import",
+	"remote-query", "stats",
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

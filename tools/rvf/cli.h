@@ -103,5 +103,7 @@ int cmd_extract_ebpf(int argc, char **argv);
 int cmd_freeze(int argc, char **argv);
 int cmd_membership(int argc, char **argv);
 int cmd_branch(int argc, char **argv);
+int cmd_remote_query(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

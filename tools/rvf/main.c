@@ -539,6 +539,8 @@ static const struct {
 	{ "verify", cmd_verify, "full consistency check (exit 1 on any problem)" },
 	{ "dump", cmd_dump, "every live vector as JSON lines, sorted by id" },
 	{ "import", cmd_import, "convert a file written by the Rust RVF runtime" },
+	{ "remote-query", cmd_remote_query, "k nearest neighbours from an rvfd over UDP" },
+	{ "stats", cmd_stats, "an rvfd's counters (filter level, drops, latency)" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -10,6 +10,8 @@
 #   tests/test_<mod>.c       -> build/tests/test_<mod> (ASan+UBSan, cmocka)
 #   tests/*/test_<x>.c       -> build/tests/test_<x>  (crash/, bpf/, e2e/ ...)
 #   tests/helpers/*.c        -> linked into every test
+#   tests/fuzz/fuzz_<x>.c    -> build/fuzz/fuzz_<x> (clang, libFuzzer; make fuzz)
+#                               and, entry renamed, into build/tests/test_fuzz_replay
 #   bpf/*.bpf.c              -> build/bpf/*.bpf.o (clang -target bpf)
 
 PREFIX  ?= /usr/local
@@ -62,7 +64,7 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/asan/%.o)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
 
-.PHONY: all test bench fuzz clean install deps run soak
+.PHONY: all test bench fuzz fuzz-build clean install deps run soak
 all: $(B)/lib/librvf.a $(B)/lib/librvf.so $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd) $(BPF_OBJS)
 
 deps:
@@ -127,13 +129,58 @@ $(B)/bin/rvfd: $(RVFD_OBJS) $(B)/lib/librvf.a
 	$(Q)$(CC) -o $@ $^ $(LIBS)
 
 # ---- tests ---------------------------------------------------------------
+# Every fuzz target's entry point, renamed rvf_fuzz_<name>, so the replay test
+# runs the committed seeds and regression inputs through exactly the code the
+# fuzzer ran (tests/fuzz/test_fuzz_replay.c). fuzz_input also reads through
+# the CLI's input.c.
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_ENTRY_OBJS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/asan/fuzz-entry/%.o)
+TEST_EXTRA_test_fuzz_replay := $(FUZZ_ENTRY_OBJS) $(B)/asan/tools/rvf/input.o
+$(B)/asan/fuzz-entry/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(SANFLAGS) -DLLVMFuzzerTestOneInput=rvf_$* -MMD -MP -c $< -o $@
+
 define TEST_RULE
-$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_HELPER_OBJS) $(B)/asan/librvf.a
+$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_EXTRA_$(basename $(notdir $(1)))) $(TEST_HELPER_OBJS) $(B)/asan/librvf.a
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$$(CC) $$(SANFLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
 endef
 $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
+
+# ---- fuzz targets (clang + libFuzzer; make fuzz) ----------------------------
+# The library is compiled once with coverage instrumentation into its own
+# archive (SIMD flags only on the SIMD files, as in the real build); each
+# target links against it.
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Iuser -Itests/helpers \
+               -Wall -Wextra -Werror -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tools/rvf/input.o
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+$(B)/fuzz/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/librvf-fuzz.a: $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(FUZZ_BINS): $(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(B)/fuzz/librvf-fuzz.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+# Generated seeds (tests/fuzz/mkseeds.c), made with the plain library.
+$(B)/fuzz/mkseeds: $(B)/obj/tests/fuzz/mkseeds.o $(B)/lib/librvf.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(LIBS)
 
 # ---- bpf -----------------------------------------------------------------
 $(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/rvf/wire.h
@@ -148,8 +195,10 @@ test: all $(TEST_BINS)
 bench: all
 	$(Q)bash tools/bench.sh
 
-fuzz: all
-	$(Q)bash tools/fuzz.sh
+fuzz-build: $(FUZZ_BINS) $(B)/fuzz/mkseeds
+
+fuzz: fuzz-build
+	$(Q)B=$(B) bash tools/fuzz.sh $(FUZZ_BINS)
 
 soak: all $(TEST_BINS)
 	$(Q)RVF_SOAK=1 bash tests/run.sh $(TEST_BINS)

@@ -64,7 +64,7 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/asan/%.o)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
 
-.PHONY: all test bench fuzz fuzz-build clean install deps run soak
+.PHONY: all test test-seeds bench fuzz fuzz-build clean install deps run soak
 all: $(B)/lib/librvf.a $(B)/lib/librvf.so $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd) $(BPF_OBJS)
 
 deps:
@@ -194,6 +194,11 @@ test: all $(TEST_BINS)
 
 bench: all
 	$(Q)bash tools/bench.sh
+
+# Seeds derive RVF_SEED for each full run of the suites (tools/test-seeds.sh);
+# nothing is rebuilt per seed.
+test-seeds: all $(TEST_BINS)
+	$(Q)bash tools/test-seeds.sh $(TEST_BINS)
 
 fuzz-build: $(FUZZ_BINS) $(B)/fuzz/mkseeds
 

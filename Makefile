@@ -64,7 +64,7 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/asan/%.o)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
 
-.PHONY: all test test-seeds bench fuzz fuzz-build clean install deps run soak
+.PHONY: all test test-seeds tsan bench fuzz fuzz-build clean install deps run soak
 all: $(B)/lib/librvf.a $(B)/lib/librvf.so $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd) $(BPF_OBJS)
 
 deps:
@@ -149,6 +149,40 @@ $(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_EXTRA
 endef
 $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
 
+# ---- thread sanitizer (make tsan) ------------------------------------------
+# The library and the multi-threaded suites built with -fsanitize=thread in
+# their own tree; tools/tsan.sh runs them and fails on any report.
+TSAN_FLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OBJS  := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
+TSAN_TESTS := test_hnsw test_store test_cli
+TSAN_BINS  := $(TSAN_TESTS:%=$(B)/tsan/tests/%) $(B)/tsan/bin/rvf
+$(B)/tsan/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/librvf.a: $(TSAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+define TSAN_TEST_RULE
+$(B)/tsan/tests/$(basename $(notdir $(1))): $(B)/tsan/$(basename $(1)).o $(TEST_HELPER_SRCS:%.c=$(B)/tsan/%.o) $(B)/tsan/librvf.a
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(TSAN_FLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
+endef
+$(foreach t,$(filter $(addprefix %/,$(TSAN_TESTS:%=%.c)),$(TEST_SRCS)),$(eval $(call TSAN_TEST_RULE,$(t))))
+$(B)/tsan/bin/rvf: $(patsubst %.c,$(B)/tsan/%.o,$(wildcard tools/rvf/*.c)) $(B)/tsan/librvf.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
+
 # ---- fuzz targets (clang + libFuzzer; make fuzz) ----------------------------
 # The library is compiled once with coverage instrumentation into its own
 # archive (SIMD flags only on the SIMD files, as in the real build); each
@@ -195,10 +229,13 @@ test: all $(TEST_BINS)
 bench: all
 	$(Q)bash tools/bench.sh
 
-# Seeds derive RVF_SEED for each full run of the suites (tools/test-seeds.sh);
-# nothing is rebuilt per seed.
+# The suites once per seed (tools/test-seeds.sh); tests read RVF_SEED at run
+# time, so nothing is rebuilt per seed.
 test-seeds: all $(TEST_BINS)
 	$(Q)bash tools/test-seeds.sh $(TEST_BINS)
+
+tsan: $(TSAN_BINS)
+	$(Q)B=$(B) bash tools/tsan.sh $(TSAN_TESTS)
 
 fuzz-build: $(FUZZ_BINS) $(B)/fuzz/mkseeds
 

@@ -13,6 +13,8 @@
 #   tests/test_<mod>.c       -> build/tests/test_<mod> (ASan+UBSan, cmocka)
 #   tests/*/test_<x>.c       -> build/tests/test_<x>  (crash/, bpf/, e2e/ ...)
 #   tests/helpers/*.c        -> linked into every test
+#   tests/fuzz/fuzz_<x>.c    -> build/fuzz/fuzz_<x> (clang, libFuzzer; make fuzz)
+#                               and, entry renamed, into build/tests/test_fuzz_replay
 #   bpf/*.bpf.c              -> build/bpf/*.bpf.o (clang -target bpf)
 
 PREFIX  ?= /usr/local
@@ -72,7 +74,7 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/asan/%.o)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
 
-.PHONY: all test bench fuzz clean install deps run soak mutants
+.PHONY: all test test-seeds tsan bench fuzz fuzz-build clean install deps run soak mutants
 all: $(B)/lib/librvf.a $(B)/lib/librvf.so $(TOOL_BINS) $(if $(RVFD_SRCS),$(B)/bin/rvfd) $(BPF_OBJS)
 
 deps:
@@ -144,13 +146,96 @@ $(B)/bin/rvfd: $(RVFD_OBJS) $(LINK_LIBS)
 	$(Q)$(CC) -o $@ $^ $(LIBS)
 
 # ---- tests ---------------------------------------------------------------
+# Every fuzz target's entry point, renamed rvf_fuzz_<name>, so the replay test
+# runs the committed seeds and regression inputs through exactly the code the
+# fuzzer ran (tests/fuzz/test_fuzz_replay.c). fuzz_input also reads through
+# the CLI's input.c.
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_ENTRY_OBJS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/asan/fuzz-entry/%.o)
+TEST_EXTRA_test_fuzz_replay := $(FUZZ_ENTRY_OBJS) $(B)/asan/tools/rvf/input.o
+$(B)/asan/fuzz-entry/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(SANFLAGS) -DLLVMFuzzerTestOneInput=rvf_$* -MMD -MP -c $< -o $@
+
 define TEST_RULE
-$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_HELPER_OBJS) $(ASAN_LINK_LIBS)
+$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_EXTRA_$(basename $(notdir $(1)))) $(TEST_HELPER_OBJS) $(ASAN_LINK_LIBS)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$$(CC) $$(SANFLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
 endef
 $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
+
+# ---- thread sanitizer (make tsan) ------------------------------------------
+# The library and the multi-threaded suites built with -fsanitize=thread in
+# their own tree; tools/tsan.sh runs them and fails on any report.
+TSAN_FLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OBJS  := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
+TSAN_TESTS := test_hnsw test_store test_cli
+TSAN_BINS  := $(TSAN_TESTS:%=$(B)/tsan/tests/%) $(B)/tsan/bin/rvf
+$(B)/tsan/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+$(B)/tsan/librvf.a: $(TSAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/tsan/librvfsvc.a: $(SVC_SRCS:%.c=$(B)/tsan/%.o)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+TSAN_LINK_LIBS := $(if $(SVC_SRCS),$(B)/tsan/librvfsvc.a) $(B)/tsan/librvf.a
+define TSAN_TEST_RULE
+$(B)/tsan/tests/$(basename $(notdir $(1))): $(B)/tsan/$(basename $(1)).o $(TEST_HELPER_SRCS:%.c=$(B)/tsan/%.o) $(TSAN_LINK_LIBS)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(TSAN_FLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
+endef
+$(foreach t,$(filter $(addprefix %/,$(TSAN_TESTS:%=%.c)),$(TEST_SRCS)),$(eval $(call TSAN_TEST_RULE,$(t))))
+$(B)/tsan/bin/rvf: $(patsubst %.c,$(B)/tsan/%.o,$(wildcard tools/rvf/*.c)) $(TSAN_LINK_LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
+
+# ---- fuzz targets (clang + libFuzzer; make fuzz) ----------------------------
+# The library is compiled once with coverage instrumentation into its own
+# archive (SIMD flags only on the SIMD files, as in the real build); each
+# target links against it.
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Iuser -Itests/helpers \
+               -Wall -Wextra -Werror -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tools/rvf/input.o
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+$(B)/fuzz/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/librvf-fuzz.a: $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(FUZZ_BINS): $(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(B)/fuzz/librvf-fuzz.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+# Generated seeds (tests/fuzz/mkseeds.c), made with the plain library.
+$(B)/fuzz/mkseeds: $(B)/obj/tests/fuzz/mkseeds.o $(B)/lib/librvf.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(LIBS)
 
 # ---- bpf -----------------------------------------------------------------
 # -fdebug-prefix-map keeps the checkout's path out of the object, so every
@@ -176,12 +261,13 @@ $(PREFILTER_S): $(B)/bpf/prefilter.bpf.o
 	  printf '\t.globl prefilter_obj_sha256\n\t.hidden prefilter_obj_sha256\nprefilter_obj_sha256:\n'; \
 	  sha256sum $< | cut -c1-64 | sed 's/../0x&,/g; s/,$$//; s/^/\t.byte /'; \
 	  printf '\t.section .note.GNU-stack,"",@progbits\n'; } > $@.tmp && mv $@.tmp $@
-$(B)/obj/gen/prefilter_obj.o $(B)/asan/gen/prefilter_obj.o: $(PREFILTER_S) $(B)/bpf/prefilter.bpf.o
+$(B)/obj/gen/prefilter_obj.o $(B)/asan/gen/prefilter_obj.o $(B)/tsan/gen/prefilter_obj.o: $(PREFILTER_S) $(B)/bpf/prefilter.bpf.o
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) -c $< -o $@
 $(B)/lib/librvfsvc.a: $(B)/obj/gen/prefilter_obj.o
 $(B)/asan/librvfsvc.a: $(B)/asan/gen/prefilter_obj.o
+$(B)/tsan/librvfsvc.a: $(B)/tsan/gen/prefilter_obj.o
 
 # Deliberately wrong prefilters for tests/bpf: another ABI version, a missing
 # map, a program the verifier refuses (see bpf/prefilter.bpf.c).
@@ -210,8 +296,18 @@ mutants:
 bench: all
 	$(Q)bash tools/bench.sh
 
-fuzz: all
-	$(Q)bash tools/fuzz.sh
+# The suites once per seed (tools/test-seeds.sh); tests read RVF_SEED at run
+# time, so nothing is rebuilt per seed.
+test-seeds: all $(TEST_BINS)
+	$(Q)bash tools/test-seeds.sh $(TEST_BINS)
+
+tsan: $(TSAN_BINS)
+	$(Q)B=$(B) bash tools/tsan.sh $(TSAN_TESTS)
+
+fuzz-build: $(FUZZ_BINS) $(B)/fuzz/mkseeds
+
+fuzz: fuzz-build
+	$(Q)B=$(B) bash tools/fuzz.sh $(FUZZ_BINS)
 
 soak: all $(TEST_BINS)
 	$(Q)RVF_SOAK=1 bash tests/run.sh $(TEST_BINS)

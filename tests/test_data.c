@@ -108,6 +108,44 @@ static void idx_u8_and_f32_files_read_plain_and_gzipped(void **state)
 	free(p);
 }
 
+/* A header's row count and width are claims: a tiny file claiming 2^32-1
+ * rows of 2^24 values is truncated (-EUCLEAN), not a request for 2^58 bytes
+ * (-ENOMEM, or an ASan abort); a full file still loads exactly. */
+static void idx_header_claims_do_not_size_the_load(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[16 + 3 * 4 + 1];
+	struct data_mat m;
+	char *p = tu_path(f->dir, "claims.idx");
+
+	memset(buf, 0, sizeof(buf));
+	buf[2] = 0x08; buf[3] = 3;
+	put_be32(buf + 4, 0xffffffffu); put_be32(buf + 8, 4096); put_be32(buf + 12, 4096);
+	write_file(p, buf, 16 + 12, 0);
+	assert_int_equal(data_load(p, DATA_FMT_IDX, 0, &m), -EUCLEAN);
+	/* no rows at all, 187,212 values wide: an empty matrix */
+	put_be32(buf + 4, 0); put_be32(buf + 8, 4); put_be32(buf + 12, 46803);
+	write_file(p, buf, 16, 0);
+	assert_int_equal(data_load(p, DATA_FMT_IDX, 0, &m), 0);
+	assert_int_equal(m.n, 0);
+	assert_int_equal(m.dim, 187212);
+	data_mat_release(&m);
+	/* exactly the declared rows (3 of 4 values), then one trailing byte */
+	put_be32(buf + 4, 3); put_be32(buf + 8, 2); put_be32(buf + 12, 2);
+	for (int i = 0; i < 12; i++)
+		buf[16 + i] = (uint8_t)(i + 1);
+	write_file(p, buf, 16 + 12, 0);
+	assert_int_equal(data_load(p, DATA_FMT_IDX, 0, &m), 0);
+	assert_int_equal(m.n, 3);
+	for (int i = 0; i < 12; i++)
+		assert_true(m.v[i] == (float)(i + 1));
+	data_mat_release(&m);
+	buf[16 + 12] = 9;
+	write_file(p, buf, 16 + 13, 0);
+	assert_int_equal(data_load(p, DATA_FMT_IDX, 0, &m), -EUCLEAN);
+	free(p);
+}
+
 static void fvecs_bvecs_ivecs_round_trip_and_stream(void **state)
 {
 	struct fx *f = *state;
@@ -346,6 +384,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(idx_u8_and_f32_files_read_plain_and_gzipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(idx_header_claims_do_not_size_the_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(fvecs_bvecs_ivecs_round_trip_and_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_gzip_is_an_error, setup, teardown),
 		cmocka_unit_test(format_names_parse),

@@ -1298,5 +1298,11 @@ int main(void)
 		cmocka_unit_test(cosine_zero_vector_has_distance_one),
 	};
 
+	/* the recall figures below are for these kernels */
+	if (rvf_simd_init()) {
+		printf("rvf_simd_init: %s\n", rvf_last_error());
+		return 1;
+	}
+	printf("info: distance kernels: %s\n", rvf_simd_name());
 	return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }

@@ -8,6 +8,7 @@
  * input, lineage, kernel and eBPF segments, recall through the store API.
  *
  * rvf-test: both-backends
+ * rvf-test: every-simd (tests/run.sh forces each kernel set in turn)
  */
 #include <errno.h>
 #include <math.h>
@@ -1625,5 +1626,12 @@ int main(void)
 	};
 
 	tu_log_to_stderr();
+	/* which kernels this run uses: a forced RVF_SIMD set the CPU lacks
+	 * fails here rather than running on another set */
+	if (rvf_simd_init()) {
+		printf("rvf_simd_init: %s\n", rvf_last_error());
+		return 1;
+	}
+	printf("info: distance kernels: %s\n", rvf_simd_name());
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -937,6 +937,48 @@ static void query_file_prints_a_line_per_query_qps_and_recall(void **state)
 	free(q);
 }
 
+/* Worker threads log their failed queries at the same moment; the report
+ * must still name the first failed query with that query's own reason (a
+ * process-wide error buffer raced: make tsan runs this on the TSan CLI). */
+static void threaded_queries_report_the_first_failure_with_its_reason(void **state)
+{
+	float *v = rand_vecs(200, 4);
+	char line[128], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	OK("create", "s.rvf", "--dim", "4");
+	write_fvecs("v.fvecs", v, 200, 4);
+	OK("ingest", "s.rvf", "v.fvecs");
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	/* queries 0..36 fine, then every other one has a NaN, at position
+	 * i % 4: each failure has its own message, and 37's says value 1 */
+	for (int i = 0; i < 400; i++) {
+		if (i >= 37 && i % 2)
+			snprintf(line, sizeof(line), "{\"vector\":[%s,%s,%s,%s]}\n", i % 4 == 0 ? "\"nan\"" : "1",
+				 i % 4 == 1 ? "\"nan\"" : "1", i % 4 == 2 ? "\"nan\"" : "1",
+				 i % 4 == 3 ? "\"nan\"" : "1");
+		else
+			snprintf(line, sizeof(line), "{\"vector\":[%d,2,3,4]}\n", i % 9);
+		fputs(line, f);
+	}
+	assert_int_equal(fclose(f), 0);
+	write_bytes("q.jsonl", text, len);
+	free(text);
+	for (int t = 1; t <= 4; t += 3) {
+		char th[16];
+
+		snprintf(th, sizeof(th), "%d", t);
+		RVF("query", "s.rvf", "--queries", "q.jsonl", "--threads", th, "--no-results");
+		EXPECT_CODE(1);
+		EXPECT_ERR("query 37 failed");
+		EXPECT_ERR("query value 1 is NaN or infinite");
+	}
+	free(v);
+}
+
 static void query_filter_selects_by_metadata_and_rejects_bad_json(void **state)
 {
 	float *v = rand_vecs(400, 8), *q = rand_vecs(10, 8);
@@ -1755,6 +1797,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(query_vector_finds_itself_and_prints_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(query_file_prints_a_line_per_query_qps_and_recall, setup, teardown),
 		cmocka_unit_test_setup_teardown(query_filter_selects_by_metadata_and_rejects_bad_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(threaded_queries_report_the_first_failure_with_its_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(ingest_labels_become_filterable_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_by_ids_and_filter_then_compact_keeps_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_operations_match_a_model, setup, teardown),

@@ -133,29 +133,33 @@ static void two_processes_writing_serialise(void **state)
 {
 	char *dir = tu_tmpdir(), *path = tu_path(dir, "w.rvf");
 	struct rvf_dir *d = NULL;
-	int p[2];
+	int p[2], go[2];
 	char c;
 
 	(void)state;
 	assert_int_equal(rvf_dir_create(path, NULL, &d), 0);
 	rvf_dir_close(d);
 	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(go), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
+		close(go[1]);
 		if (rvf_dir_open(path, NULL, &d) || rvf_dir_write_segment(d, 1, 1, "child", 5))
 			_exit(2);
 		if (write(p[1], "x", 1) != 1)      /* holds the writer lock now */
 			_exit(3);
-		usleep(600 * 1000);
+		/* until the parent has seen -EBUSY: a fixed sleep here let a
+		 * parent descheduled that long find the lock already free */
+		if (read(go[0], &c, 1) != 1)
+			_exit(5);
 		_exit(rvf_dir_commit(d) ? 4 : 0);
 	}
 	close(p[1]);
+	close(go[0]);
 	assert_int_equal(read(p[0], &c, 1), 1);
 	struct rvf_dir_opts o = { .write_timeout_ms = 100 };
 	assert_int_equal(rvf_dir_open(path, &o, &d), 0);
-	uint64_t t0 = (uint64_t)clock();
-	(void)t0;
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	assert_int_equal(rvf_dir_write_segment(d, 2, 1, "parent", 6), -EBUSY);
@@ -164,6 +168,8 @@ static void two_processes_writing_serialise(void **state)
 	assert_true(waited >= 0.09);
 	assert_non_null(strstr(rvf_last_error(), "writer locked"));
 	/* with a longer timeout it waits for the child's commit, then builds on it */
+	assert_int_equal(write(go[1], "c", 1), 1);
+	close(go[1]);
 	rvf_dir_set_write_timeout(d, 10000);
 	assert_int_equal(rvf_dir_write_segment(d, 2, 1, "parent", 6), 0);
 	assert_int_equal(rvf_dir_commit(d), 0);

@@ -3,36 +3,27 @@
  * and read every segment, vector index and the user metadata, and run the
  * checker. Any outcome but a crash or a sanitizer report is fine.
  */
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "rvf/dir.h"
 #include "rvf/error.h"
-
-static void quiet(void *ctx, enum rvf_log_level l, const char *msg)
-{
-	(void)ctx; (void)l; (void)msg;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static char path[64];
+	static char path[256];
 	struct rvf_dir *d = NULL;
 	struct rvf_dir_segment *segs = NULL;
 	uint32_t *fields = NULL;
 	size_t n = 0, nf = 0;
-	int fd;
 
-	rvf_set_log(quiet, NULL, RVF_LOG_ERROR);
+	rvf_set_log(fuzz_quiet, NULL, RVF_LOG_ERROR);
 	if (!path[0])
-		snprintf(path, sizeof(path), "/tmp/rvf-fuzz-dir-%d.rvf", (int)getpid());
-	fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
-		abort();
-	close(fd);
+		fuzz_path(path, sizeof(path), "dir");
+	fuzz_write(path, data, len);
 	if (rvf_dir_open_readonly(path, NULL, &d))
 		return 0;
 	if (!rvf_dir_segments(d, &segs, &n))

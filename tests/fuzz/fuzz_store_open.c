@@ -9,7 +9,6 @@
  * then opens it read-only, verifies it, queries it and reads it back. Any
  * outcome but a crash or a sanitizer report is fine.
  */
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +16,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "fuzz_util.h"
 #include "rvf/rvf.h"
 #include "meta/meta_store.h"
 #include "store/store_internal.h"
-
-static void quiet(void *ctx, enum rvf_log_level l, const char *msg)
-{
-	(void)ctx; (void)l; (void)msg;
-}
 
 struct in { const uint8_t *p; size_t len, off; };
 
@@ -49,7 +44,7 @@ static void take_bytes(struct in *in, uint8_t *dst, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static char path[64];
+	static char path[256];
 	struct in in = { data, len, 0 };
 	struct rvf_dir *d = NULL;
 	struct rvf_store *s = NULL;
@@ -57,9 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	uint8_t sel = (uint8_t)take(&in, 1);
 	uint64_t nseg = take(&in, 1) % 8;
 
-	rvf_set_log(quiet, NULL, RVF_LOG_ERROR);
+	rvf_set_log(fuzz_quiet, NULL, RVF_LOG_ERROR);
 	if (!path[0])
-		snprintf(path, sizeof(path), "/tmp/rvf-fuzz-store-%d.rvf", (int)getpid());
+		fuzz_path(path, sizeof(path), "store");
 	unlink(path);
 	if (rvf_dir_create(path, NULL, &d))
 		abort();

@@ -158,29 +158,40 @@ static bool is_dir(const char *p)
 	return p && !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
-/* $RVF_FIXTURES, else tests/fixtures/rvf-reference from the repository root
- * (the working directory of make test), else found from the binary's path
- * (<repo>/<build>/tests/<test>). */
-char *tu_fixture_dir(void)
+char *tu_repo_path(const char *rel)
 {
-	const char *env = getenv("RVF_FIXTURES");
 	char exe[PATH_MAX], *cand = NULL, *res = NULL;
+	struct stat st;
 	ssize_t n;
 
-	if (env && *env)
-		return is_dir(env) ? realpath(env, NULL) : NULL;
-	if (is_dir("tests/fixtures/rvf-reference"))
-		return realpath("tests/fixtures/rvf-reference", NULL);
+	if (!stat(rel, &st))
+		return realpath(rel, NULL);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = '\0';
-		if (asprintf(&cand, "%s/../../tests/fixtures/rvf-reference", dirname(exe)) < 0)
+		if (asprintf(&cand, "%s/../../%s", dirname(exe), rel) < 0)
 			abort();
-		if (is_dir(cand))
+		if (!stat(cand, &st))
 			res = realpath(cand, NULL);
 		free(cand);
 	}
 	return res;
+}
+
+/* $RVF_FIXTURES, else tests/fixtures/rvf-reference in the repository. */
+char *tu_fixture_dir(void)
+{
+	const char *env = getenv("RVF_FIXTURES");
+	char *p;
+
+	if (env && *env)
+		return is_dir(env) ? realpath(env, NULL) : NULL;
+	p = tu_repo_path("tests/fixtures/rvf-reference");
+	if (p && !is_dir(p)) {
+		free(p);
+		p = NULL;
+	}
+	return p;
 }
 
 void *tu_slurp(const char *path, size_t *len)

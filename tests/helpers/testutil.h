@@ -48,6 +48,12 @@ void tu_log_to_stderr(void);
  * or NULL when neither exists. */
 char *tu_fixture_dir(void);
 
+/* A path inside the repository (rel, e.g. "tests/fuzz/regress"): from the
+ * working directory (make test runs at the repository root), else found
+ * from the binary's path (<repo>/<build>/tests/<test>). Returned owned
+ * (free()), or NULL when neither exists. */
+char *tu_repo_path(const char *rel);
+
 /* Whole-file read (returned owned, free(); NUL-terminated beyond *len) and
  * write; both fail the test on any error. */
 void *tu_slurp(const char *path, size_t *len);

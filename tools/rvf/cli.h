@@ -32,8 +32,12 @@ void cli_err(const char *fmt, ...);
 void cli_lib_err(const char *path, const char *what, int rc);
 /* Forget the captured library error (before a call whose failure we report). */
 void cli_clear_lib_err(void);
-/* The last ERROR the library logged since cli_clear_lib_err ("" if none). */
+/* The last ERROR the library logged on this thread since cli_clear_lib_err
+ * ("" if none). Per thread, like rvf_last_error: worker threads log at the
+ * same time; a worker's detail reaches the main thread through
+ * cli_set_lib_detail. */
 const char *cli_lib_detail(void);
+void cli_set_lib_detail(const char *detail);
 
 /*
  * getopt_long over argv with the common handling: --help (-h) prints usage

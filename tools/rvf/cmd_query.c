@@ -68,6 +68,11 @@ struct qctx {
 	struct rvf_result *res;   /* nq * k */
 	int *cnt;                 /* results per query or -errno */
 	atomic_size_t next;
+	/* the first failed query (lowest index, which is the one reported) and
+	 * the error its worker thread logged; under mu */
+	pthread_mutex_t mu;
+	size_t fail_at;
+	char fail_why[1024];
 };
 
 static void *qworker(void *arg)
@@ -79,9 +84,19 @@ static void *qworker(void *arg)
 
 		if (i >= c->nq)
 			break;
-		for (size_t j = i; j < c->nq && j < i + 16; j++)
+		for (size_t j = i; j < c->nq && j < i + 16; j++) {
+			cli_clear_lib_err();
 			c->cnt[j] = rvf_store_query(c->s, c->q + j * c->dim, c->dim, c->k, &c->qo,
 						    c->res + j * c->k);
+			if (c->cnt[j] < 0) {
+				pthread_mutex_lock(&c->mu);
+				if (j < c->fail_at) {
+					c->fail_at = j;
+					snprintf(c->fail_why, sizeof(c->fail_why), "%s", cli_lib_detail());
+				}
+				pthread_mutex_unlock(&c->mu);
+			}
+		}
 	}
 	return NULL;
 }
@@ -92,19 +107,23 @@ static int run_queries(struct qctx *c, unsigned threads)
 	unsigned started = 0;
 
 	atomic_store(&c->next, 0);
-	if (threads <= 1) {
-		qworker(c);
-		return 0;
-	}
-	for (unsigned t = 0; t < threads; t++) {
-		if (pthread_create(&tid[t], NULL, qworker, c))
-			break;
-		started++;
-	}
+	pthread_mutex_init(&c->mu, NULL);
+	c->fail_at = SIZE_MAX;
+	c->fail_why[0] = '\0';
+	if (threads > 1)
+		for (unsigned t = 0; t < threads; t++) {
+			if (pthread_create(&tid[t], NULL, qworker, c))
+				break;
+			started++;
+		}
 	if (!started)
 		qworker(c);
 	for (unsigned t = 0; t < started; t++)
 		pthread_join(tid[t], NULL);
+	pthread_mutex_destroy(&c->mu);
+	/* so cli_lib_err on this thread names the reported query's error */
+	if (c->fail_at != SIZE_MAX)
+		cli_set_lib_detail(c->fail_why);
 	return 0;
 }
 

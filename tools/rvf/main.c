@@ -22,7 +22,9 @@
 const char *cli_cmd = "";
 uint32_t cli_lock_timeout_ms;
 
-static char lib_err[1024];
+/* Per thread: `rvf query --threads` workers log failed queries at once, and
+ * one shared buffer was a data race (found by make tsan). */
+static __thread char lib_err[1024];
 static bool verbose;
 
 static void log_sink(void *ctx, enum rvf_log_level level, const char *msg)
@@ -47,6 +49,11 @@ void cli_clear_lib_err(void)
 const char *cli_lib_detail(void)
 {
 	return lib_err;
+}
+
+void cli_set_lib_detail(const char *detail)
+{
+	snprintf(lib_err, sizeof(lib_err), "%s", detail);
 }
 
 void cli_err(const char *fmt, ...)

@@ -343,11 +343,17 @@ void data_reader_close(struct data_reader *r)
 
 /* ---- whole-file loads ----------------------------------------------------- */
 
+/* The first allocation of a whole-file load is at most this many bytes; it
+ * doubles as rows arrive. A header's row count and width are claims, not
+ * data: sizing the matrix by them let a 23-byte idx file ask for 4096 rows of
+ * 187,212 values (3 GB) before a single row was read. */
+#define DATA_LOAD_FIRST_BYTES (64u << 20)
+
 int data_load(const char *path, enum data_format fmt, size_t max_n, struct data_mat *out)
 {
 	struct data_reader *r = NULL;
 	struct data_mat m = { 0 };
-	size_t cap, n = 0;
+	size_t cap, n = 0, first;
 	int err;
 
 	if (!out)
@@ -355,9 +361,14 @@ int data_load(const char *path, enum data_format fmt, size_t max_n, struct data_
 	err = data_reader_open(path, fmt, &r);
 	if (err)
 		return err;
-	cap = r->rows_hint ? r->rows_hint : 4096;
+	/* idx: one row past the declared count, so the read that finds the end
+	 * (and refuses trailing bytes) has room without growing the matrix */
+	cap = r->rows_hint ? r->rows_hint + 1 : 4096;
 	if (max_n && cap > max_n)
 		cap = max_n;
+	first = DATA_LOAD_FIRST_BYTES / ((size_t)r->dim * sizeof(float));
+	if (cap > first)
+		cap = first ? first : 1;
 	err = data_mat_alloc(&m, cap ? cap : 1, r->dim);
 	if (err)
 		goto out;
@@ -373,6 +384,8 @@ int data_load(const char *path, enum data_format fmt, size_t max_n, struct data_
 
 			if (max_n && ncap > max_n)
 				ncap = max_n;
+			if (r->rows_hint && ncap > r->rows_hint + 1)
+				ncap = r->rows_hint + 1;
 			err = data_mat_alloc(&bigger, ncap, r->dim);
 			if (err)
 				goto out;

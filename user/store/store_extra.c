@@ -420,13 +420,15 @@ static int import_into(struct rvf_store *s, const struct rust_rvf *r)
 			vb[j].dim = r->dim;
 		}
 		err = rvf_store_ingest_batch(s, vb, n, &res);
-		if (!err && res.rejected) {
+		if (err)
+			break;
+		/* the reject list is ours to release either way (it leaked when a
+		 * rejected vector failed the import) */
+		if (res.rejected)
 			err = log_fail(-EUCLEAN, "%s: vector id %llu cannot be imported: %s", s->path,
 				       (unsigned long long)res.rejects[0].id,
 				       rvf_reject_reason_name(res.rejects[0].reason));
-		}
-		if (!err)
-			rvf_ingest_result_release(&res);
+		rvf_ingest_result_release(&res);
 	}
 	free(vb);
 	return err;

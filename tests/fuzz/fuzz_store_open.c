@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		h.live %= 64;
 		h.deleted %= 64;
 		h.reserved0 = 0;
-		h.reserved1 = 0;
+		h.frozen_epoch = 0;
 		memset(&h.identity, 0, sizeof(h.identity));
 		h.identity.file_id[0] = 1;
 		memset(&h.lineage, 0, sizeof(h.lineage));

@@ -5,6 +5,7 @@
 #ifndef RVF_STORE_INTERNAL_H
 #define RVF_STORE_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,6 +7,7 @@
  *   blocks + i*block_size       level-0 block, 64-byte aligned:
  *       u32 count, u32 links[M0]                 level-0 neighbour list
  *       at data_off: SQ8  -> f32 lo, f32 step, f32 |x^|^2, f32 sum(c),
+ *                           f32 |x - x^|, 12 zero bytes,
  *                           s8 codes[dim] (c - 128, x ~ lo + step * c)
  *                    NONE -> f32 vector[dim] (64-byte aligned)
  *   fvecs + i*fvec_stride       SQ8 only: the float32 vector (normalised for
@@ -34,7 +35,7 @@
 #define HNSW_MAX_DIM     65536u
 #define HNSW_NODE_DELETED 0x01u
 #define HNSW_NO_ID       UINT32_MAX
-#define HNSW_SQ8_HDR     16u
+#define HNSW_SQ8_HDR     32u
 
 struct sctx;
 
@@ -118,6 +119,10 @@ uint32_t lmap_get(const struct lmap *m, uint64_t key);
 float hnsw_node_dist(const struct rvf_hnsw *h, uint32_t a, uint32_t b);
 /* Search level 0 from the entry point for node u's vector; fills ids[] with
  * up to max nearest nodes (nearest first); returns how many. */
+/* For tests (SQ8 only): node id's traversal estimate for query, its lower
+ * bound used by the re-rank, and the exact distance. 0 or -EINVAL/-ENOMEM. */
+int hnsw_sq8_bound(const struct rvf_hnsw *h, const float *query, uint32_t id, float *est, float *lb,
+		   float *exact);
 size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max);
 
 /* Give u (no level-0 in-link) one from the first of nb[] that has room, or

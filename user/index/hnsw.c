@@ -413,11 +413,12 @@ void rvf_hnsw_free(struct rvf_hnsw *h)
  * (HNSW_SQ8_HDR bytes): lo, step, |x^|^2 (of the decoded vector x^), sum of
  * c_i, |x - x^| (rounded up, for the re-rank bound), zeros.
  */
-static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
+static void sq8_encode(const struct rvf_hnsw *h, const float *x, uint8_t *dst)
 {
 	float lo = x[0], hi = x[0], step, hdr[HNSW_SQ8_HDR / 4] = { 0 };
-	double xx = 0, csum = 0, ee = 0, dstep, dinv;
-	int8_t *codes = (int8_t *)(dst + HNSW_SQ8_HDR);
+	double sums[3], dstep, dinv;
+	uint8_t *codes = dst + HNSW_SQ8_HDR;
+	uint32_t dim = h->dim;
 
 	for (uint32_t i = 1; i < dim; i++) {
 		lo = x[i] < lo ? x[i] : lo;
@@ -429,23 +430,15 @@ static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
 	dstep = ((double)hi - lo) / 255.0;
 	dinv = dstep > 0 ? 1.0 / dstep : 0.0;
 	step = (float)dstep;
-	for (uint32_t i = 0; i < dim; i++) {
-		double t = ((double)x[i] - lo) * dinv + 0.5;   /* >= 0: round half up */
-		int ci = t < 255.0 ? (int)t : 255;
-		float c, r;
-
-		c = (float)ci;
-		codes[i] = (int8_t)(ci - 128);
-		csum += c;
-		r = lo + step * c;
-		xx += (double)r * r;
-		ee += ((double)x[i] - r) * ((double)x[i] - r);
-	}
+	/* round half up (the argument is >= 0), then c - 128 as a signed byte */
+	h->k->sq8_quantise(x, dim, lo, dinv, step, codes, sums);
+	for (uint32_t i = 0; i < dim; i++)
+		codes[i] ^= 0x80;
 	hdr[0] = lo;
 	hdr[1] = step;
-	hdr[2] = (float)xx;
-	hdr[3] = (float)csum;      /* <= 255 * 65536 < 2^24: exact */
-	hdr[4] = (float)(sqrt(ee) * (1.0 + 0x1.0p-20));
+	hdr[2] = (float)sums[1];
+	hdr[3] = (float)sums[0];   /* <= 255 * 65536 < 2^24: exact */
+	hdr[4] = (float)(sqrt(sums[2]) * (1.0 + 0x1.0p-20));
 	memcpy(dst, hdr, sizeof(hdr));
 }
 
@@ -466,7 +459,7 @@ void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec)
 		memcpy(dst, vec, h->dim * sizeof(float));
 	}
 	if (h->quant == RVF_HNSW_QUANT_SQ8)
-		sq8_encode(dst, h->dim, h->blocks + (size_t)id * h->block_size + h->data_off);
+		sq8_encode(h, dst, h->blocks + (size_t)id * h->block_size + h->data_off);
 }
 
 /*
@@ -495,8 +488,7 @@ struct qprep {
 static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 {
 	float lo = p->q[0], hi = p->q[0], step;
-	double dstep, dinv, qhq = 0, eq = 0;
-	uint64_t usum = 0;
+	double dstep, dinv, sums[3];
 
 	p->qq = h->k->dot_f32(p->q, p->q, h->dim);
 	p->u = u;
@@ -510,22 +502,14 @@ static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 	dstep = ((double)hi - lo) / 255.0;      /* in double: see sq8_encode */
 	dinv = dstep > 0 ? 1.0 / dstep : 0.0;
 	step = (float)dstep;
-	for (uint32_t i = 0; i < h->dim; i++) {
-		double t = ((double)p->q[i] - lo) * dinv + 0.5, r;
-
-		u[i] = (uint8_t)(t < 255.0 ? (int)t : 255);
-		usum += u[i];
-		r = (double)lo + (double)step * u[i];
-		qhq += r * r;
-		eq += ((double)p->q[i] - r) * ((double)p->q[i] - r);
-	}
-	p->qhq = (float)qhq;
-	p->eq = (float)(sqrt(eq) * (1.0 + 0x1.0p-20));
-	p->tmax = (float)(255.0 * (double)usum);
+	h->k->sq8_quantise(p->q, h->dim, lo, dinv, step, u, sums);
+	p->qhq = (float)sums[1];
+	p->eq = (float)(sqrt(sums[2]) * (1.0 + 0x1.0p-20));
+	p->tmax = (float)(255.0 * sums[0]);
 	p->qlo = lo;
 	p->qstep = step;
-	p->a = (float)((double)h->dim * lo + (double)step * (double)usum);
-	p->e = (float)(128.0 * (double)usum);
+	p->a = (float)((double)h->dim * lo + (double)step * sums[0]);
+	p->e = (float)(128.0 * sums[0]);
 }
 
 /* buf: dim floats, used for the normalised copy under cosine. */

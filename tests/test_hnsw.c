@@ -1276,6 +1276,72 @@ static void sq8_rerank_bound_never_exceeds_the_exact_distance(void **state)
 	assert_true(tight * 10 >= pairs * 9);
 }
 
+/* Rows borrowed from the caller: same graph and results as an index that
+ * copies them (serial build, same seed), a fraction of the memory, and
+ * delete/compact/save/load keep working. */
+static const float *small_row(void *ctx, uint64_t label, uint32_t id)
+{
+	const struct data_mat *m = ctx;
+	(void)id;
+
+	return label - LABEL_OFF < m->n ? m->v + (label - LABEL_OFF) * m->dim : NULL;
+}
+
+static void borrowed_rows_give_the_owned_results_in_less_memory(void **state)
+{
+	struct rvf_hnsw_opts own = { .threads = 1 }, bor = { .threads = 1, .rows = small_row, .rows_ctx = &W.small };
+	struct rvf_hnsw *a, *b, *c = NULL, *bad = NULL;
+	void *buf;
+	size_t len, rowbytes = (size_t)SMALL_N * DIM * 4;
+	(void)state;
+
+	a = build(&W.small, SMALL_N, RVF_METRIC_L2, &own, LABEL_OFF);
+	b = build(&W.small, SMALL_N, RVF_METRIC_L2, &bor, LABEL_OFF);
+	same_results(a, b, &W.squeries);
+	printf("info: %zu rows: %zu bytes owned, %zu borrowed\n", (size_t)SMALL_N, rvf_hnsw_memory_bytes(a),
+	       rvf_hnsw_memory_bytes(b));
+	assert_true(rvf_hnsw_memory_bytes(b) + rowbytes <= rvf_hnsw_memory_bytes(a));
+	assert_memory_equal(rvf_hnsw_vector(b, LABEL_OFF + 5), W.small.v + 5 * DIM, DIM * 4);
+	/* save (vectors included, read through the callback) and load: owned */
+	assert_int_equal(rvf_hnsw_save(b, RVF_HNSW_SAVE_VECTORS, &buf, &len), 0);
+	assert_int_equal(rvf_hnsw_load(buf, len, NULL, NULL, &c), 0);
+	free(buf);
+	same_results(b, c, &W.squeries);
+	rvf_hnsw_free(c);
+	/* tombstones route through borrowed rows; compaction keeps borrowing */
+	for (uint64_t i = 0; i < SMALL_N; i += 3)
+		assert_int_equal(rvf_hnsw_delete(b, LABEL_OFF + i), 0);
+	check_ok(b, "borrowed rows, a third deleted");
+	assert_int_equal(rvf_hnsw_compact(b), 0);
+	check_ok(b, "borrowed rows, compacted");
+	assert_int_equal(rvf_hnsw_live_count(b), SMALL_N - (SMALL_N + 2) / 3);
+	{
+		size_t hit = 0;
+
+		for (size_t i = 0; i < W.squeries.n; i++) {
+			struct rvf_hnsw_result rg[K], rx[K];
+			int ng = rvf_hnsw_search(b, W.squeries.v + i * DIM, K, 64, NULL, rg);
+			int nx = rvf_hnsw_exact_search(b, W.squeries.v + i * DIM, K, 0, NULL, rx);
+
+			assert_int_equal(ng, K);
+			assert_int_equal(nx, K);
+			for (int x = 0; x < nx; x++)
+				for (int g = 0; g < ng; g++)
+					hit += rx[x].label == rg[g].label;
+		}
+		need_recall((double)hit / (double)(W.squeries.n * K), 0.95,
+			    "borrowed rows, compacted, against exact search, ef=64");
+	}
+	/* unsupported combinations */
+	bor.quant = RVF_HNSW_QUANT_NONE;
+	assert_int_equal(rvf_hnsw_new(DIM, RVF_METRIC_L2, &bor, &bad), -EINVAL);
+	bor.quant = 0;
+	assert_int_equal(rvf_hnsw_new(DIM, RVF_METRIC_COSINE, &bor, &bad), -EINVAL);
+	assert_null(bad);
+	rvf_hnsw_free(a);
+	rvf_hnsw_free(b);
+}
+
 static void normalise_rows(struct data_mat *m)
 {
 	for (size_t i = 0; i < m->n; i++) {
@@ -1374,6 +1440,7 @@ int main(void)
 		cmocka_unit_test(inner_product_and_cosine_reach_the_recall_target),
 		cmocka_unit_test(cosine_zero_vector_has_distance_one),
 		cmocka_unit_test(sq8_rerank_bound_never_exceeds_the_exact_distance),
+		cmocka_unit_test(borrowed_rows_give_the_owned_results_in_less_memory),
 	};
 
 	return cmocka_run_group_tests(tests, world_setup, world_teardown);

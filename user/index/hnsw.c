@@ -213,6 +213,8 @@ int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts 
 		return log_fail(-EINVAL, "hnsw: M=%u out of range 2..255", o->M);
 	if (o->quant > RVF_HNSW_QUANT_SQ8)
 		return log_fail(-EINVAL, "hnsw: unknown quantisation %u", o->quant);
+	if (o->rows && (o->quant == RVF_HNSW_QUANT_NONE || metric == RVF_METRIC_COSINE))
+		return log_fail(-EINVAL, "hnsw: borrowed rows need SQ8 and L2 or IP");
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
@@ -237,6 +239,8 @@ int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts 
 	for (int i = 0; i < 4; i++)
 		h->rng[i] = splitmix64(&sm);
 	h->k = dist_active();
+	h->rows = o->rows;
+	h->rows_ctx = o->rows_ctx;
 	h->maxlevel = -1;
 	h->entry = HNSW_NO_ID;
 	if (h->quant == RVF_HNSW_QUANT_SQ8) {
@@ -314,7 +318,7 @@ int hnsw_reserve(struct rvf_hnsw *h, size_t cap)
 		return log_fail(-ERANGE, "hnsw: %zu nodes exceed the 2^32-2 limit", cap);
 	/* Each grow leaves a consistent (bigger) array; cap moves only at the end. */
 	if (grow_array(&h->blocks, old, cap, h->block_size, 64) ||
-	    (h->quant == RVF_HNSW_QUANT_SQ8 &&
+	    (h->quant == RVF_HNSW_QUANT_SQ8 && !h->rows &&
 	     grow_array(&h->fvecs, old * h->fvec_stride, cap * h->fvec_stride, sizeof(float), 64)) ||
 	    (h->metric == RVF_METRIC_COSINE &&
 	     grow_array(&h->orig, old * h->dim, cap * h->dim, sizeof(float), 0)) ||
@@ -444,8 +448,13 @@ static void sq8_encode(const struct rvf_hnsw *h, const float *x, uint8_t *dst)
 
 void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec)
 {
-	float *dst = (float *)hnsw_fvec(h, id);
+	float *dst;
 
+	if (h->rows) {             /* L2/IP: the codes come from the row as given */
+		sq8_encode(h, vec, h->blocks + (size_t)id * h->block_size + h->data_off);
+		return;
+	}
+	dst = (float *)hnsw_fvec(h, id);
 	if (h->metric == RVF_METRIC_COSINE) {
 		double n = 0;
 
@@ -1886,6 +1895,8 @@ void rvf_hnsw_get_opts(const struct rvf_hnsw *h, struct rvf_hnsw_opts *o)
 	o->threads = h->threads;
 	o->capacity_hint = h->cap;
 	o->quant = h->quant;
+	o->rows = h->rows;
+	o->rows_ctx = h->rows_ctx;
 }
 
 /* ---- compaction ----------------------------------------------------------- */

@@ -11,7 +11,8 @@
  *                           s8 codes[dim] (c - 128, x ~ lo + step * c)
  *                    NONE -> f32 vector[dim] (64-byte aligned)
  *   fvecs + i*fvec_stride       SQ8 only: the float32 vector (normalised for
- *                               cosine) used for exact re-ranking and links
+ *                               cosine) used for exact re-ranking and links;
+ *                               NULL when the rows are borrowed (opts.rows)
  *   orig + i*dim                cosine only: the vector as inserted
  *   upper[i]                    levels[i] lists of (u32 count, u32 links[M]),
  *                               for levels 1..levels[i]; NULL when level 0
@@ -66,6 +67,8 @@ struct rvf_hnsw {
 	float *fvecs;
 	size_t fvec_stride;         /* floats */
 	float *orig;
+	rvf_hnsw_vec_fn rows;       /* borrowed rows (SQ8, L2/IP), or NULL */
+	void *rows_ctx;
 	uint64_t *labels;
 	uint8_t *flags, *levels;
 	uint32_t **upper;
@@ -90,6 +93,8 @@ static inline uint32_t *hnsw_links(const struct rvf_hnsw *h, uint32_t id, int le
 /* The float32 vector distances are computed on (normalised for cosine). */
 static inline const float *hnsw_fvec(const struct rvf_hnsw *h, uint32_t id)
 {
+	if (h->rows)
+		return h->rows(h->rows_ctx, h->labels[id], id);
 	if (h->fvecs)
 		return h->fvecs + (size_t)id * h->fvec_stride;
 	return (const float *)(const void *)(h->blocks + (size_t)id * h->block_size + h->data_off);

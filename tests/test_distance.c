@@ -113,6 +113,45 @@ static void kernels_match_reference_for_every_length(void **state)
 				free(ub);
 				free(ib);
 			}
+			{
+				/* SQ8 quantiser: codes bit-equal to scalar, sums to rounding */
+				float *xb, *x = fbuf(n, tu_rng_below(&r, 16), &xb);
+				uint8_t *cs = malloc(n), *ck = malloc(n);
+				double ss[3], sk[3], lo, inv, step, off = n % 5 == 0 ? 1e4 : 0.0;
+				float mn, mx;
+
+				assert_non_null(cs);
+				assert_non_null(ck);
+				fill_f(&r, x, n, n % 3 == 0 ? 1e-3 : 50.0);
+				mn = mx = x[0] = (float)(x[0] + off);
+				for (size_t i = 1; i < n; i++) {
+					x[i] = (float)(x[i] + off);
+					if (n % 4 == 0 && i % 5 == 0)     /* exact half-way points */
+						x[i] = x[0] + 0.5f * (float)(i % 3);
+					mn = x[i] < mn ? x[i] : mn;
+					mx = x[i] > mx ? x[i] : mx;
+				}
+				step = ((double)mx - mn) / 255.0;
+				if (n % 4 == 0)
+					step = 1.0;
+				inv = step > 0 ? 1.0 / step : 0.0;
+				step = (float)step;
+				lo = mn;
+				s->sq8_quantise(x, n, lo, inv, step, cs, ss);
+				k->sq8_quantise(x, n, lo, inv, step, ck, sk);
+				for (size_t i = 0; i < n; i++)
+					if (cs[i] != ck[i])
+						fail_msg("%s sq8_quantise n=%zu: code %zu is %u, scalar %u", sets[si], n, i,
+							 ck[i], cs[i]);
+				if (sk[0] != ss[0])
+					fail_msg("%s sq8_quantise n=%zu: code sum %.17g, scalar %.17g", sets[si], n, sk[0],
+						 ss[0]);
+				check_close(k->name, "sq8_quantise sum r^2", n, sk[1], ss[1], 1e-12 * ss[1] + 1e-300);
+				check_close(k->name, "sq8_quantise sum e^2", n, sk[2], ss[2], 1e-12 * ss[1] + 1e-300);
+				free(xb);
+				free(cs);
+				free(ck);
+			}
 			cb = malloc(n + coff);
 			assert_non_null(cb);
 			c = cb + coff;
@@ -149,7 +188,7 @@ static void kernels_match_reference_for_every_length(void **state)
 			free(cb);
 			tested++;
 		}
-		printf("info: %s: %zu lengths x 4 kernels checked\n", sets[si], tested);
+		printf("info: %s: %zu lengths x 5 kernels checked\n", sets[si], tested);
 	}
 }
 

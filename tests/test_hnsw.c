@@ -4,7 +4,8 @@
  * filtered search (bitmap and callback) against exact filtered ground truth,
  * tombstones, re-insert, compaction, save/load (with and without vectors),
  * hostile blobs, determinism, metrics and dimension edge cases, caller-owned
- * search contexts.
+ * search contexts, and the error bound that lets the SQ8 re-rank skip rows
+ * (never above the exact distance, on data built to break it).
  * rvf_hnsw_check runs after every phase that changes an index.
  *
  * Data: base rows are the first FM_N Fashion-MNIST training images, queries
@@ -21,6 +22,7 @@
 #include <xxhash.h>
 
 #include "data/data.h"
+#include "index/hnsw_internal.h"
 #include "rvf/error.h"
 #include "rvf/index.h"
 #include "testutil.h"
@@ -1199,6 +1201,147 @@ static void ties_at_the_cut_go_to_the_smallest_labels(void **state)
 
 /* ---- metrics ------------------------------------------------------------------ */
 
+/*
+ * The SQ8 re-rank skips a candidate whose lower bound beats the k-th exact
+ * distance; that is only sound if the bound never exceeds the exact
+ * distance as computed. Checked for every (query, node) pair on rows meant
+ * to hurt it: a large common offset (cancellation in |q|^2 - 2 q.x + |x|^2),
+ * tiny spreads, one huge coordinate among small ones, odd dimensions, all
+ * three metrics; and on Fashion-MNIST that it is tight enough to matter.
+ */
+static void bound_run(enum rvf_metric metric, uint32_t dim, double offset, double scale, int spike,
+		      struct tu_rng *r)
+{
+	const size_t n = 300, nq = 30;
+	struct data_mat b, q;
+	struct rvf_hnsw *h;
+	struct rvf_hnsw_opts o = { .threads = 2 };
+
+	assert_int_equal(data_mat_alloc(&b, n, dim), 0);
+	assert_int_equal(data_mat_alloc(&q, nq, dim), 0);
+	for (size_t i = 0; i < (n + nq) * dim; i++) {
+		float *v = i < n * dim ? &b.v[i] : &q.v[i - n * dim];
+
+		*v = (float)(offset + scale * (tu_rng_unit(r) * 2.0 - 1.0));
+		if (spike && tu_rng_below(r, 97) == 0)
+			*v *= 1e4f;
+	}
+	h = build(&b, n, metric, &o, 0);
+	for (size_t qi = 0; qi < nq; qi++) {
+		for (uint32_t id = 0; id < n; id++) {
+			float est, lb, ex;
+
+			assert_int_equal(hnsw_sq8_bound(h, q.v + qi * dim, id, &est, &lb, &ex), 0);
+			if (!(lb <= ex))
+				fail_msg("metric %d dim %u offset %g scale %g spike %d: query %zu node %u: bound %.9g > "
+					 "exact %.9g (estimate %.9g)", (int)metric, dim, offset, scale, spike, qi, id,
+					 lb, ex, est);
+		}
+	}
+	rvf_hnsw_free(h);
+	data_mat_release(&b);
+	data_mat_release(&q);
+}
+
+static void sq8_rerank_bound_never_exceeds_the_exact_distance(void **state)
+{
+	static const enum rvf_metric metrics[] = { RVF_METRIC_L2, RVF_METRIC_IP, RVF_METRIC_COSINE };
+	struct tu_rng r;
+	struct rvf_hnsw *h = W.big;
+	size_t tight = 0, pairs = 0;
+	(void)state;
+
+	tu_rng_init(&r, W.seed ^ 0xb0u);
+	for (size_t m = 0; m < 3; m++) {
+		bound_run(metrics[m], 128, 0.0, 1.0, 0, &r);
+		bound_run(metrics[m], 37, 1000.0, 0.5, 0, &r);
+		bound_run(metrics[m], 65, 0.0, 1e-6, 0, &r);
+		bound_run(metrics[m], 200, 3.0, 1.0, 1, &r);
+	}
+	/* Fashion-MNIST: the bound is within 10% of the distance for most
+	 * pairs of near neighbours, so the re-rank really skips rows */
+	for (size_t qi = 0; qi < 20; qi++) {
+		const uint32_t *nn = W.gt.ids + qi * W.gt.k;
+
+		for (uint32_t j = 0; j < W.gt.k; j++) {
+			float est, lb, ex;
+
+			assert_int_equal(hnsw_sq8_bound(h, W.queries.v + qi * DIM, nn[j], &est, &lb, &ex), 0);
+			assert_true(lb <= ex);
+			tight += lb >= 0.9f * ex;
+			pairs++;
+		}
+	}
+	printf("info: bound within 10%% of the exact distance for %zu of %zu near pairs\n", tight, pairs);
+	assert_true(tight * 10 >= pairs * 9);
+}
+
+/* Rows borrowed from the caller: same graph and results as an index that
+ * copies them (serial build, same seed), a fraction of the memory, and
+ * delete/compact/save/load keep working. */
+static const float *small_row(void *ctx, uint64_t label, uint32_t id)
+{
+	const struct data_mat *m = ctx;
+	(void)id;
+
+	return label - LABEL_OFF < m->n ? m->v + (label - LABEL_OFF) * m->dim : NULL;
+}
+
+static void borrowed_rows_give_the_owned_results_in_less_memory(void **state)
+{
+	struct rvf_hnsw_opts own = { .threads = 1 }, bor = { .threads = 1, .rows = small_row, .rows_ctx = &W.small };
+	struct rvf_hnsw *a, *b, *c = NULL, *bad = NULL;
+	void *buf;
+	size_t len, rowbytes = (size_t)SMALL_N * DIM * 4;
+	(void)state;
+
+	a = build(&W.small, SMALL_N, RVF_METRIC_L2, &own, LABEL_OFF);
+	b = build(&W.small, SMALL_N, RVF_METRIC_L2, &bor, LABEL_OFF);
+	same_results(a, b, &W.squeries);
+	printf("info: %zu rows: %zu bytes owned, %zu borrowed\n", (size_t)SMALL_N, rvf_hnsw_memory_bytes(a),
+	       rvf_hnsw_memory_bytes(b));
+	assert_true(rvf_hnsw_memory_bytes(b) + rowbytes <= rvf_hnsw_memory_bytes(a));
+	assert_memory_equal(rvf_hnsw_vector(b, LABEL_OFF + 5), W.small.v + 5 * DIM, DIM * 4);
+	/* save (vectors included, read through the callback) and load: owned */
+	assert_int_equal(rvf_hnsw_save(b, RVF_HNSW_SAVE_VECTORS, &buf, &len), 0);
+	assert_int_equal(rvf_hnsw_load(buf, len, NULL, NULL, &c), 0);
+	free(buf);
+	same_results(b, c, &W.squeries);
+	rvf_hnsw_free(c);
+	/* tombstones route through borrowed rows; compaction keeps borrowing */
+	for (uint64_t i = 0; i < SMALL_N; i += 3)
+		assert_int_equal(rvf_hnsw_delete(b, LABEL_OFF + i), 0);
+	check_ok(b, "borrowed rows, a third deleted");
+	assert_int_equal(rvf_hnsw_compact(b), 0);
+	check_ok(b, "borrowed rows, compacted");
+	assert_int_equal(rvf_hnsw_live_count(b), SMALL_N - (SMALL_N + 2) / 3);
+	{
+		size_t hit = 0;
+
+		for (size_t i = 0; i < W.squeries.n; i++) {
+			struct rvf_hnsw_result rg[K], rx[K];
+			int ng = rvf_hnsw_search(b, W.squeries.v + i * DIM, K, 64, NULL, rg);
+			int nx = rvf_hnsw_exact_search(b, W.squeries.v + i * DIM, K, 0, NULL, rx);
+
+			assert_int_equal(ng, K);
+			assert_int_equal(nx, K);
+			for (int x = 0; x < nx; x++)
+				for (int g = 0; g < ng; g++)
+					hit += rx[x].label == rg[g].label;
+		}
+		need_recall((double)hit / (double)(W.squeries.n * K), 0.95,
+			    "borrowed rows, compacted, against exact search, ef=64");
+	}
+	/* unsupported combinations */
+	bor.quant = RVF_HNSW_QUANT_NONE;
+	assert_int_equal(rvf_hnsw_new(DIM, RVF_METRIC_L2, &bor, &bad), -EINVAL);
+	bor.quant = 0;
+	assert_int_equal(rvf_hnsw_new(DIM, RVF_METRIC_COSINE, &bor, &bad), -EINVAL);
+	assert_null(bad);
+	rvf_hnsw_free(a);
+	rvf_hnsw_free(b);
+}
+
 static void normalise_rows(struct data_mat *m)
 {
 	for (size_t i = 0; i < m->n; i++) {
@@ -1296,6 +1439,8 @@ int main(void)
 		cmocka_unit_test(ties_at_the_cut_go_to_the_smallest_labels),
 		cmocka_unit_test(inner_product_and_cosine_reach_the_recall_target),
 		cmocka_unit_test(cosine_zero_vector_has_distance_one),
+		cmocka_unit_test(sq8_rerank_bound_never_exceeds_the_exact_distance),
+		cmocka_unit_test(borrowed_rows_give_the_owned_results_in_less_memory),
 	};
 
 	/* the recall figures below are for these kernels */

@@ -69,6 +69,10 @@ enum rvf_hnsw_quant {
 	RVF_HNSW_QUANT_SQ8     = 2,
 };
 
+/* Supplies the vector of a node: a view of dim floats (see where it is
+ * used for how long the view must stay valid); NULL = not available. */
+typedef const float *(*rvf_hnsw_vec_fn)(void *ctx, uint64_t label, uint32_t internal_id);
+
 /* All-zero means defaults. */
 struct rvf_hnsw_opts {
 	uint32_t M;               /* max links per node on upper levels; 0 = 16; level 0 has 2*M */
@@ -78,6 +82,20 @@ struct rvf_hnsw_opts {
 	uint32_t threads;         /* worker threads for add_batch/compact; 0 = all online cores */
 	uint64_t capacity_hint;   /* expected node count, to reserve memory up front */
 	uint32_t quant;           /* enum rvf_hnsw_quant */
+	/*
+	 * Borrowed float rows (SQ8 with L2 or IP only; NULL = the index keeps
+	 * its own copy). The SQ8 search reads a float row only to re-rank
+	 * (about k per query) and the build to choose links, so the rows need
+	 * not sit in the index: rows(rows_ctx, label, id) must return the
+	 * vector node id was inserted with, never NULL, for every node in the
+	 * index (tombstones too) for as long as it is there, from any thread.
+	 * Compaction renumbers ids (and keeps borrowing), so a callback that
+	 * outlives one should go by label. The index then holds codes and
+	 * graph only (rvf_hnsw_memory_bytes counts no rows). Not kept by
+	 * save/load: a loaded index owns its rows.
+	 */
+	rvf_hnsw_vec_fn rows;
+	void *rows_ctx;
 };
 
 struct rvf_hnsw;
@@ -171,9 +189,8 @@ int rvf_hnsw_exact_search_with(const struct rvf_hnsw *h, struct rvf_hnsw_search_
 #define RVF_HNSW_SAVE_VECTORS 1u
 int rvf_hnsw_save(const struct rvf_hnsw *h, unsigned flags, void **buf, size_t *len);
 
-/* Supplies the vector of a live node whose vector is not in the blob: a view
- * of dim floats, valid until the call returns; NULL = not available. */
-typedef const float *(*rvf_hnsw_vec_fn)(void *ctx, uint64_t label, uint32_t internal_id);
+/* rvf_hnsw_load's get_vec (rvf_hnsw_vec_fn) supplies the vector of a live
+ * node whose vector is not in the blob: a view valid until the call returns. */
 
 /*
  * Rebuild an index from a blob (borrowed) without recomputing the graph.

@@ -29,6 +29,10 @@
  *   RVF_BENCH_EFS        comma list, default 10,16,32,64,128,256,512
  *   RVF_BENCH_CACHE      ground-truth cache dir (default build/bench-cache)
  *   RVF_BENCH_QUANT      rvf traversal: sq8 (default) or none
+ *   RVF_BENCH_ROWS       rvf float rows: owned (default: the index copies
+ *                        them, as hnswlib does) or borrowed (opts.rows: the
+ *                        index reads the bench's own matrix, holding only
+ *                        codes and graph)
  *   RVF_BENCH_TRIALS     search passes per (engine, ef), default 3; the
  *                        median by QPS is reported with the min and max
  */
@@ -76,6 +80,16 @@ static size_t nefs = 7;
 static int use_engine[ENG_N] = { 1, 1 };
 static unsigned rvf_quant = RVF_HNSW_QUANT_SQ8;
 static unsigned trials = 3;
+static int rows_borrowed;
+
+/* opts.rows for RVF_BENCH_ROWS=borrowed: label = row of the base matrix */
+static const float *base_row(void *ctx, uint64_t label, uint32_t id)
+{
+	const struct data_mat *m = ctx;
+	(void)id;
+
+	return label < m->n ? m->v + label * m->dim : NULL;
+}
 
 static double now_s(void)
 {
@@ -143,6 +157,10 @@ static int build_rvf(struct run *r, unsigned threads, int keep)
 
 	if (!labels)
 		return -ENOMEM;
+	if (rows_borrowed) {
+		o.rows = base_row;
+		o.rows_ctx = &r->base;
+	}
 	for (size_t i = 0; i < r->base.n; i++)
 		labels[i] = i;
 	malloc_trim(0);
@@ -160,9 +178,11 @@ static int build_rvf(struct run *r, unsigned threads, int keep)
 	}
 	r->build_s[ENG_RVF][threads] = t;
 	printf("{\"dataset\":\"%s\",\"engine\":\"rvf\",\"measure\":\"build\",\"build_s\":%.3f,\"threads\":%u,"
-	       "\"n\":%zu,\"index_mib\":%.1f,\"rss_growth_mib\":%.1f,\"simd\":\"%s\",\"quant\":\"%s\"}\n",
-	       r->dataset, t, threads, r->base.n, rvf_hnsw_memory_bytes(h) / 1048576.0, rss_mib() - rss0,
-	       rvf_simd_name(), rvf_quant == RVF_HNSW_QUANT_NONE ? "none" : "sq8");
+	       "\"n\":%zu,\"index_mib\":%.1f,\"index_bytes_per_vector\":%.0f,\"rss_growth_mib\":%.1f,"
+	       "\"simd\":\"%s\",\"quant\":\"%s\",\"rows\":\"%s\"}\n",
+	       r->dataset, t, threads, r->base.n, rvf_hnsw_memory_bytes(h) / 1048576.0,
+	       (double)rvf_hnsw_memory_bytes(h) / (double)r->base.n, rss_mib() - rss0,
+	       rvf_simd_name(), rvf_quant == RVF_HNSW_QUANT_NONE ? "none" : "sq8", rows_borrowed ? "borrowed" : "owned");
 	fflush(stdout);
 	if (keep) {
 		r->rvf = h;
@@ -194,8 +214,9 @@ static int build_hnswlib(struct run *r, unsigned threads, int keep)
 	}
 	r->build_s[ENG_HNSWLIB][threads] = t;
 	printf("{\"dataset\":\"%s\",\"engine\":\"hnswlib\",\"measure\":\"build\",\"build_s\":%.3f,\"threads\":%u,"
-	       "\"n\":%zu,\"index_mib\":%.1f,\"rss_growth_mib\":%.1f}\n",
-	       r->dataset, t, threads, r->base.n, hnswlib_memory_bytes(h) / 1048576.0, rss_mib() - rss0);
+	       "\"n\":%zu,\"index_mib\":%.1f,\"index_bytes_per_vector\":%.0f,\"rss_growth_mib\":%.1f}\n",
+	       r->dataset, t, threads, r->base.n, hnswlib_memory_bytes(h) / 1048576.0,
+	       (double)hnswlib_memory_bytes(h) / (double)r->base.n, rss_mib() - rss0);
 	fflush(stdout);
 	if (keep) {
 		r->hl = h;
@@ -447,6 +468,11 @@ int main(void)
 	trials = trials < 1 ? 1 : trials > MAX_TRIALS ? MAX_TRIALS : trials;
 	if (qz && !strcmp(qz, "none"))
 		rvf_quant = RVF_HNSW_QUANT_NONE;
+	rows_borrowed = getenv("RVF_BENCH_ROWS") && !strcmp(getenv("RVF_BENCH_ROWS"), "borrowed");
+	if (rows_borrowed && rvf_quant == RVF_HNSW_QUANT_NONE) {
+		fprintf(stderr, "bench-index: RVF_BENCH_ROWS=borrowed needs RVF_BENCH_QUANT=sq8\n");
+		return 1;
+	}
 	use_engine[ENG_RVF] = env_has("RVF_BENCH_ENGINES", "rvf", 1);
 	use_engine[ENG_HNSWLIB] = env_has("RVF_BENCH_ENGINES", "hnswlib", 1);
 	rvf_set_log(rvf_log_stderr, NULL, RVF_LOG_WARN);

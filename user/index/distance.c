@@ -72,12 +72,33 @@ int32_t dist_dot_u8_i8_scalar(const uint8_t *u, const int8_t *c, size_t n)
 	return s;
 }
 
+void dist_sq8_quantise_scalar(const float *x, size_t n, double lo, double inv, double step, uint8_t *c,
+			      double sums[3])
+{
+	double cs = 0, rr = 0, ee = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double t = ((double)x[i] - lo) * inv + 0.5, r;
+		int ci = t < 255.0 ? (int)t : 255;
+
+		c[i] = (uint8_t)ci;
+		cs += ci;
+		r = lo + step * ci;
+		rr += r * r;
+		ee += ((double)x[i] - r) * ((double)x[i] - r);
+	}
+	sums[0] = cs;
+	sums[1] = rr;
+	sums[2] = ee;
+}
+
 const struct dist_kernels dist_kernels_scalar = {
 	.name = "scalar",
 	.l2sq_f32 = dist_l2sq_f32_scalar,
 	.dot_f32 = dist_dot_f32_scalar,
 	.dot_f32_u8 = dist_dot_f32_u8_scalar,
 	.dot_u8_i8 = dist_dot_u8_i8_scalar,
+	.sq8_quantise = dist_sq8_quantise_scalar,
 };
 
 static pthread_once_t simd_once = PTHREAD_ONCE_INIT;

@@ -113,4 +113,5 @@ const struct dist_kernels dist_kernels_avx2 = {
 	.dot_f32 = dist_dot_f32_avx2,
 	.dot_f32_u8 = dist_dot_f32_u8_avx2,
 	.dot_u8_i8 = dist_dot_u8_i8_avx2,
+	.sq8_quantise = dist_sq8_quantise_scalar,   /* once per vector: not worth a kernel */
 };

@@ -18,7 +18,8 @@
  * with two heaps: candidates (every node, so excluded nodes still route) and
  * results (only admitted nodes: live and passing the filter, so excluded ones
  * never use up ef). SQ8 mode traverses on 8-bit codes and re-ranks the
- * results with exact float distances. Very selective filters switch to an
+ * results with exact float distances, skipping those whose error bound
+ * rules them out of the k best. Very selective filters switch to an
  * exact scan of the allowed set.
  *
  * Invariants (rvf_hnsw_check): list sizes <= Mmax, ids < count, no self or
@@ -212,6 +213,8 @@ int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts 
 		return log_fail(-EINVAL, "hnsw: M=%u out of range 2..255", o->M);
 	if (o->quant > RVF_HNSW_QUANT_SQ8)
 		return log_fail(-EINVAL, "hnsw: unknown quantisation %u", o->quant);
+	if (o->rows && (o->quant == RVF_HNSW_QUANT_NONE || metric == RVF_METRIC_COSINE))
+		return log_fail(-EINVAL, "hnsw: borrowed rows need SQ8 and L2 or IP");
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
@@ -236,6 +239,8 @@ int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts 
 	for (int i = 0; i < 4; i++)
 		h->rng[i] = splitmix64(&sm);
 	h->k = dist_active();
+	h->rows = o->rows;
+	h->rows_ctx = o->rows_ctx;
 	h->maxlevel = -1;
 	h->entry = HNSW_NO_ID;
 	if (h->quant == RVF_HNSW_QUANT_SQ8) {
@@ -313,7 +318,7 @@ int hnsw_reserve(struct rvf_hnsw *h, size_t cap)
 		return log_fail(-ERANGE, "hnsw: %zu nodes exceed the 2^32-2 limit", cap);
 	/* Each grow leaves a consistent (bigger) array; cap moves only at the end. */
 	if (grow_array(&h->blocks, old, cap, h->block_size, 64) ||
-	    (h->quant == RVF_HNSW_QUANT_SQ8 &&
+	    (h->quant == RVF_HNSW_QUANT_SQ8 && !h->rows &&
 	     grow_array(&h->fvecs, old * h->fvec_stride, cap * h->fvec_stride, sizeof(float), 64)) ||
 	    (h->metric == RVF_METRIC_COSINE &&
 	     grow_array(&h->orig, old * h->dim, cap * h->dim, sizeof(float), 0)) ||
@@ -408,14 +413,16 @@ void rvf_hnsw_free(struct rvf_hnsw *h)
 
 /*
  * Per-vector affine 8-bit code: x_i ~ lo + step * c_i, c_i in 0..255, kept
- * as the signed byte c_i - 128 (the operand vpdpbusd wants signed). Header:
- * lo, step, |x^|^2 (of the decoded vector), sum of c_i.
+ * as the signed byte c_i - 128 (the operand vpdpbusd wants signed). Header
+ * (HNSW_SQ8_HDR bytes): lo, step, |x^|^2 (of the decoded vector x^), sum of
+ * c_i, |x - x^| (rounded up, for the re-rank bound), zeros.
  */
-static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
+static void sq8_encode(const struct rvf_hnsw *h, const float *x, uint8_t *dst)
 {
-	float lo = x[0], hi = x[0], step, hdr[4];
-	double xx = 0, csum = 0, dstep, dinv;
-	int8_t *codes = (int8_t *)(dst + HNSW_SQ8_HDR);
+	float lo = x[0], hi = x[0], step, hdr[HNSW_SQ8_HDR / 4] = { 0 };
+	double sums[3], dstep, dinv;
+	uint8_t *codes = dst + HNSW_SQ8_HDR;
+	uint32_t dim = h->dim;
 
 	for (uint32_t i = 1; i < dim; i++) {
 		lo = x[i] < lo ? x[i] : lo;
@@ -427,28 +434,27 @@ static void sq8_encode(const float *x, uint32_t dim, uint8_t *dst)
 	dstep = ((double)hi - lo) / 255.0;
 	dinv = dstep > 0 ? 1.0 / dstep : 0.0;
 	step = (float)dstep;
-	for (uint32_t i = 0; i < dim; i++) {
-		double t = ((double)x[i] - lo) * dinv + 0.5;   /* >= 0: round half up */
-		int ci = t < 255.0 ? (int)t : 255;
-		float c, r;
-
-		c = (float)ci;
-		codes[i] = (int8_t)(ci - 128);
-		csum += c;
-		r = lo + step * c;
-		xx += (double)r * r;
-	}
+	/* round half up (the argument is >= 0), then c - 128 as a signed byte */
+	h->k->sq8_quantise(x, dim, lo, dinv, step, codes, sums);
+	for (uint32_t i = 0; i < dim; i++)
+		codes[i] ^= 0x80;
 	hdr[0] = lo;
 	hdr[1] = step;
-	hdr[2] = (float)xx;
-	hdr[3] = (float)csum;      /* <= 255 * 65536 < 2^24: exact */
+	hdr[2] = (float)sums[1];
+	hdr[3] = (float)sums[0];   /* <= 255 * 65536 < 2^24: exact */
+	hdr[4] = (float)(sqrt(sums[2]) * (1.0 + 0x1.0p-20));
 	memcpy(dst, hdr, sizeof(hdr));
 }
 
 void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec)
 {
-	float *dst = (float *)hnsw_fvec(h, id);
+	float *dst;
 
+	if (h->rows) {             /* L2/IP: the codes come from the row as given */
+		sq8_encode(h, vec, h->blocks + (size_t)id * h->block_size + h->data_off);
+		return;
+	}
+	dst = (float *)hnsw_fvec(h, id);
 	if (h->metric == RVF_METRIC_COSINE) {
 		double n = 0;
 
@@ -462,7 +468,7 @@ void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec)
 		memcpy(dst, vec, h->dim * sizeof(float));
 	}
 	if (h->quant == RVF_HNSW_QUANT_SQ8)
-		sq8_encode(dst, h->dim, h->blocks + (size_t)id * h->block_size + h->data_off);
+		sq8_encode(h, dst, h->blocks + (size_t)id * h->block_size + h->data_off);
 }
 
 /*
@@ -482,17 +488,20 @@ struct qprep {
 	float qlo, qstep;
 	float a;                   /* n qlo + qstep U */
 	float e;                   /* 128 U */
+	float qhq, eq;             /* |q^|^2 and |q - q^| (rounded up) of the decoded query q^ */
+	float tmax;                /* 255 U: bounds I + 128 U */
+	float kslack;              /* (n + 16) 2^-23: the exact kernels' rounding */
 };
 
 /* u: the context's code buffer (dim bytes). */
 static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 {
 	float lo = p->q[0], hi = p->q[0], step;
-	double dstep, dinv;
-	uint64_t usum = 0;
+	double dstep, dinv, sums[3];
 
 	p->qq = h->k->dot_f32(p->q, p->q, h->dim);
 	p->u = u;
+	p->kslack = (float)(h->dim + 16) * 0x1.0p-23f;
 	if (h->quant != RVF_HNSW_QUANT_SQ8)
 		return;
 	for (uint32_t i = 1; i < h->dim; i++) {
@@ -502,16 +511,14 @@ static void qprep_sums(const struct rvf_hnsw *h, struct qprep *p, uint8_t *u)
 	dstep = ((double)hi - lo) / 255.0;      /* in double: see sq8_encode */
 	dinv = dstep > 0 ? 1.0 / dstep : 0.0;
 	step = (float)dstep;
-	for (uint32_t i = 0; i < h->dim; i++) {
-		double t = ((double)p->q[i] - lo) * dinv + 0.5;
-
-		u[i] = (uint8_t)(t < 255.0 ? (int)t : 255);
-		usum += u[i];
-	}
+	h->k->sq8_quantise(p->q, h->dim, lo, dinv, step, u, sums);
+	p->qhq = (float)sums[1];
+	p->eq = (float)(sqrt(sums[2]) * (1.0 + 0x1.0p-20));
+	p->tmax = (float)(255.0 * sums[0]);
 	p->qlo = lo;
 	p->qstep = step;
-	p->a = (float)((double)h->dim * lo + (double)step * (double)usum);
-	p->e = (float)(128.0 * (double)usum);
+	p->a = (float)((double)h->dim * lo + (double)step * sums[0]);
+	p->e = (float)(128.0 * sums[0]);
 }
 
 /* buf: dim floats, used for the normalised copy under cosine. */
@@ -601,6 +608,37 @@ static void rerank(const struct rvf_hnsw *h, const float *q, struct cand *res, s
 			prefetch_fvec(h, res[i + 2].id);
 		res[i].d = exact_dist(h, q, res[i].id);
 	}
+}
+
+/*
+ * A lower bound on the exact distance of node id from its SQ8 estimate
+ * est. The estimate is exact for the decoded vectors q^, x^ (an integer dot
+ * product, then a few float operations), so by the triangle inequality
+ * |q - x| >= |q^ - x^| - |q - q^| - |x - x^|, with |q^ - x^|^2 =
+ * est - |q|^2 + |q^|^2 under L2; under IP/cosine
+ * |q.x - q^.x^| <= |q - q^| (|x^| + |x - x^|) + |q^| |x - x^|. Float
+ * rounding is covered twice over: the estimate's by a slack of 2^-18 of the
+ * magnitude of its terms (each rounds at 2^-24; there are about a dozen),
+ * and the exact kernel's (at most n 2^-24 of the sum of its |terms|, which
+ * is the distance under L2 and at most |q| |x| under IP) by (n + 16) 2^-23
+ * of that. So the bound never exceeds the exact distance as computed, and
+ * skipping on it gives the results of a full re-rank exactly.
+ */
+static float sq8_lower_bound(const struct rvf_hnsw *h, const struct qprep *p, uint32_t id, float est)
+{
+	const uint8_t *blk = h->blocks + (size_t)id * h->block_size + h->data_off;
+	float hdr[5], mag, r;
+
+	memcpy(hdr, blk, sizeof(hdr));
+	mag = fabsf(hdr[0] * p->a) + fabsf(hdr[1]) * (fabsf(p->qlo * hdr[3]) + fabsf(p->qstep) * p->tmax);
+	if (h->metric == RVF_METRIC_L2) {
+		float s2 = est - p->qq + p->qhq - 0x1.0p-18f * (2.0f * p->qq + p->qhq + hdr[2] + 2.0f * mag);
+
+		r = (s2 > 0 ? sqrtf(s2) : 0.0f) - p->eq - hdr[4];
+		return r > 0 ? r * r * (1.0f - p->kslack) : 0.0f;
+	}
+	r = p->eq * (sqrtf(hdr[2]) + hdr[4]) + sqrtf(p->qhq) * hdr[4];
+	return est - r - 0x1.0p-18f * 2.0f * (1.0f + mag) - p->kslack * sqrtf(p->qq) * (sqrtf(hdr[2]) + hdr[4]);
 }
 
 static int cand_grow(struct cand **a, size_t *cap, size_t need)
@@ -1527,6 +1565,41 @@ static inline float result_dist(const struct rvf_hnsw *h, float d)
 	return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d;
 }
 
+/*
+ * The k best by exact distance among the n SQ8 traversal results in res
+ * (estimates in d) into the top-k heap out (holding *m): nearest estimate
+ * first, skipping without reading its float row any candidate whose lower
+ * bound (sq8_lower_bound) exceeds the k-th exact distance so far. That
+ * cannot change the result, and it leaves about k row reads per query
+ * instead of ef: each is a trip to memory for a whole float row. The k-th
+ * distance only shrinks, so a row already ruled out is never prefetched.
+ */
+static void rerank_topk(const struct rvf_hnsw *h, const struct qprep *p, struct cand *res, size_t n,
+			uint32_t k, struct rvf_hnsw_result *out, size_t *m)
+{
+	float kth = INFINITY;
+	size_t pf = 0;
+
+	cand_sort(res, n);
+	for (size_t i = 0; i < n; i++)
+		res[i].d = sq8_lower_bound(h, p, res[i].id, res[i].d);
+	for (size_t i = 0; i < n; i++) {
+		struct rvf_hnsw_result x;
+
+		for (; pf < n && pf < i + 3; pf++)      /* rows up to two ahead in flight */
+			if (!(res[pf].d > kth))
+				prefetch_fvec(h, res[pf].id);
+		if (res[i].d > kth)
+			continue;
+		x.distance = result_dist(h, exact_dist(h, p->q, res[i].id));
+		x.label = h->labels[res[i].id];
+		topk_offer(out, m, k, x);
+		/* under cosine a k-th distance clamped to 2 bounds nothing */
+		if (*m == k && (h->metric != RVF_METRIC_COSINE || out[0].distance < 2.0f))
+			kth = out[0].distance;
+	}
+}
+
 static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t k,
 		      const struct admit *ad, struct rvf_hnsw_result *out)
 {
@@ -1596,14 +1669,16 @@ static int search_common(const struct rvf_hnsw *h, struct sctx *own, const float
 
 		ret = search_layer(h, c, &p, ep, dep, ef, 0, &ad);
 		if (!ret) {
-			n = c->nres;
-			if (h->quant == RVF_HNSW_QUANT_SQ8)
-				rerank(h, p.q, c->res, n);
 			/* the cut at k by (distance, label): ties go to the smaller label */
 			size_t m = 0;
-			for (size_t i = 0; i < n; i++)
-				topk_offer(out, &m, k, (struct rvf_hnsw_result){ h->labels[c->res[i].id],
-										  result_dist(h, c->res[i].d) });
+
+			n = c->nres;
+			if (h->quant == RVF_HNSW_QUANT_SQ8)
+				rerank_topk(h, &p, c->res, n, k, out, &m);
+			else
+				for (size_t i = 0; i < n; i++)
+					topk_offer(out, &m, k, (struct rvf_hnsw_result){ h->labels[c->res[i].id],
+											  result_dist(h, c->res[i].d) });
 			topk_sort(out, m);
 			ret = (int)m;
 		}
@@ -1701,6 +1776,25 @@ out:
 	if (c)
 		sctx_put(h, c);
 	return n;
+}
+
+int hnsw_sq8_bound(const struct rvf_hnsw *h, const float *query, uint32_t id, float *est, float *lb,
+		   float *exact)
+{
+	struct sctx *c;
+	struct qprep p;
+
+	if (h->quant != RVF_HNSW_QUANT_SQ8 || id >= h->count)
+		return -EINVAL;
+	c = sctx_get(h);
+	if (!c)
+		return -ENOMEM;
+	qprep_init(h, &p, query, c->q, c->u);
+	*est = trav_dist(h, &p, id);
+	*lb = sq8_lower_bound(h, &p, id, *est);
+	*exact = exact_dist(h, p.q, id);
+	sctx_put(h, c);
+	return 0;
 }
 
 /* ---- accessors ------------------------------------------------------------ */
@@ -1801,6 +1895,8 @@ void rvf_hnsw_get_opts(const struct rvf_hnsw *h, struct rvf_hnsw_opts *o)
 	o->threads = h->threads;
 	o->capacity_hint = h->cap;
 	o->quant = h->quant;
+	o->rows = h->rows;
+	o->rows_ctx = h->rows_ctx;
 }
 
 /* ---- compaction ----------------------------------------------------------- */

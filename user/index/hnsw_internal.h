@@ -7,10 +7,12 @@
  *   blocks + i*block_size       level-0 block, 64-byte aligned:
  *       u32 count, u32 links[M0]                 level-0 neighbour list
  *       at data_off: SQ8  -> f32 lo, f32 step, f32 |x^|^2, f32 sum(c),
+ *                           f32 |x - x^|, 12 zero bytes,
  *                           s8 codes[dim] (c - 128, x ~ lo + step * c)
  *                    NONE -> f32 vector[dim] (64-byte aligned)
  *   fvecs + i*fvec_stride       SQ8 only: the float32 vector (normalised for
- *                               cosine) used for exact re-ranking and links
+ *                               cosine) used for exact re-ranking and links;
+ *                               NULL when the rows are borrowed (opts.rows)
  *   orig + i*dim                cosine only: the vector as inserted
  *   upper[i]                    levels[i] lists of (u32 count, u32 links[M]),
  *                               for levels 1..levels[i]; NULL when level 0
@@ -34,7 +36,7 @@
 #define HNSW_MAX_DIM     65536u
 #define HNSW_NODE_DELETED 0x01u
 #define HNSW_NO_ID       UINT32_MAX
-#define HNSW_SQ8_HDR     16u
+#define HNSW_SQ8_HDR     32u
 
 struct sctx;
 
@@ -65,6 +67,8 @@ struct rvf_hnsw {
 	float *fvecs;
 	size_t fvec_stride;         /* floats */
 	float *orig;
+	rvf_hnsw_vec_fn rows;       /* borrowed rows (SQ8, L2/IP), or NULL */
+	void *rows_ctx;
 	uint64_t *labels;
 	uint8_t *flags, *levels;
 	uint32_t **upper;
@@ -89,6 +93,8 @@ static inline uint32_t *hnsw_links(const struct rvf_hnsw *h, uint32_t id, int le
 /* The float32 vector distances are computed on (normalised for cosine). */
 static inline const float *hnsw_fvec(const struct rvf_hnsw *h, uint32_t id)
 {
+	if (h->rows)
+		return h->rows(h->rows_ctx, h->labels[id], id);
 	if (h->fvecs)
 		return h->fvecs + (size_t)id * h->fvec_stride;
 	return (const float *)(const void *)(h->blocks + (size_t)id * h->block_size + h->data_off);
@@ -118,6 +124,10 @@ uint32_t lmap_get(const struct lmap *m, uint64_t key);
 float hnsw_node_dist(const struct rvf_hnsw *h, uint32_t a, uint32_t b);
 /* Search level 0 from the entry point for node u's vector; fills ids[] with
  * up to max nearest nodes (nearest first); returns how many. */
+/* For tests (SQ8 only): node id's traversal estimate for query, its lower
+ * bound used by the re-rank, and the exact distance. 0 or -EINVAL/-ENOMEM. */
+int hnsw_sq8_bound(const struct rvf_hnsw *h, const float *query, uint32_t id, float *est, float *lb,
+		   float *exact);
 size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max);
 
 /* Give u (no level-0 in-link) one from the first of nb[] that has room, or

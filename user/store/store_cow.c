@@ -943,16 +943,7 @@ int rvf_store_branch(struct rvf_store *parent, const char *child_path, const str
 		err = lineage_record_build(&cid, RVF_DERIVE_CLONE, 0, now_realtime_ns(), NULL, &lin);
 	if (err)
 		goto out;
-	if (o)
-		co = *o;
-	co.dimension = parent->hdr.dimension;
-	co.metric = (enum rvf_metric)parent->hdr.metric;
-	co.M = parent->hdr.M;
-	co.ef_construction = parent->hdr.ef_construction;
-	co.seed = parent->hdr.seed;
-	co.quant = parent->hdr.quant;
-	if (!o || !o->profile)
-		co.profile = (int)parent->hdr.profile;
+	co = store_child_opts(parent, o);
 	err = store_create_with(child_path, &co, &cid, &lin, STORE_F_COW, RVF_SEG_COW_MAP, buf, len, child);
 out:
 	free(buf);

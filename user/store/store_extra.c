@@ -88,6 +88,28 @@ out:
 	return err;
 }
 
+/*
+ * The options a child store (derive, branch) is created with: the caller's
+ * run-time fields and profile (o may be NULL), the parent's dimension,
+ * metric and index parameters, and the parent's profile unless o names one.
+ */
+struct rvf_store_opts store_child_opts(const struct rvf_store *parent, const struct rvf_store_opts *o)
+{
+	struct rvf_store_opts co = { 0 };
+
+	if (o)
+		co = *o;
+	co.dimension = parent->hdr.dimension;
+	co.metric = (enum rvf_metric)parent->hdr.metric;
+	co.M = parent->hdr.M;
+	co.ef_construction = parent->hdr.ef_construction;
+	co.seed = parent->hdr.seed;
+	co.quant = parent->hdr.quant;
+	if (!o || !o->profile)
+		co.profile = (int)parent->hdr.profile;
+	return co;
+}
+
 int rvf_store_derive(struct rvf_store *parent, const char *child_path, enum rvf_derivation_type type,
 		     const struct rvf_store_opts *o, struct rvf_store **child)
 {
@@ -111,16 +133,7 @@ int rvf_store_derive(struct rvf_store *parent, const char *child_path, enum rvf_
 	err = lineage_record_build(&cid, (uint8_t)type, 0, now_realtime_ns(), NULL, &lin);
 	if (err)
 		return err;
-	if (o)
-		co = *o;
-	co.dimension = parent->hdr.dimension;
-	co.metric = (enum rvf_metric)parent->hdr.metric;
-	co.M = parent->hdr.M;
-	co.ef_construction = parent->hdr.ef_construction;
-	co.seed = parent->hdr.seed;
-	co.quant = parent->hdr.quant;
-	if (!o || !o->profile)
-		co.profile = (int)parent->hdr.profile;
+	co = store_child_opts(parent, o);
 	return store_create_with(child_path, &co, &cid, &lin, 0, 0, NULL, 0, child);
 }
 

@@ -337,6 +337,8 @@ int meta_walk(const void *buf, size_t len, void (*cb)(void *ctx, uint64_t id, bo
 	      void *ctx);
 
 int store_writable(const struct rvf_store *s);
+/* options for a child of parent (derive, branch): o's run-time fields, the parent's shape */
+struct rvf_store_opts store_child_opts(const struct rvf_store *parent, const struct rvf_store_opts *o);
 void store_version_bump(struct rvf_store *s);
 
 /* The open path and its pieces, shared with refresh (store_refresh.c). */

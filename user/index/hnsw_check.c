@@ -6,6 +6,7 @@
  * (tombstones route too). Only live nodes must be reachable.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,28 @@ static int reach_from_entry(const struct rvf_hnsw *h, uint8_t **reachp, uint32_t
 	*reachp = reach;
 	*queuep = queue;
 	return 0;
+}
+
+int hnsw_unreachable_live(const struct rvf_hnsw *h, size_t *first)
+{
+	uint32_t *queue;
+	uint8_t *reach;
+	size_t lost = 0;
+	int err;
+
+	if (!h->count)
+		return 0;
+	err = reach_from_entry(h, &reach, &queue);
+	if (err)
+		return err;
+	for (size_t i = h->count; i-- > 0;)
+		if (!reach[i] && !(h->flags[i] & HNSW_NODE_DELETED)) {
+			lost++;
+			*first = i;
+		}
+	free(reach);
+	free(queue);
+	return lost > INT32_MAX ? INT32_MAX : (int)lost;
 }
 
 int hnsw_repair_reachability(struct rvf_hnsw *h)
@@ -98,9 +121,8 @@ int hnsw_repair_reachability(struct rvf_hnsw *h)
 
 int rvf_hnsw_check(const struct rvf_hnsw *h)
 {
-	uint32_t *indeg = NULL, *queue = NULL;
+	uint32_t *indeg = NULL;
 	uint64_t *seen = NULL;
-	uint8_t *reach = NULL;
 	size_t live = 0;
 	int err = 0;
 
@@ -172,17 +194,20 @@ int rvf_hnsw_check(const struct rvf_hnsw *h)
 	for (size_t i = 0; i < h->count; i++)
 		if (indeg[i] != h->indeg0[i])
 			FAIL("node %zu: level-0 in-degree %u recorded as %u", i, indeg[i], h->indeg0[i]);
-	err = reach_from_entry(h, &reach, &queue);
-	if (err)
-		goto out;
-	for (size_t i = 0; i < h->count; i++)
-		if (!reach[i] && !(h->flags[i] & HNSW_NODE_DELETED))
-			FAIL("live node %zu (label %llu) unreachable from the entry point %u", i,
-			     (unsigned long long)h->labels[i], h->entry);
+	{
+		size_t first = 0;
+		int lost = hnsw_unreachable_live(h, &first);
+
+		if (lost < 0) {
+			err = lost;
+			goto out;
+		}
+		if (lost)
+			FAIL("live node %zu (label %llu) unreachable from the entry point %u", first,
+			     (unsigned long long)h->labels[first], h->entry);
+	}
 out:
 	free(indeg);
 	free(seen);
-	free(reach);
-	free(queue);
 	return err;
 }

@@ -138,5 +138,8 @@ int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb);
 /* hnsw_check.c */
 /* Make every live node reachable from the entry on level 0. 0 or -ENOMEM. */
 int hnsw_repair_reachability(struct rvf_hnsw *h);
+/* How many live nodes level 0 cannot reach from the entry point, the
+ * lowest such node id in *first (untouched when none); or -ENOMEM. */
+int hnsw_unreachable_live(const struct rvf_hnsw *h, size_t *first);
 
 #endif

@@ -142,9 +142,13 @@ static int take(struct rbuf *r, void *dst, size_t n)
 
 #define BAD(...) do { err = log_fail(-EUCLEAN, "hnsw load: " __VA_ARGS__); goto fail; } while (0)
 
-/* Read one neighbour list of node u at level lc into dst (count + ids). */
-static int read_list(struct rbuf *r, const struct rvf_hnsw *h, uint32_t u, int lc, uint32_t *dst)
+/* Read one neighbour list of node u at level lc into dst (count + ids).
+ * seen[v] holds the tag of the last list v was found in: a list naming a
+ * node twice is refused, as rvf_hnsw_check refuses it. */
+static int read_list(struct rbuf *r, const struct rvf_hnsw *h, uint32_t u, int lc, uint32_t *dst,
+		     uint64_t *seen)
 {
+	uint64_t tag = (uint64_t)u * (HNSW_MAX_LEVEL + 1) + (uint64_t)lc + 1;
 	uint32_t n;
 
 	if (take(r, &n, 4))
@@ -157,6 +161,10 @@ static int read_list(struct rbuf *r, const struct rvf_hnsw *h, uint32_t u, int l
 	for (uint32_t j = 1; j <= n; j++) {
 		if (dst[j] >= h->count || dst[j] == u || h->levels[dst[j]] < lc)
 			return log_fail(-EUCLEAN, "hnsw load: node %u level %d: bad link %u", u, lc, dst[j]);
+		if (seen[dst[j]] == tag)
+			return log_fail(-EUCLEAN, "hnsw load: node %u level %d: duplicate link %u", u, lc,
+					dst[j]);
+		seen[dst[j]] = tag;
 	}
 	dst[0] = n;
 	return 0;
@@ -172,9 +180,10 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 	struct rbuf r = { buf, len, 0 };
 	char magic[8];
 	int32_t maxlevel = 0;
+	uint64_t *seen = NULL;
 	float *tmp = NULL;
-	size_t nlive = 0;
-	int err = 0;
+	size_t nlive = 0, first = 0;
+	int err = 0, lost;
 
 	if (!buf || !out)
 		return -EINVAL;
@@ -243,7 +252,8 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 	h->maxlevel = maxlevel;
 	h->entry = count ? entry : HNSW_NO_ID;
 	tmp = malloc((size_t)dim * sizeof(float));
-	if (!tmp) {
+	seen = calloc(count ? count : 1, sizeof(*seen));
+	if (!tmp || !seen) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -263,7 +273,7 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 	if (count && h->levels[entry] != maxlevel)
 		BAD("entry point %u has level %u, max level is %d", entry, h->levels[entry], maxlevel);
 	for (size_t i = 0; i < count; i++) {
-		err = read_list(&r, h, (uint32_t)i, 0, hnsw_links(h, (uint32_t)i, 0));
+		err = read_list(&r, h, (uint32_t)i, 0, hnsw_links(h, (uint32_t)i, 0), seen);
 		if (err)
 			goto fail;
 	}
@@ -276,7 +286,7 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 			goto fail;
 		}
 		for (int lc = 1; lc <= h->levels[i]; lc++) {
-			err = read_list(&r, h, (uint32_t)i, lc, hnsw_links(h, (uint32_t)i, lc));
+			err = read_list(&r, h, (uint32_t)i, lc, hnsw_links(h, (uint32_t)i, lc), seen);
 			if (err)
 				goto fail;
 		}
@@ -324,12 +334,23 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 		}
 	}
 	h->live = live;
+	/* a graph that strands a live node would answer without it forever */
+	lost = hnsw_unreachable_live(h, &first);
+	if (lost < 0) {
+		err = lost;
+		goto fail;
+	}
+	if (lost)
+		BAD("%d live nodes unreachable from the entry point %u (first: node %zu)", lost,
+		    h->entry, first);
+	free(seen);
 	free(tmp);
 	log_debug("hnsw: loaded %llu nodes (%llu live), dim %u, simd %s", (unsigned long long)count,
 		  (unsigned long long)live, dim, rvf_simd_name());
 	*out = h;
 	return 0;
 fail:
+	free(seen);
 	free(tmp);
 	rvf_hnsw_free(h);
 	return err;

@@ -1115,45 +1115,102 @@ static void connect_back(struct rvf_hnsw *h, uint32_t v, uint32_t u, int level)
 	node_unlock(h, v);
 }
 
-/* u has no in-link on level 0: link it from its nearest neighbour, taking the
- * slot of the link whose target has the most other in-links. */
-int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb)
+/* Give u the link to t that v gave up for u, so t stays reachable through
+ * v -> u -> t. A full list of u gives up the link to the target with the
+ * most in-links; one whose target has no other in-link goes only when u
+ * itself is unreachable (nothing reachable can depend on u's links then). */
+static void adopt_pass_on(struct rvf_hnsw *h, uint32_t u, uint32_t t, int unreachable)
+{
+	uint32_t *l, best = 0, bestdeg = unreachable ? 0 : 1;
+
+	node_lock(h, u);
+	l = hnsw_links(h, u, 0);
+	for (uint32_t j = 1; j <= l[0]; j++)
+		if (l[j] == t) {
+			node_unlock(h, u);
+			return;
+		}
+	if (l[0] < h->M0) {
+		l[++l[0]] = t;
+		indeg_add(h, t, 1);
+		node_unlock(h, u);
+		return;
+	}
+	for (uint32_t j = 1; j <= l[0]; j++) {
+		uint32_t dg = indeg_get(h, l[j]);
+
+		if (dg > bestdeg || (!best && dg == bestdeg && unreachable)) {
+			bestdeg = dg;
+			best = j;
+		}
+	}
+	if (best) {
+		indeg_add(h, l[best], -1);
+		l[best] = t;
+		indeg_add(h, t, 1);
+	}
+	node_unlock(h, u);
+}
+
+/* u has no in-link on level 0 (or, with unreachable set, no path from the
+ * entry): link it from the first of nb[] that has room or already links
+ * it; else from the first whose list has a slot to give: the link to the
+ * target with the most in-links, which u then links instead (so nothing
+ * loses its way in). While building (unreachable clear), only a target
+ * with another in-link gives up its slot, as u's own list may be full. */
+int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb, int unreachable)
 {
 	for (size_t i = 0; i < nnb; i++) {
-		uint32_t v = nb[i], *l, best = 0, bestdeg = 1;
+		uint32_t w = nb[i], *l;
 
-		if (v == u)
+		if (w == u)
 			continue;
-		node_lock(h, v);
-		l = hnsw_links(h, v, 0);
+		node_lock(h, w);
+		l = hnsw_links(h, w, 0);
 		for (uint32_t j = 1; j <= l[0]; j++)
 			if (l[j] == u) {
-				/* already an in-link: u is reachable through v */
-				node_unlock(h, v);
+				/* already an in-link: u is reachable through w */
+				node_unlock(h, w);
 				return 1;
 			}
 		if (l[0] < h->M0) {
 			l[++l[0]] = u;
 			indeg_add(h, u, 1);
-			node_unlock(h, v);
+			node_unlock(h, w);
 			return 1;
 		}
+		node_unlock(h, w);
+	}
+	for (size_t i = 0; i < nnb; i++) {
+		uint32_t w = nb[i], *l, best = 0, bestdeg = unreachable ? 0 : 1, t;
+
+		if (w == u)
+			continue;
+		node_lock(h, w);
+		l = hnsw_links(h, w, 0);
 		for (uint32_t j = 1; j <= l[0]; j++) {
 			uint32_t dg = indeg_get(h, l[j]);
 
-			if (dg > bestdeg) {
+			if (l[j] == u) {        /* linked meanwhile (another thread) */
+				node_unlock(h, w);
+				return 1;
+			}
+			if (dg > bestdeg || (unreachable && !best)) {
 				bestdeg = dg;
 				best = j;
 			}
 		}
-		if (best) {
-			indeg_add(h, l[best], -1);
-			l[best] = u;
-			indeg_add(h, u, 1);
-			node_unlock(h, v);
-			return 1;
+		if (!best) {
+			node_unlock(h, w);
+			continue;
 		}
-		node_unlock(h, v);
+		t = l[best];
+		indeg_add(h, t, -1);
+		l[best] = u;
+		indeg_add(h, u, 1);
+		node_unlock(h, w);
+		adopt_pass_on(h, u, t, unreachable);
+		return 1;
 	}
 	return 0;
 }
@@ -1237,7 +1294,7 @@ static int insert_node(struct rvf_hnsw *h, struct sctx *c, uint32_t u)
 		for (size_t i = 0; i < m; i++)
 			connect_back(h, sel[i], u, lc);
 		if (lc == 0 && indeg_get(h, u) == 0)
-			hnsw_adopt(h, u, sel, m);
+			hnsw_adopt(h, u, sel, m, 0);
 		if (n) {
 			ep = c->res[0].id;
 			dep = trav_dist(h, &p, ep);

@@ -99,7 +99,10 @@ int hnsw_repair_reachability(struct rvf_hnsw *h)
 			for (size_t j = 0; j < n; j++)
 				if (reach[nb[j]])
 					nb[r++] = nb[j];
-			if (!hnsw_adopt(h, u, nb, r))
+			/* none of them: the entry point always is reachable */
+			if (!r)
+				nb[r++] = h->entry;
+			if (!hnsw_adopt(h, u, nb, r, 1))
 				continue;
 			fixed++;
 			reach[u] = 1;

@@ -130,10 +130,12 @@ int hnsw_sq8_bound(const struct rvf_hnsw *h, const float *query, uint32_t id, fl
 		   float *exact);
 size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max);
 
-/* Give u (no level-0 in-link) one from the first of nb[] that has room, or
- * else take the slot of a link whose target keeps another in-link. Returns 1
- * if linked, 0 if no candidate could take it. */
-int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb);
+/* Give u (no level-0 in-link, or with unreachable set no path from the
+ * entry) one from the first of nb[] that has room; else from nb[0] in the
+ * slot of its most-linked target, which u then links instead, so that
+ * target stays reachable through u. Returns 1 if linked, 0 if nb[] holds
+ * no node but u. */
+int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb, int unreachable);
 
 /* hnsw_check.c */
 /* Make every live node reachable from the entry on level 0. 0 or -ENOMEM. */

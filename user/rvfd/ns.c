@@ -104,6 +104,16 @@ const struct rvfd_ns *ns_find(const struct rvfd *d, uint32_t id)
 	return NULL;
 }
 
+/* Record that n now serves a newer commit. Called with d->lock held for
+ * writing, so no query can answer from the new commit before the stats
+ * say it was picked up. */
+static void ns_note_commit(struct rvfd_ns *n)
+{
+	store_u64(&n->generation, rvf_dir_generation(rvf_store_dir(n->store)));
+	store_u64(&n->live, live_count(n->store));
+	store_u64(&n->refreshes, load_u64(&n->refreshes) + 1);
+}
+
 /* Open the file again and swap it in: the fallback when a refresh fails. */
 static int ns_reopen(struct rvfd *d, struct rvfd_ns *n)
 {
@@ -123,6 +133,7 @@ static int ns_reopen(struct rvfd *d, struct rvfd_ns *n)
 	pthread_rwlock_wrlock(&d->lock);
 	old = n->store;
 	n->store = fresh;
+	ns_note_commit(n);
 	pthread_rwlock_unlock(&d->lock);
 	rvf_store_close(old);
 	return 1;
@@ -140,6 +151,8 @@ static int ns_poll(struct rvfd *d, struct rvfd_ns *n)
 		return rc;
 	pthread_rwlock_wrlock(&d->lock);
 	rc = rvf_store_refresh(n->store);
+	if (rc > 0)
+		ns_note_commit(n);
 	pthread_rwlock_unlock(&d->lock);
 	if (rc < 0) {
 		log_warn("namespace %u: refresh of %s failed (%s); opening it again", n->id, n->path,
@@ -148,9 +161,6 @@ static int ns_poll(struct rvfd *d, struct rvfd_ns *n)
 	}
 	if (rc <= 0)
 		return rc;
-	store_u64(&n->generation, rvf_dir_generation(rvf_store_dir(n->store)));
-	store_u64(&n->live, live_count(n->store));
-	store_u64(&n->refreshes, load_u64(&n->refreshes) + 1);
 	log_info("namespace %u: picked up commit %llu of %s", n->id,
 		 (unsigned long long)load_u64(&n->generation), n->path);
 	return 1;

@@ -127,7 +127,7 @@ static void upsert_after_delete_is_visible_and_survives_reopen(void **state)
 	/* deleting again counts nothing */
 	assert_int_equal(rvf_store_delete(s, &id, 1, &dr), 0);
 	assert_int_equal(dr.deleted, 0);
-	/* re-sf_ingest with a new vector and no metadata */
+	/* re-ingest with a new vector and no metadata */
 	for (int j = 0; j < DIM; j++)
 		moved[j] = 100.0f + (float)j;
 	struct rvf_vector v = { .id = id, .values = moved, .dim = DIM };

@@ -277,7 +277,7 @@ static void derive_records_parent_hash_depth_and_type(void **state)
 	assert_int_equal(rvf_store_derive(p, gp, (enum rvf_derivation_type)77, NULL, &g), -EINVAL);
 	rvf_store_close(c);
 	rvf_store_close(p);
-	/* the parent's hash is stable across sf_reopen */
+	/* the parent's hash is stable across reopen */
 	p = sf_reopen(f->path);
 	assert_int_equal(rvf_store_state_hash(p, h3), 0);
 	assert_memory_equal(h2, h3, 32);

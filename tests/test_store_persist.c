@@ -273,7 +273,7 @@ static void open_loads_the_graph_checkpoint_instead_of_rebuilding(void **state)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		rvf_store_close(s);   /* parent's lock goes with this fd too: sf_reopen */
+		rvf_store_close(s);   /* parent's lock goes with this fd too: reopen */
 		struct rvf_store *c = NULL;
 		struct rvf_store_opts o = { .checkpoint_every = 1000000 };
 		if (rvf_store_open(f->path, &o, &c))

@@ -115,7 +115,7 @@ struct rvf_store *sf_reopen(const char *path)
 	int err = rvf_store_open(path, NULL, &s);
 
 	if (err)
-		fail_msg("sf_reopen %s: %s (%s)", path, rvf_strerror(err), rvf_last_error());
+		fail_msg("reopen %s: %s (%s)", path, rvf_strerror(err), rvf_last_error());
 	return s;
 }
 

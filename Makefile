@@ -171,7 +171,7 @@ $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
 # their own tree; tools/tsan.sh runs them and fails on any report.
 TSAN_FLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
 TSAN_OBJS  := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
-TSAN_TESTS := test_hnsw test_store test_store_persist test_store_api test_cli test_cli_query test_cli_admin
+TSAN_TESTS := test_hnsw test_hnsw_update test_hnsw_edge test_store test_store_persist test_store_api test_cli test_cli_query test_cli_admin
 TSAN_BINS  := $(TSAN_TESTS:%=$(B)/tsan/tests/%) $(B)/tsan/bin/rvf
 $(B)/tsan/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)

@@ -236,10 +236,5 @@ void sf_expect_status_truth(struct rvf_store *s, uint64_t live, uint64_t deleted
 int sf_suite_init(void)
 {
 	tu_log_to_stderr();
-	if (rvf_simd_init()) {
-		printf("rvf_simd_init: %s\n", rvf_last_error());
-		return 1;
-	}
-	printf("info: distance kernels: %s\n", rvf_simd_name());
-	return 0;
+	return tu_simd_announce();
 }

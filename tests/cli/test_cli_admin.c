@@ -31,6 +31,7 @@
 #include "testutil.h"
 #include "rvf/rvf.h"
 #include "cli_fixture.h"
+#include "rust_fixtures.h"
 #define RVF_RO(...) cf_run_argv(RUN_RDONLY_FS, (char *const[]){ __VA_ARGS__, NULL })
 
 /* ---- segments, verify ----------------------------------------------------- */
@@ -333,23 +334,6 @@ static void read_only_file_system_fails_writers_and_serves_readers(void **state)
 
 /* ---- import --------------------------------------------------------------- */
 
-struct fixture {
-	const char *file;
-	int dim;
-	int live;
-	const char *sha16;
-};
-static const struct fixture fixtures[] = {
-	{ "basic_store.rvf", 384, 100, "a1ccee43808a9b9b" },
-	{ "access_control.rvf", 128, 150, "a115efcd718083b4" },
-	{ "compacted.rvf", 128, 150, "20d3d313d732aeca" },
-	{ "filtered_search.rvf", 128, 500, "a8dc9479f30a993a" },
-	{ "ebpf_accelerator.rvf", 384, 100, "a1ccee43808a9b9b" },
-	{ "linux_microkernel.rvf", 64, 20, "42cabddec3d6a927" },
-	{ "lineage_parent.rvf", 128, 100, "596dc29f0ae05640" },
-	{ "lineage_child.rvf", 128, 50, "6a111d51e3352b47" },
-};
-
 /* README's digest: SHA-256 over (id u64 LE, f32 values) of live vectors by id. */
 static void live_sha16(const struct dumped *d, char out[17])
 {
@@ -373,40 +357,40 @@ static void import_reproduces_every_rust_fixture(void **state)
 	(void)state;
 	if (!cf_fixture_dir[0])
 		skip();
-	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+	for (size_t i = 0; i < RUST_N_FIXTURES; i++) {
 		char src[PATH_MAX * 2], dst[64], sha[17];
 		struct dumped d;
 		json_t *o;
 
-		snprintf(src, sizeof(src), "%s/%s", cf_fixture_dir, fixtures[i].file);
+		snprintf(src, sizeof(src), "%s/%s", cf_fixture_dir, rust_fixtures[i].file);
 		snprintf(dst, sizeof(dst), "imp%zu.rvf", i);
 		OK("import", src, dst);
 		o = cf_status_json(dst);
-		assert_int_equal(cf_jint(o, "dimension"), fixtures[i].dim);
-		assert_int_equal(cf_jint(o, "live_vectors"), fixtures[i].live);
-		if (!strcmp(fixtures[i].file, "lineage_child.rvf")) {
+		assert_int_equal(cf_jint(o, "dimension"), rust_fixtures[i].dim);
+		assert_int_equal(cf_jint(o, "live_vectors"), rust_fixtures[i].live);
+		if (!strcmp(rust_fixtures[i].file, "lineage_child.rvf")) {
 			assert_int_equal(cf_jint(o, "lineage_depth"), 1);
 			assert_string_equal(cf_jstr(o, "parent_id"), "183dabe5dce50c9a4ee02b2db6313cb9");
 		}
-		if (!strcmp(fixtures[i].file, "lineage_parent.rvf"))
+		if (!strcmp(rust_fixtures[i].file, "lineage_parent.rvf"))
 			assert_string_equal(cf_jstr(o, "file_id"), "183dabe5dce50c9a4ee02b2db6313cb9");
 		json_decref(o);
 		cf_dump_store(dst, &d);
-		assert_int_equal(d.n, fixtures[i].live);
+		assert_int_equal(d.n, rust_fixtures[i].live);
 		live_sha16(&d, sha);
-		assert_string_equal(sha, fixtures[i].sha16);
+		assert_string_equal(sha, rust_fixtures[i].live_sha16);
 		cf_dumped_free(&d);
 		/* the Rust file itself opens read-only with the same contents */
 		cf_dump_store(src, &d);
 		live_sha16(&d, sha);
-		assert_string_equal(sha, fixtures[i].sha16);
+		assert_string_equal(sha, rust_fixtures[i].live_sha16);
 		cf_dumped_free(&d);
 		OK("verify", dst);
-		if (!strcmp(fixtures[i].file, "linux_microkernel.rvf")) {
+		if (!strcmp(rust_fixtures[i].file, "linux_microkernel.rvf")) {
 			OK("segments", dst);
 			EXPECT_OUT("KERNEL");
 		}
-		if (!strcmp(fixtures[i].file, "ebpf_accelerator.rvf")) {
+		if (!strcmp(rust_fixtures[i].file, "ebpf_accelerator.rvf")) {
 			OK("segments", dst);
 			EXPECT_OUT("EBPF");
 		}

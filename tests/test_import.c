@@ -1,6 +1,6 @@
 /*
  * test_import.c - the reader for files written by the Rust RVF runtime
- * (user/format/rust_import.c): every reference fixture must read back
+ * (user/codec/rust_import.c): every reference fixture must read back
  * exactly as its README says (from a file and from a buffer), lineage,
  * runtime content hashes, carried segments byte for byte.
  *
@@ -20,10 +20,10 @@
 #include "testutil.h"
 #include "rust_fixtures.h"
 #include "common/log.h"
-#include "format/ebpf.h"
-#include "format/hash.h"
-#include "format/kernel.h"
-#include "format/rust_import.h"
+#include "codec/ebpf.h"
+#include "codec/hash.h"
+#include "codec/kernel.h"
+#include "codec/rust_import.h"
 #include "rvf/format.h"
 #include "rvf/payload.h"
 #include "import_fixture.h"

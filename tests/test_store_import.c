@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "rvf/rvf.h"
-#include "format/hash.h"
-#include "format/rust_import.h"
+#include "codec/hash.h"
+#include "codec/rust_import.h"
 #include "testutil.h"
 #include "rust_fixtures.h"
 

@@ -20,7 +20,7 @@
 #include <pthread.h>
 
 #include "rvf/rvf.h"
-#include "format/hash.h"
+#include "codec/hash.h"
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "store_fixture.h"

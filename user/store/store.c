@@ -82,7 +82,7 @@
 #include <xxhash.h>
 
 #include "common/log.h"
-#include "format/identity.h"
+#include "codec/identity.h"
 #include "store/store_internal.h"
 
 uint64_t store_row_bytes(const struct rvf_store *s)

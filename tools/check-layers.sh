@@ -133,5 +133,5 @@ grep -Eq '^\$\(B\)/obj/tools/%\.o .*: INC = -Iinclude -Itools$' Makefile ||
   bad "Makefile: tools are no longer compiled with the public include path only"
 
 echo "summary: layers: $nfiles files checked; $nknown known internal includes in the" \
-     "$(echo $known | wc -w) TOOLS_INTERNAL entries ($(echo $known)))"
+     "$(echo $known | wc -w) TOOLS_INTERNAL entries ($(echo $known))"
 exit $fail

@@ -10,6 +10,10 @@
 #   user/*/*_avx512.c        -> built with AVX-512 flags only
 #   user/rvfd/*.c            -> build/bin/rvfd
 #   tools/<name>/*.c|*.cpp   -> build/bin/<name> (linked with g++ if C++ present)
+#   tools/data/*.c           -> the data set readers (idx, fvecs, bvecs, ivecs,
+#                               Fashion-MNIST, ground truth, synthetic data):
+#                               linked into every tool, bench and test, never
+#                               into librvf (the library reads no data sets)
 #   tests/test_<mod>.c       -> build/tests/test_<mod> (ASan+UBSan, cmocka)
 #   tests/*/test_<x>.c       -> build/tests/test_<x>  (crash/, bpf/, e2e/ ...)
 #   tests/helpers/*.c        -> linked into every test
@@ -42,9 +46,17 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wcast-align=strict \
            -Wundef -Wvla
-CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE -fPIC -Iinclude -Iuser -Itests/helpers $(WARN) $(EXTRA_CFLAGS)
+# Include paths: the library, rvfd and the tests see user/ (internal headers);
+# tools and benches see the public headers and tools/ only (tools/data,
+# tools/<name>/), except the known violations in TOOLS_INTERNAL, which
+# tools/check-layers.sh (a make test line) lists and keeps from growing.
+INC_ALL := -Iinclude -Iuser -Itools -Itests/helpers
+INC      = $(INC_ALL)
+TOOLS_INTERNAL := tools/data tools/bench-bpf tools/bench-dir tools/bench-store tools/rvf-load \
+                  tools/rvf/cmd_payload.c tools/rvf/cmd_remote.c
+CFLAGS_BASE = -std=gnu11 -g -D_GNU_SOURCE -fPIC $(INC) $(WARN) $(EXTRA_CFLAGS)
 OPT     := -O2
-CFLAGS  := $(CFLAGS_BASE) $(OPT)
+CFLAGS   = $(CFLAGS_BASE) $(OPT)
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
@@ -63,7 +75,10 @@ LINK_LIBS  := $(if $(SVC_SRCS),$(B)/lib/librvfsvc.a) $(B)/lib/librvf.a
 ASAN_LINK_LIBS := $(if $(SVC_SRCS),$(B)/asan/librvfsvc.a) $(B)/asan/librvf.a
 RVFD_OBJS  := $(RVFD_SRCS:%.c=$(B)/obj/%.o)
 
-TOOL_DIRS  := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp))))
+DATA_SRCS  := $(wildcard tools/data/*.c)
+DATA_OBJS  := $(DATA_SRCS:%.c=$(B)/obj/%.o)
+ASAN_DATA_OBJS := $(DATA_SRCS:%.c=$(B)/asan/%.o)
+TOOL_DIRS  := $(filter-out data,$(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp)))))
 TOOL_BINS  := $(TOOL_DIRS:%=$(B)/bin/%)
 
 TEST_SRCS  := $(wildcard tests/test_*.c tests/*/test_*.c)
@@ -81,6 +96,9 @@ deps:
 	bash tools/deps.sh
 
 # ---- objects -------------------------------------------------------------
+$(B)/obj/tools/%.o $(B)/asan/tools/%.o $(B)/tsan/tools/%.o: INC = -Iinclude -Itools
+$(foreach t,obj asan tsan,$(addprefix $(B)/$(t)/,$(addsuffix /%.o,$(filter-out %.c,$(TOOLS_INTERNAL))))): INC = $(INC_ALL)
+$(foreach t,obj asan tsan,$(addprefix $(B)/$(t)/,$(patsubst %.c,%.o,$(filter %.c,$(TOOLS_INTERNAL))))): INC = $(INC_ALL)
 $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -133,7 +151,7 @@ $(B)/asan/librvfsvc.a: $(ASAN_SVC_OBJS)
 
 # ---- programs ------------------------------------------------------------
 define TOOL_RULE
-$(B)/bin/$(1): $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c tools/$(1)/*.cpp))) $(LINK_LIBS)
+$(B)/bin/$(1): $(patsubst %.c,$(B)/obj/%.o,$(patsubst %.cpp,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c tools/$(1)/*.cpp))) $(DATA_OBJS) $(LINK_LIBS)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$(if $(wildcard tools/$(1)/*.cpp),$$(CXX),$$(CC)) -o $$@ $$^ $$(LIBS)
@@ -159,7 +177,7 @@ $(B)/asan/fuzz-entry/%.o: tests/fuzz/%.c
 	$(Q)$(CC) $(CFLAGS_BASE) $(SANFLAGS) -DLLVMFuzzerTestOneInput=rvf_$* -MMD -MP -c $< -o $@
 
 define TEST_RULE
-$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_EXTRA_$(basename $(notdir $(1)))) $(TEST_HELPER_OBJS) $(ASAN_LINK_LIBS)
+$(B)/tests/$(basename $(notdir $(1))): $(B)/asan/$(basename $(1)).o $(TEST_EXTRA_$(basename $(notdir $(1)))) $(TEST_HELPER_OBJS) $(ASAN_DATA_OBJS) $(ASAN_LINK_LIBS)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$$(CC) $$(SANFLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
@@ -171,7 +189,7 @@ $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
 # their own tree; tools/tsan.sh runs them and fails on any report.
 TSAN_FLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
 TSAN_OBJS  := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
-TSAN_TESTS := test_hnsw test_store test_cli
+TSAN_TESTS := test_hnsw test_hnsw_update test_hnsw_edge test_store test_store_persist test_store_api test_cli test_cli_query test_cli_admin
 TSAN_BINS  := $(TSAN_TESTS:%=$(B)/tsan/tests/%) $(B)/tsan/bin/rvf
 $(B)/tsan/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
@@ -193,13 +211,13 @@ $(B)/tsan/librvfsvc.a: $(SVC_SRCS:%.c=$(B)/tsan/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 TSAN_LINK_LIBS := $(if $(SVC_SRCS),$(B)/tsan/librvfsvc.a) $(B)/tsan/librvf.a
 define TSAN_TEST_RULE
-$(B)/tsan/tests/$(basename $(notdir $(1))): $(B)/tsan/$(basename $(1)).o $(TEST_HELPER_SRCS:%.c=$(B)/tsan/%.o) $(TSAN_LINK_LIBS)
+$(B)/tsan/tests/$(basename $(notdir $(1))): $(B)/tsan/$(basename $(1)).o $(TEST_HELPER_SRCS:%.c=$(B)/tsan/%.o) $(DATA_SRCS:%.c=$(B)/tsan/%.o) $(TSAN_LINK_LIBS)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LINK    $$@")
 	$$(Q)$$(CC) $$(TSAN_FLAGS) -o $$@ $$^ -lcmocka $$(LIBS)
 endef
 $(foreach t,$(filter $(addprefix %/,$(TSAN_TESTS:%=%.c)),$(TEST_SRCS)),$(eval $(call TSAN_TEST_RULE,$(t))))
-$(B)/tsan/bin/rvf: $(patsubst %.c,$(B)/tsan/%.o,$(wildcard tools/rvf/*.c)) $(TSAN_LINK_LIBS)
+$(B)/tsan/bin/rvf: $(patsubst %.c,$(B)/tsan/%.o,$(wildcard tools/rvf/*.c) $(DATA_SRCS)) $(TSAN_LINK_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
@@ -208,10 +226,10 @@ $(B)/tsan/bin/rvf: $(patsubst %.c,$(B)/tsan/%.o,$(wildcard tools/rvf/*.c)) $(TSA
 # The library is compiled once with coverage instrumentation into its own
 # archive (SIMD flags only on the SIMD files, as in the real build); each
 # target links against it.
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Iuser -Itests/helpers \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Iuser -Itools -Itests/helpers \
                -Wall -Wextra -Werror -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_OBJS  := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tools/rvf/input.o
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(DATA_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/tools/rvf/input.o
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 $(B)/fuzz/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)

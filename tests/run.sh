@@ -16,6 +16,9 @@
 #
 # RVF_TEST_ONLY="test_hnsw test_store" runs only those binaries (by name).
 #
+# After the binaries, tools/check-layers.sh (the include layering) runs as
+# one more PASS/FAIL line, "check_layers".
+#
 # Crash suites print one line "crash points: N, lost commits: N, partial
 # states: N"; their sum over the run is printed before the closing line, and
 # with RVF_MIN_CRASH_POINTS set (make test) a smaller sum fails the run.
@@ -96,6 +99,12 @@ for bin in "$@"; do
     fi
   fi
 done
+# The include-layer check (tools/check-layers.sh) counts as one line, like a
+# suite; RVF_TEST_ONLY names it check_layers.
+if [ -z "$only" ] || [[ " $only " == *" check_layers "* ]]; then
+  bin=tools/check-layers.sh
+  run_one check_layers "$logdir/check_layers.log"
+fi
 echo
 if [ $cp_suites -gt 0 ]; then
   echo "crash points: $cp_total, lost commits: $cp_lost, partial states: $cp_partial (total over $cp_suites crash suite runs)"

@@ -1,5 +1,5 @@
 /*
- * test_data.c - data set plumbing (user/data): idx/fvecs/bvecs/ivecs readers
+ * test_data.c - data set plumbing (tools/data): idx/fvecs/bvecs/ivecs readers
  * (plain and gzip), streaming in small batches, malformed input, writers,
  * the Fashion-MNIST loader, ground truth (vs a naive double-precision scan,
  * every metric, the cache) and the synthetic set's determinism.

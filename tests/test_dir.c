@@ -1,7 +1,7 @@
 /*
  * test_dir.c - unit tests for the single-file directory (include/rvf/dir.h):
- * every API call, every error path, poisoning, locking between handles,
- * reader pins and refresh, and bad input files.
+ * every API call, reader pins and refresh, the I/O backend choice,
+ * rvf_dir_check after damage.
  *
  * rvf-test: both-backends
  */
@@ -22,64 +22,7 @@
 #include "rvf/dir.h"
 #include "crashsim.h"
 #include "testutil.h"
-
-struct fx {
-	char *dir;
-	char *path;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->dir = tu_tmpdir();
-	f->path = tu_path(f->dir, "s.rvf");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	crashsim_uninstall();
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f->path);
-	free(f);
-	return 0;
-}
-
-static void fill(void *buf, size_t len, uint64_t seed)
-{
-	struct tu_rng r;
-
-	tu_rng_init(&r, seed);
-	tu_rng_fill(&r, buf, len);
-}
-
-static void expect_segment(struct rvf_dir *d, uint64_t id, size_t len, uint64_t seed)
-{
-	void *buf = NULL, *want = malloc(len ? len : 1);
-	size_t got = 0;
-
-	fill(want, len, seed);
-	assert_int_equal(rvf_dir_read_segment(d, id, &buf, &got), 0);
-	assert_int_equal(got, len);
-	assert_memory_equal(buf, want, len);
-	assert_int_equal((uintptr_t)buf % 64, 0);
-	free(buf);
-	free(want);
-}
-
-static void put(struct rvf_dir *d, uint64_t id, uint8_t type, size_t len, uint64_t seed)
-{
-	void *buf = malloc(len ? len : 1);
-
-	fill(buf, len, seed);
-	assert_int_equal(rvf_dir_write_segment(d, id, type, buf, len), 0);
-	free(buf);
-}
+#include "dir_fixture.h"
 
 /* ------------------------------------------------------------------------- */
 
@@ -95,9 +38,9 @@ static void create_open_roundtrip(void **state)
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
 	assert_int_equal(rvf_dir_generation(d), 1);
-	put(d, 7, RVF_SEG_VEC, 1000, 70);
-	put(d, 3, RVF_SEG_META, 0, 30);
-	put(d, 0xF3F3F3F3F3ull, 0xF3, 5000, 99);
+	df_put(d, 7, RVF_SEG_VEC, 1000, 70);
+	df_put(d, 3, RVF_SEG_META, 0, 30);
+	df_put(d, 0xF3F3F3F3F3ull, 0xF3, 5000, 99);
 	assert_int_equal(rvf_dir_write_vector_index(d, 2, "graph", 5), 0);
 	assert_int_equal(rvf_dir_set_user_metadata(d, "hello", 5), 0);
 	assert_int_equal(rvf_dir_commit(d), 0);
@@ -114,9 +57,9 @@ static void create_open_roundtrip(void **state)
 	assert_int_equal(segs[2].generation, 2);
 	assert_int_equal(segs[1].file_offset % 64, 0);
 	free(segs);
-	expect_segment(d, 7, 1000, 70);
-	expect_segment(d, 3, 0, 30);
-	expect_segment(d, 0xF3F3F3F3F3ull, 5000, 99);
+	df_expect_segment(d, 7, 1000, 70);
+	df_expect_segment(d, 3, 0, 30);
+	df_expect_segment(d, 0xF3F3F3F3F3ull, 5000, 99);
 	assert_int_equal(rvf_dir_vector_index_fields(d, &fields, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(fields[0], 2);
@@ -174,7 +117,7 @@ static int child_without_io_uring(const char *path)
 		return 11;
 	if (strcmp(rvf_dir_io_name(d), "syscall") || !strstr(warn_seen, "io_uring unavailable"))
 		return 12;
-	expect_segment(d, 1, 100, 1);
+	df_expect_segment(d, 1, 100, 1);
 	rvf_dir_close(d);
 	d = NULL;
 	if (rvf_dir_open(path, &forced, &d) != -ENOSYS || d)
@@ -234,7 +177,7 @@ static void io_backend_is_chosen_forced_and_falls_back(void **state)
 	char *saved = was ? strdup(was) : NULL;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 100, 1);
+	df_put(d, 1, RVF_SEG_VEC, 100, 1);
 	assert_int_equal(rvf_dir_commit(d), 0);
 	rvf_dir_close(d);
 
@@ -265,7 +208,7 @@ static void io_backend_is_chosen_forced_and_falls_back(void **state)
 	in_child(child_with_a_failing_ring, f->path, "child with a failing ring");
 	/* and the file is the last commit */
 	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-	expect_segment(d, 1, 100, 1);
+	df_expect_segment(d, 1, 100, 1);
 	assert_int_equal(rvf_dir_check(d, NULL), 0);
 	rvf_dir_close(d);
 }
@@ -300,22 +243,22 @@ static void uncommitted_writes_are_invisible(void **state)
 	size_t n;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 100, 1);
+	df_put(d, 1, RVF_SEG_VEC, 100, 1);
 	assert_int_equal(rvf_dir_commit(d), 0);
-	put(d, 2, RVF_SEG_VEC, 100, 2);
-	put(d, 1, RVF_SEG_VEC, 200, 11);          /* replace, pending */
+	df_put(d, 2, RVF_SEG_VEC, 100, 2);
+	df_put(d, 1, RVF_SEG_VEC, 200, 11);          /* replace, pending */
 	assert_int_equal(rvf_dir_read_segment(d, 2, &buf, &len), -ENOENT);
-	expect_segment(d, 1, 100, 1);             /* still the committed one */
+	df_expect_segment(d, 1, 100, 1);             /* still the committed one */
 	rvf_dir_close(d);                         /* no commit */
 
 	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
 	assert_int_equal(rvf_dir_read_segment(d, 2, &buf, &len), -ENOENT);
-	expect_segment(d, 1, 100, 1);
+	df_expect_segment(d, 1, 100, 1);
 	assert_int_equal(rvf_dir_segments(d, &segs, &n), 0);
 	assert_int_equal(n, 1);
 	free(segs);
 	/* rollback also discards */
-	put(d, 5, RVF_SEG_VEC, 10, 5);
+	df_put(d, 5, RVF_SEG_VEC, 10, 5);
 	assert_int_equal(rvf_dir_rollback(d), 0);
 	assert_int_equal(rvf_dir_commit(d), 0);
 	assert_int_equal(rvf_dir_read_segment(d, 5, &buf, &len), -ENOENT);
@@ -396,8 +339,8 @@ static void remove_and_replace_free_blocks_after_commit(void **state)
 	size_t len;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 40000, 1);
-	put(d, 2, RVF_SEG_VEC, 40000, 2);
+	df_put(d, 1, RVF_SEG_VEC, 40000, 1);
+	df_put(d, 2, RVF_SEG_VEC, 40000, 2);
 	assert_int_equal(rvf_dir_commit(d), 0);
 	uint64_t total = rvf_dir_total_blocks(d);
 	assert_int_equal(rvf_dir_remove_segments(d, ids, 2), 1);
@@ -407,14 +350,14 @@ static void remove_and_replace_free_blocks_after_commit(void **state)
 	/* with no reader pinned, the freed space is reused: replacing segment 2
 	 * many times does not grow the file without bound */
 	for (int i = 0; i < 50; i++) {
-		put(d, 2, RVF_SEG_VEC, 40000, 100 + (uint64_t)i);
+		df_put(d, 2, RVF_SEG_VEC, 40000, 100 + (uint64_t)i);
 		assert_int_equal(rvf_dir_commit(d), 0);
 	}
 	assert_true(rvf_dir_total_blocks(d) <= total + 12);
-	expect_segment(d, 2, 40000, 149);
+	df_expect_segment(d, 2, 40000, 149);
 	assert_int_equal(rvf_dir_check(d, NULL), 0);
 	/* write then remove in one transaction: nothing committed, nothing leaked */
-	put(d, 77, RVF_SEG_VEC, 9000, 77);
+	df_put(d, 77, RVF_SEG_VEC, 9000, 77);
 	uint64_t id77 = 77;
 	assert_int_equal(rvf_dir_remove_segments(d, &id77, 1), 1);
 	assert_int_equal(rvf_dir_commit(d), 0);
@@ -467,21 +410,21 @@ static void large_segments_and_many_segments(void **state)
 	struct rvf_dir_check_report rep;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 9u << 20, 1);       /* crosses io_uring chunks */
+	df_put(d, 1, RVF_SEG_VEC, 9u << 20, 1);       /* crosses io_uring chunks */
 	for (uint64_t i = 0; i < 3000; i++)         /* snapshot spans many blocks */
-		put(d, 100 + i, RVF_SEG_META, (size_t)(i % 7) * 3, i);
+		df_put(d, 100 + i, RVF_SEG_META, (size_t)(i % 7) * 3, i);
 	assert_int_equal(rvf_dir_set_user_metadata(d, NULL, 0), 0);
 	assert_int_equal(rvf_dir_commit(d), 0);
 	rvf_dir_close(d);
 	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-	expect_segment(d, 1, 9u << 20, 1);
-	expect_segment(d, 100 + 2999, (2999 % 7) * 3, 2999);
+	df_expect_segment(d, 1, 9u << 20, 1);
+	df_expect_segment(d, 100 + 2999, (2999 % 7) * 3, 2999);
 	assert_int_equal(rvf_dir_check(d, &rep), 0);
 	assert_int_equal(rep.segments, 3001);
 	assert_int_equal(rep.used_blocks + rep.free_blocks, rep.total_blocks);
 	/* partial reads of a large segment */
 	uint8_t part[100], *want = malloc(9u << 20);
-	fill(want, 9u << 20, 1);
+	df_fill(want, 9u << 20, 1);
 	assert_int_equal(rvf_dir_read_segment_range(d, 1, 5000000, part, 100), 0);
 	assert_memory_equal(part, want + 5000000, 100);
 	assert_int_equal(rvf_dir_read_segment_range(d, 1, (9u << 20) - 10, part, 100), -ERANGE);
@@ -514,20 +457,20 @@ static void reader_refresh_and_pinned_snapshot(void **state)
 	struct rvf_dir *w = NULL, *r = NULL;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &w), 0);
-	put(w, 1, RVF_SEG_VEC, 30000, 1);
+	df_put(w, 1, RVF_SEG_VEC, 30000, 1);
 	assert_int_equal(rvf_dir_commit(w), 0);
 	assert_int_equal(rvf_dir_open_readonly(f->path, NULL, &r), 0);
 	assert_int_equal(rvf_dir_generation(r), 2);
 	/* the writer replaces segment 1 many times; the pinned reader's
 	 * snapshot must stay readable (no block reuse while pinned) */
 	for (int i = 0; i < 10; i++) {
-		put(w, 1, RVF_SEG_VEC, 30000, 10 + (uint64_t)i);
+		df_put(w, 1, RVF_SEG_VEC, 30000, 10 + (uint64_t)i);
 		assert_int_equal(rvf_dir_commit(w), 0);
 	}
-	expect_segment(r, 1, 30000, 1);
+	df_expect_segment(r, 1, 30000, 1);
 	assert_int_equal(rvf_dir_refresh(r), 1);
 	assert_int_equal(rvf_dir_generation(r), 12);
-	expect_segment(r, 1, 30000, 19);
+	df_expect_segment(r, 1, 30000, 19);
 	assert_int_equal(rvf_dir_refresh(r), 0);
 	assert_int_equal(rvf_dir_check(r, NULL), 0);
 
@@ -536,10 +479,10 @@ static void reader_refresh_and_pinned_snapshot(void **state)
 	 * growing (with the old all-or-nothing pin it grew by every copy) */
 	uint64_t before = rvf_dir_total_blocks(w);
 	for (int i = 0; i < 10; i++) {
-		put(w, 1, RVF_SEG_VEC, 30000, 100 + (uint64_t)i);
+		df_put(w, 1, RVF_SEG_VEC, 30000, 100 + (uint64_t)i);
 		assert_int_equal(rvf_dir_commit(w), 0);
 		assert_int_equal(rvf_dir_refresh(r), 1);
-		expect_segment(r, 1, 30000, 100 + (uint64_t)i);
+		df_expect_segment(r, 1, 30000, 100 + (uint64_t)i);
 	}
 	if (rvf_dir_total_blocks(w) > before + 2 * 9)
 		fail_msg("file grew from %llu to %llu blocks with a refreshing reader",
@@ -550,14 +493,14 @@ static void reader_refresh_and_pinned_snapshot(void **state)
 	 * snapshot stays readable through many commits */
 	struct rvf_dir *r2 = NULL;
 	assert_int_equal(rvf_dir_open_readonly(f->path, NULL, &r2), 0);
-	put(w, 1, RVF_SEG_VEC, 30000, 200);
+	df_put(w, 1, RVF_SEG_VEC, 30000, 200);
 	assert_int_equal(rvf_dir_commit(w), 0);
 	assert_int_equal(rvf_dir_reuse_blocked(w), 1);
 	for (int i = 0; i < 5; i++) {
-		put(w, 1, RVF_SEG_VEC, 30000, 201 + (uint64_t)i);
+		df_put(w, 1, RVF_SEG_VEC, 30000, 201 + (uint64_t)i);
 		assert_int_equal(rvf_dir_commit(w), 0);
 	}
-	expect_segment(r2, 1, 30000, 109);
+	df_expect_segment(r2, 1, 30000, 109);
 	assert_int_equal(rvf_dir_check(r2, NULL), 0);
 	rvf_dir_close(r2);
 	assert_int_equal(rvf_dir_refresh(r), 1);
@@ -577,7 +520,7 @@ static void check_finds_a_snapshot_damaged_after_open(void **state)
 	uint8_t b;
 
 	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 5000, 1);
+	df_put(d, 1, RVF_SEG_VEC, 5000, 1);
 	assert_int_equal(rvf_dir_commit(d), 0);
 	assert_int_equal(rvf_dir_check(d, NULL), 0);
 	int fd = open(f->path, O_RDWR);
@@ -592,286 +535,25 @@ static void check_finds_a_snapshot_damaged_after_open(void **state)
 	assert_int_equal(pwrite(fd, &b, 1, at), 1);
 	close(fd);
 	assert_int_equal(rvf_dir_check(d, NULL), -EUCLEAN);
-	expect_segment(d, 1, 5000, 1);            /* the loaded snapshot still serves */
+	df_expect_segment(d, 1, 5000, 1);            /* the loaded snapshot still serves */
 	rvf_dir_close(d);
-}
-
-static void second_writer_gets_ebusy_after_timeout(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *a = NULL, *b = NULL;
-	struct rvf_dir_opts o = { .write_timeout_ms = 150 };
-
-	assert_int_equal(rvf_dir_create(f->path, NULL, &a), 0);
-	assert_int_equal(rvf_dir_open(f->path, &o, &b), 0);
-	put(a, 1, RVF_SEG_VEC, 10, 1);            /* a holds the writer lock */
-	assert_int_equal(rvf_dir_write_segment(b, 2, 1, "x", 1), -EBUSY);
-	assert_non_null(strstr(rvf_last_error(), f->path));
-	rvf_dir_set_write_timeout(b, 0);          /* do not wait at all */
-	assert_int_equal(rvf_dir_write_segment(b, 2, 1, "x", 1), -EBUSY);
-	assert_non_null(strstr(rvf_last_error(), "waited 0 ms"));
-	rvf_dir_set_write_timeout(b, 150);
-	assert_int_equal(rvf_dir_commit(a), 0);   /* releases it */
-	/* b refreshes to a's commit before writing on top of it */
-	put(b, 2, RVF_SEG_VEC, 10, 2);
-	assert_int_equal(rvf_dir_commit(b), 0);
-	expect_segment(b, 1, 10, 1);
-	expect_segment(b, 2, 10, 2);
-	rvf_dir_close(a);
-	rvf_dir_close(b);
-	/* hold_write_lock: taken at open */
-	struct rvf_dir_opts h = { .hold_write_lock = 1, .write_timeout_ms = 100 };
-	assert_int_equal(rvf_dir_open(f->path, &h, &a), 0);
-	b = NULL;
-	assert_int_equal(rvf_dir_open(f->path, &h, &b), -EBUSY);
-	assert_null(b);
-	rvf_dir_close(a);
-	assert_int_equal(rvf_dir_open(f->path, &h, &b), 0);
-	rvf_dir_close(b);
-}
-
-static void write_failure_poisons_handle(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *d = NULL;
-	struct crashsim cs;
-
-	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 100, 1);
-	assert_int_equal(rvf_dir_commit(d), 0);
-	rvf_dir_close(d);
-
-	memset(&cs, 0, sizeof(cs));
-	cs.fail_at = 1;                           /* the first write fails */
-	crashsim_install(&cs);
-	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-	uint8_t x[10] = { 0 };
-	assert_int_equal(rvf_dir_write_segment(d, 2, 1, x, sizeof(x)), -EIO);
-	assert_int_equal(rvf_dir_poisoned(d), -EIO);
-	assert_int_equal(rvf_dir_write_segment(d, 3, 1, x, sizeof(x)), -EIO);
-	assert_int_equal(rvf_dir_commit(d), -EIO);
-	expect_segment(d, 1, 100, 1);             /* reads still served */
-	/* the poisoned handle no longer holds the writer lock */
-	struct rvf_dir *e = NULL;
-	struct rvf_dir_opts quick = { .write_timeout_ms = 100 };
-	assert_int_equal(rvf_dir_open(f->path, &quick, &e), 0);
-	assert_int_equal(rvf_dir_write_segment(e, 4, 1, x, sizeof(x)), 0);
-	assert_int_equal(rvf_dir_rollback(e), 0);
-	rvf_dir_close(e);
-	rvf_dir_close(d);
-	/* nor does one opened holding it for life */
-	cs.fail_at = cs.ops + 1;
-	struct rvf_dir_opts hold = { .hold_write_lock = 1, .write_timeout_ms = 100 };
-	assert_int_equal(rvf_dir_open(f->path, &hold, &d), 0);
-	assert_int_equal(rvf_dir_write_segment(d, 2, 1, x, sizeof(x)), -EIO);
-	e = NULL;
-	assert_int_equal(rvf_dir_open(f->path, &hold, &e), 0);
-	expect_segment(d, 1, 100, 1);
-	rvf_dir_close(e);
-	rvf_dir_close(d);
-	crashsim_uninstall();
-	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-	assert_int_equal(rvf_dir_generation(d), 2);
-	assert_int_equal(rvf_dir_check(d, NULL), 0);
-	rvf_dir_close(d);
-}
-
-static void fsync_failure_poisons_and_is_never_retried(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *d = NULL;
-	struct crashsim cs;
-
-	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	rvf_dir_close(d);
-	/* ops of the commit below: 1 segment write, 2 snapshot write, 3 sync,
-	 * 4 root write, 5 sync. Fail each sync in turn. */
-	for (uint64_t at = 3; at <= 5; at += 2) {
-		memset(&cs, 0, sizeof(cs));
-		cs.fail_at = at;
-		crashsim_install(&cs);
-		assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-		uint64_t gen = rvf_dir_generation(d);
-		put(d, at, RVF_SEG_VEC, 100, at);
-		assert_int_equal(rvf_dir_commit(d), -EIO);
-		assert_int_equal(cs.syncs, at == 3 ? 1 : 2);   /* no retry after the failure */
-		assert_int_equal(rvf_dir_commit(d), -EIO);
-		assert_int_equal(cs.syncs, at == 3 ? 1 : 2);
-		assert_int_equal(rvf_dir_generation(d), gen);
-		rvf_dir_close(d);
-		crashsim_uninstall();
-		assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-		/* the failed sync dropped the held writes: the old commit */
-		assert_int_equal(rvf_dir_generation(d), gen);
-		assert_int_equal(rvf_dir_check(d, NULL), 0);
-		rvf_dir_close(d);
-	}
-}
-
-static void bad_files_get_clear_errors_and_stay_untouched(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *d = NULL;
-	char *p = tu_path(f->dir, "bad");
-	uint8_t junk[20000];
-	size_t len;
-
-	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOENT);
-	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOENT);
-	tu_spit(p, "", 0);
-	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
-	fill(junk, sizeof(junk), 5);
-	tu_spit(p, junk, sizeof(junk));
-	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
-	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOEXEC);
-	uint8_t *after = tu_slurp(p, &len);
-	assert_int_equal(len, sizeof(junk));
-	assert_memory_equal(after, junk, len);
-	free(after);
-	tu_spit(p, "SFVR\x01\x05", 6);
-	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
-	tu_spit(p, junk, 100);
-	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOEXEC);
-	assert_int_equal(rvf_dir_open(f->dir, NULL, &d), -EISDIR);
-	assert_int_equal(rvf_dir_open_readonly(f->dir, NULL, &d), -EISDIR);
-	assert_null(d);
-	/* a FIFO (nobody writing to it) is refused at once, never waited on */
-	char *fifo = tu_path(f->dir, "fifo");
-	assert_int_equal(mkfifo(fifo, 0600), 0);
-	assert_int_equal(rvf_dir_open_readonly(fifo, NULL, &d), -EINVAL);
-	assert_int_equal(rvf_dir_open(fifo, NULL, &d), -EINVAL);
-	assert_null(d);
-	free(fifo);
-
-	/* truncations of a real store */
-	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 20000, 1);
-	assert_int_equal(rvf_dir_commit(d), 0);
-	rvf_dir_close(d);
-	uint8_t *whole = tu_slurp(f->path, &len);
-	for (size_t cut = 0; cut < len; cut += 997) {
-		tu_spit(p, whole, cut);
-		int err = rvf_dir_open(p, NULL, &d);
-		if (err == 0) {
-			void *b;
-			size_t bl;
-			err = rvf_dir_read_segment(d, 1, &b, &bl);
-			assert_true(err == -EUCLEAN || err == -EBADMSG || err == -ENOENT);
-			rvf_dir_close(d);
-		} else {
-			assert_true(err == -ENOEXEC || err == -EUCLEAN || err == -EBADMSG);
-		}
-	}
-	/* a file from a newer format version */
-	struct rvf_root_slot r;
-	memcpy(&r, whole + 0x1000, sizeof(r));
-	assert_memory_equal(r.magic, RVF_ROOT_MAGIC, 8);
-	r.format_version = RVF_FORMAT_VERSION + 1;
-	r.slot_hash = 0;
-	{
-		/* reseal by hand: the test must not depend on internal helpers */
-		extern void root_seal(struct rvf_root_slot *);
-		root_seal(&r);
-	}
-	memcpy(whole + 0x1000, &r, sizeof(r));
-	tu_spit(p, whole, len);
-	assert_int_equal(rvf_dir_open(p, NULL, &d), -ENOTSUP);
-	assert_int_equal(rvf_dir_open_readonly(p, NULL, &d), -ENOTSUP);
-	free(whole);
-	free(p);
-}
-
-static void permission_denied_is_clear(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *d = NULL;
-	pid_t pid;
-	int st;
-
-	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	rvf_dir_close(d);
-	chmod(f->path, 0600);
-	chmod(f->dir, 0755);
-	pid = fork();
-	if (pid == 0) {
-		/* root bypasses file modes: drop to nobody to see a real EACCES */
-		if (setgid(65534) || setuid(65534))
-			_exit(3);
-		int e1 = rvf_dir_open(f->path, NULL, &d);
-		int e2 = rvf_dir_open_readonly(f->path, NULL, &d);
-		_exit(e1 == -EACCES && e2 == -EACCES ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-}
-
-static void check_detects_damaged_payload(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *d = NULL;
-	struct rvf_dir_segment info;
-	void *b;
-	size_t bl;
-
-	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	put(d, 1, RVF_SEG_VEC, 5000, 1);
-	assert_int_equal(rvf_dir_commit(d), 0);
-	assert_int_equal(rvf_dir_segment_info(d, 1, &info), 0);
-	rvf_dir_close(d);
-	int fd = open(f->path, O_RDWR);
-	uint8_t byte;
-	assert_int_equal(pread(fd, &byte, 1, (off_t)info.file_offset + 64 + 1234), 1);
-	byte ^= 0x10;
-	assert_int_equal(pwrite(fd, &byte, 1, (off_t)info.file_offset + 64 + 1234), 1);
-	close(fd);
-	assert_int_equal(rvf_dir_open(f->path, NULL, &d), 0);
-	assert_int_equal(rvf_dir_read_segment(d, 1, &b, &bl), -EBADMSG);
-	assert_int_equal(rvf_dir_verify_segment(d, 1), -EBADMSG);
-	assert_int_not_equal(rvf_dir_check(d, NULL), 0);
-	rvf_dir_close(d);
-}
-
-static void bad_arguments_are_rejected(void **state)
-{
-	struct fx *f = *state;
-	struct rvf_dir *d = NULL;
-	void *b;
-	size_t bl;
-
-	assert_int_equal(rvf_dir_create(NULL, NULL, &d), -EINVAL);
-	assert_int_equal(rvf_dir_create("", NULL, &d), -EINVAL);
-	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
-	assert_int_equal(rvf_dir_write_segment(d, 1, 1, NULL, 5), -EINVAL);
-	assert_int_equal(rvf_dir_read_segment(d, 1, NULL, &bl), -EINVAL);
-	assert_int_equal(rvf_dir_read_segment(d, 1, &b, &bl), -ENOENT);
-	assert_int_equal(rvf_dir_set_user_metadata(d, NULL, 3), -EINVAL);
-	rvf_dir_close(d);
-	rvf_dir_close(NULL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(create_open_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(create_refuses_existing_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(uncommitted_writes_are_invisible, setup, teardown),
-		cmocka_unit_test_setup_teardown(empty_and_metadata_only_commits_survive_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(empty_segment_from_null_iovec, setup, teardown),
-		cmocka_unit_test_setup_teardown(remove_and_replace_free_blocks_after_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(vector_index_api, setup, teardown),
-		cmocka_unit_test_setup_teardown(large_segments_and_many_segments, setup, teardown),
-		cmocka_unit_test_setup_teardown(readonly_handle_refuses_writes, setup, teardown),
-		cmocka_unit_test_setup_teardown(reader_refresh_and_pinned_snapshot, setup, teardown),
-		cmocka_unit_test_setup_teardown(io_backend_is_chosen_forced_and_falls_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(check_finds_a_snapshot_damaged_after_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(second_writer_gets_ebusy_after_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(write_failure_poisons_handle, setup, teardown),
-		cmocka_unit_test_setup_teardown(fsync_failure_poisons_and_is_never_retried, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_files_get_clear_errors_and_stay_untouched, setup, teardown),
-		cmocka_unit_test_setup_teardown(permission_denied_is_clear, setup, teardown),
-		cmocka_unit_test_setup_teardown(check_detects_damaged_payload, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_arguments_are_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_open_roundtrip, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(create_refuses_existing_file, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(uncommitted_writes_are_invisible, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(empty_and_metadata_only_commits_survive_reopen, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(empty_segment_from_null_iovec, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(remove_and_replace_free_blocks_after_commit, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(vector_index_api, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(large_segments_and_many_segments, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(readonly_handle_refuses_writes, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(reader_refresh_and_pinned_snapshot, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(io_backend_is_chosen_forced_and_falls_back, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(check_finds_a_snapshot_damaged_after_open, df_setup, df_teardown),
 	};
 
 	tu_seed();

@@ -18,32 +18,10 @@
 #include <unistd.h>
 
 #include "rvf/rvf.h"
-#include "format/hash.h"
-#include "format/rust_import.h"
+#include "codec/hash.h"
+#include "codec/rust_import.h"
 #include "testutil.h"
-
-struct fixture {
-	const char *file;
-	uint16_t dim;
-	size_t live;
-	uint64_t first_id;
-	uint8_t carried_type;           /* 0 = none */
-	const char *live_sha16;         /* README's live_sha256 */
-};
-
-/* Straight from ../shared/fixtures/rvf-reference/README.md. */
-static const struct fixture fixtures[] = {
-	{ "basic_store.rvf",       384, 100,   0, 0,              "a1ccee43808a9b9b" },
-	{ "access_control.rvf",    128, 150,   0, 0,              "a115efcd718083b4" },
-	{ "compacted.rvf",         128, 150,  50, 0,              "20d3d313d732aeca" },
-	{ "filtered_search.rvf",   128, 500,   0, 0,              "a8dc9479f30a993a" },
-	{ "ebpf_accelerator.rvf",  384, 100,   0, RVF_SEG_EBPF,   "a1ccee43808a9b9b" },
-	{ "linux_microkernel.rvf",  64,  20,   0, RVF_SEG_KERNEL, "42cabddec3d6a927" },
-	{ "lineage_parent.rvf",    128, 100,   0, 0,              "596dc29f0ae05640" },
-	{ "lineage_child.rvf",     128,  50, 200, 0,              "6a111d51e3352b47" },
-};
-#define N_FIXTURES (sizeof(fixtures) / sizeof(fixtures[0]))
-static const char parent_file_id[] = "183dabe5dce50c9a4ee02b2db6313cb9";
+#include "rust_fixtures.h"
 
 static char *fixture_dir;
 
@@ -85,7 +63,7 @@ static void live_digest16(struct rvf_store *s, char out[17])
 	free(v);
 }
 
-static void check_store(struct rvf_store *s, const struct fixture *fx, const struct rust_rvf *r)
+static void check_store(struct rvf_store *s, const struct rust_fixture *fx, const struct rust_rvf *r)
 {
 	struct rvf_store_status st;
 	uint64_t *ids = NULL;
@@ -113,12 +91,12 @@ static void check_store(struct rvf_store *s, const struct fixture *fx, const str
 		assert_memory_equal(&id, &r->identity, sizeof(id));
 	if (!strcmp(fx->file, "lineage_parent.rvf")) {
 		hex_encode(id.file_id, 16, hex);
-		assert_string_equal(hex, parent_file_id);
+		assert_string_equal(hex, rust_parent_file_id);
 		assert_int_equal(rvf_store_lineage_depth(s), 0);
 	}
 	if (!strcmp(fx->file, "lineage_child.rvf")) {
 		hex_encode(id.parent_id, 16, hex);
-		assert_string_equal(hex, parent_file_id);
+		assert_string_equal(hex, rust_parent_file_id);
 		assert_int_equal(rvf_store_lineage_depth(s), 1);
 	}
 	/* carried segments: payload byte for byte, and extractable */
@@ -173,8 +151,8 @@ static void every_fixture_imports_exactly(void **state)
 	char *dir = tu_tmpdir();
 
 	(void)state;
-	for (size_t i = 0; i < N_FIXTURES; i++) {
-		const struct fixture *fx = &fixtures[i];
+	for (size_t i = 0; i < RUST_N_FIXTURES; i++) {
+		const struct rust_fixture *fx = &rust_fixtures[i];
 		char *src = fixture_path(fx->file), *dst = tu_path(dir, fx->file);
 		struct rust_rvf *r = NULL;
 		struct rvf_store *s = NULL;
@@ -211,8 +189,8 @@ static void every_fixture_imports_exactly(void **state)
 static void every_fixture_opens_readonly(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < N_FIXTURES; i++) {
-		const struct fixture *fx = &fixtures[i];
+	for (size_t i = 0; i < RUST_N_FIXTURES; i++) {
+		const struct rust_fixture *fx = &rust_fixtures[i];
 		char *src = fixture_path(fx->file);
 		struct rust_rvf *r = NULL;
 		struct rvf_store *s = NULL;

@@ -6,7 +6,7 @@
 # with a metadata filter (the class labels are stored as field 0).
 #
 # Recall is computed by `rvf query --recall`: an exact brute-force k-NN over
-# the vectors read back from the store (user/data's ground truth, double
+# the vectors read back from the store (tools/data's ground truth, double
 # precision, ties to the smaller id), cached in $B/gt-cache keyed by a hash of
 # the data, queries, metric and k, so later runs skip the scan but a changed
 # data set is never scored against stale results. QPS is timed around the

@@ -5,7 +5,7 @@
 # started (every process writes its reports to build/tsan/logs/). No
 # suppressions: a report is a race to fix.
 #
-#   tools/tsan.sh test_hnsw test_store test_cli     (make tsan passes them)
+#   tools/tsan.sh test_hnsw test_store test_cli ...  (make tsan passes TSAN_TESTS)
 set -u
 cd "$(dirname "$0")/.."
 B=${B:-build}

@@ -39,20 +39,13 @@
 #include <sys/uio.h>
 #include "rvf/error.h"
 #include "rvf/format.h"
+#include "rvf/io.h"             /* enum rvf_io_kind */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct rvf_dir;
-
-enum rvf_io_kind {
-	RVF_IO_AUTO = 0,     /* io_uring if usable, else syscalls (one log line);
-	                        the RVF_IO environment variable ("uring" or
-	                        "syscall") overrides AUTO */
-	RVF_IO_URING,        /* io_uring or fail with its error */
-	RVF_IO_SYSCALL,      /* pread/pwrite/fdatasync */
-};
 
 /* All-zero opts mean defaults. Borrowed for the duration of the call. */
 struct rvf_dir_opts {

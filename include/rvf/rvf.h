@@ -268,6 +268,12 @@ struct rvf_store_status {
 	int      profile;            /* enum rvf_domain_profile */
 	bool     read_only;
 	bool     frozen;
+	uint64_t vector_indexes;     /* the dir's vector-index entries (in segments) */
+	bool     has_index;          /* an HNSW graph is loaded; then: */
+	uint64_t index_nodes;        /* its nodes, tombstones included */
+	uint64_t index_memory_bytes; /* heap bytes it holds */
+	uint32_t index_m, index_ef_construction;
+	uint32_t index_quant;        /* RVF_HNSW_QUANT_* */
 };
 int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st);
 

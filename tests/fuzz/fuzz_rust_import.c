@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "format/rust_import.h"
+#include "codec/rust_import.h"
 #include "fuzz_util.h"
 #include "rvf/rvf.h"
 

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "format/ebpf.h"
-#include "format/kernel.h"
-#include "format/rust_import.h"
+#include "codec/ebpf.h"
+#include "codec/kernel.h"
+#include "codec/rust_import.h"
 #include "meta/meta_store.h"
 #include "rvf/error.h"
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "format/rust_import.h"
+#include "codec/rust_import.h"
 #include "rvf/rvf.h"
 #include "store/store_internal.h"
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rvf/error.h"
+#include "rvf/index.h"
 #include "testutil.h"
 
 char *tu_tmpdir(void)
@@ -143,6 +144,16 @@ void tu_skip(const char *fmt, ...)
 void tu_log_to_stderr(void)
 {
 	rvf_set_log(rvf_log_stderr, NULL, RVF_LOG_WARN);
+}
+
+int tu_simd_announce(void)
+{
+	if (rvf_simd_init()) {
+		printf("rvf_simd_init: %s\n", rvf_last_error());
+		return 1;
+	}
+	printf("info: distance kernels: %s\n", rvf_simd_name());
+	return 0;
 }
 
 bool tu_soak(void)

@@ -43,6 +43,11 @@ void tu_skip(const char *fmt, ...);
 /* Route rvf's log to stderr at the given level (default WARN). */
 void tu_log_to_stderr(void);
 
+/* rvf_simd_init, then "info: distance kernels: NAME" (the set this run's
+ * figures are for): a forced RVF_SIMD set the CPU lacks fails here rather
+ * than running on another set. 0, or 1 (the exit status) after saying why. */
+int tu_simd_announce(void);
+
 /* The directory of the Rust-written reference files: $RVF_FIXTURES, else
  * tests/fixtures/rvf-reference in the repository. Returned owned (free()),
  * or NULL when neither exists. */

@@ -96,9 +96,6 @@ int cmd_status(int argc, char **argv)
 	struct rvf_file_identity id;
 	struct rvf_lineage_record lr;
 	bool have_lr;
-	const struct rvf_hnsw *h;
-	struct rvf_hnsw_opts ho = { 0 };
-	size_t nodes = 0, mem = 0;
 	char fid[33], pid[33], ph[65], sz[32], lb[32], db[32], mb[32];
 	int rc;
 
@@ -122,12 +119,6 @@ int cmd_status(int argc, char **argv)
 	char *parent = cow ? strdup(rvf_store_parent_path(s)) : NULL;
 	struct rvf_membership_info mi;
 	bool have_mi = rvf_store_membership_filter(s, &mi) == 0;
-	h = rvf_store_index(s);
-	if (h) {
-		rvf_hnsw_get_opts(h, &ho);
-		nodes = rvf_hnsw_count(h);
-		mem = rvf_hnsw_memory_bytes(h);
-	}
 	rvf_store_close(s);
 	cli_hex(id.file_id, 16, fid);
 	cli_hex(id.parent_id, 16, pid);
@@ -182,14 +173,14 @@ int cmd_status(int argc, char **argv)
 			json_object_set_new(o, "cow", m);
 		}
 		free(parent);
-		if (h) {
+		if (st.has_index) {
 			json_t *ix = json_object();
 
-			json_object_set_new(ix, "M", json_integer(ho.M));
-			json_object_set_new(ix, "ef_construction", json_integer(ho.ef_construction));
-			json_object_set_new(ix, "quant", json_string(quant_name(ho.quant)));
-			json_object_set_new(ix, "nodes", json_integer((json_int_t)nodes));
-			json_object_set_new(ix, "memory_bytes", json_integer((json_int_t)mem));
+			json_object_set_new(ix, "M", json_integer(st.index_m));
+			json_object_set_new(ix, "ef_construction", json_integer(st.index_ef_construction));
+			json_object_set_new(ix, "quant", json_string(quant_name(st.index_quant)));
+			json_object_set_new(ix, "nodes", json_integer((json_int_t)st.index_nodes));
+			json_object_set_new(ix, "memory_bytes", json_integer((json_int_t)st.index_memory_bytes));
 			json_object_set_new(o, "index", ix);
 		}
 		return print_json(o);
@@ -234,11 +225,11 @@ int cmd_status(int argc, char **argv)
 		       (unsigned long long)cs.pending_writes);
 	}
 	free(parent);
-	if (h) {
-		human_size(mem, mb, sizeof(mb));
-		printf("index           HNSW M=%u ef_construction=%u %s, %zu nodes "
-		       "(incl. tombstones), %s in memory\n", ho.M, ho.ef_construction,
-		       quant_name(ho.quant), nodes, mb);
+	if (st.has_index) {
+		human_size(st.index_memory_bytes, mb, sizeof(mb));
+		printf("index           HNSW M=%u ef_construction=%u %s, %llu nodes "
+		       "(incl. tombstones), %s in memory\n", st.index_m, st.index_ef_construction,
+		       quant_name(st.index_quant), (unsigned long long)st.index_nodes, mb);
 	}
 	return fflush(stdout) ? 1 : 0;
 }
@@ -269,12 +260,11 @@ int cmd_segments(int argc, char **argv)
 	cli_clear_lib_err();
 	rc = rvf_store_segment_dir(s, &seg, &n);
 	if (!rc) {
-		uint32_t *fields = NULL;
+		struct rvf_store_status st;
 
 		/* Not an error if this fails (a Rust file has no rvf_dir) */
-		if (rvf_store_dir(s) && rvf_dir_vector_index_fields(rvf_store_dir(s), &fields, &vi_fields))
-			vi_fields = 0;
-		free(fields);
+		if (rvf_store_status(s, &st) == 0)
+			vi_fields = st.vector_indexes;
 	}
 	rvf_store_close(s);
 	if (rc) {

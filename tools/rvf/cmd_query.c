@@ -8,7 +8,7 @@
  *
  * Recall (--recall) is computed against an exact k-NN computed independently
  * of the index: the store's live vectors are read back (rvf_store_get_vector)
- * and scanned by user/data's brute-force ground truth, which orders by
+ * and scanned by tools/data's brute-force ground truth, which orders by
  * double-precision distance with ties to the smaller id, the same rule as
  * the store. With --gt-cache DIR that exact result is kept in DIR, keyed by a
  * hash of the vectors, queries, metric and k, so a second run skips the scan

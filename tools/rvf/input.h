@@ -1,6 +1,6 @@
 /*
  * tools/rvf/input.h - vector input files for `rvf ingest` and `rvf query
- * --queries`: fvecs, bvecs and idx through user/data's reader; npy, csv and
+ * --queries`: fvecs, bvecs and idx through tools/data's reader; npy, csv and
  * jsonl parsed here. All of them may be gzip-compressed.
  *
  * A reader hands out batches of rows. Each row has its own width (text

@@ -120,14 +120,12 @@ int hnsw_repair_reachability(struct rvf_hnsw *h)
 	return 0;
 }
 
-#define FAIL(...) do { err = log_fail(-EUCLEAN, "hnsw check: " __VA_ARGS__); goto out; } while (0)
-
 int rvf_hnsw_check(const struct rvf_hnsw *h)
 {
 	uint32_t *indeg = NULL;
 	uint64_t *seen = NULL;
-	size_t live = 0;
-	int err = 0;
+	size_t live = 0, first = 0;
+	int err = 0, lost;
 
 	if (!h)
 		return -EINVAL;
@@ -158,57 +156,85 @@ int rvf_hnsw_check(const struct rvf_hnsw *h)
 			uint32_t m = lmap_get(&h->map, h->labels[u]);
 
 			live++;
-			if (m != u)
-				FAIL("live node %u (label %llu) not found under its label (maps to %d)", u,
-				     (unsigned long long)h->labels[u], m == HNSW_NO_ID ? -1 : (int)m);
+			if (m != u) {
+				err = log_fail(-EUCLEAN, "hnsw check: "
+					       "live node %u (label %llu) not found under its label (maps to %d)", u,
+					       (unsigned long long)h->labels[u], m == HNSW_NO_ID ? -1 : (int)m);
+				goto out;
+			}
 		}
-		if (h->flags[u] & ~HNSW_NODE_DELETED)
-			FAIL("node %u has unknown flags 0x%x", u, h->flags[u]);
-		if (L > h->maxlevel)
-			FAIL("node %u has level %d above the max level %d", u, L, h->maxlevel);
-		if ((L > 0) != (h->upper[u] != NULL))
-			FAIL("node %u: level %d but upper lists %s", u, L, h->upper[u] ? "present" : "missing");
+		if (h->flags[u] & ~HNSW_NODE_DELETED) {
+			err = log_fail(-EUCLEAN, "hnsw check: "
+				       "node %u has unknown flags 0x%x", u, h->flags[u]);
+			goto out;
+		}
+		if (L > h->maxlevel) {
+			err = log_fail(-EUCLEAN, "hnsw check: "
+				       "node %u has level %d above the max level %d", u, L, h->maxlevel);
+			goto out;
+		}
+		if ((L > 0) != (h->upper[u] != NULL)) {
+			err = log_fail(-EUCLEAN, "hnsw check: "
+				       "node %u: level %d but upper lists %s", u, L, h->upper[u] ? "present" : "missing");
+			goto out;
+		}
 		for (int lc = 0; lc <= L; lc++) {
 			const uint32_t *l = hnsw_links(h, u, lc);
 
-			if (l[0] > hnsw_max_links(h, lc))
-				FAIL("node %u level %d: %u links > max %zu", u, lc, l[0], hnsw_max_links(h, lc));
+			if (l[0] > hnsw_max_links(h, lc)) {
+				err = log_fail(-EUCLEAN, "hnsw check: "
+					       "node %u level %d: %u links > max %zu", u, lc, l[0], hnsw_max_links(h, lc));
+				goto out;
+			}
 			for (uint32_t j = 1; j <= l[0]; j++) {
 				uint32_t v = l[j];
 
-				if (v >= h->count)
-					FAIL("node %u level %d: link to %u >= count %zu", u, lc, v, h->count);
-				if (v == u)
-					FAIL("node %u level %d: self link", u, lc);
-				if (h->levels[v] < lc)
-					FAIL("node %u level %d: link to %u which has level %u", u, lc, v,
-					     h->levels[v]);
+				if (v >= h->count) {
+					err = log_fail(-EUCLEAN, "hnsw check: "
+						       "node %u level %d: link to %u >= count %zu", u, lc, v, h->count);
+					goto out;
+				}
+				if (v == u) {
+					err = log_fail(-EUCLEAN, "hnsw check: "
+						       "node %u level %d: self link", u, lc);
+					goto out;
+				}
+				if (h->levels[v] < lc) {
+					err = log_fail(-EUCLEAN, "hnsw check: "
+						       "node %u level %d: link to %u which has level %u", u, lc, v,
+						       h->levels[v]);
+					goto out;
+				}
 				/* seen[v] = tag of the list (u, lc) it was last seen in */
-				if (seen[v] == (uint64_t)u * 32u + (uint64_t)lc + 1)
-					FAIL("node %u level %d: duplicate link to %u", u, lc, v);
+				if (seen[v] == (uint64_t)u * 32u + (uint64_t)lc + 1) {
+					err = log_fail(-EUCLEAN, "hnsw check: "
+						       "node %u level %d: duplicate link to %u", u, lc, v);
+					goto out;
+				}
 				seen[v] = (uint64_t)u * 32u + (uint64_t)lc + 1;
 				if (lc == 0)
 					indeg[v]++;
 			}
 		}
 	}
-	if (live != h->live)
-		FAIL("live count %zu, but %zu nodes are not deleted", h->live, live);
+	if (live != h->live) {
+		err = log_fail(-EUCLEAN, "hnsw check: "
+			       "live count %zu, but %zu nodes are not deleted", h->live, live);
+		goto out;
+	}
 	for (size_t i = 0; i < h->count; i++)
-		if (indeg[i] != h->indeg0[i])
-			FAIL("node %zu: level-0 in-degree %u recorded as %u", i, indeg[i], h->indeg0[i]);
-	{
-		size_t first = 0;
-		int lost = hnsw_unreachable_live(h, &first);
-
-		if (lost < 0) {
-			err = lost;
+		if (indeg[i] != h->indeg0[i]) {
+			err = log_fail(-EUCLEAN, "hnsw check: "
+				       "node %zu: level-0 in-degree %u recorded as %u", i, indeg[i], h->indeg0[i]);
 			goto out;
 		}
-		if (lost)
-			FAIL("live node %zu (label %llu) unreachable from the entry point %u", first,
-			     (unsigned long long)h->labels[first], h->entry);
-	}
+	lost = hnsw_unreachable_live(h, &first);
+	if (lost < 0)
+		err = lost;
+	else if (lost)
+		err = log_fail(-EUCLEAN, "hnsw check: "
+			       "live node %zu (label %llu) unreachable from the entry point %u", first,
+			       (unsigned long long)h->labels[first], h->entry);
 out:
 	free(indeg);
 	free(seen);

@@ -1,6 +1,7 @@
 /*
- * index/hnsw_internal.h - the HNSW handle's layout, shared by hnsw.c (build
- * and search), hnsw_io.c (save/load) and hnsw_check.c (invariants, repair).
+ * index/hnsw_internal.h - the HNSW handle's layout, shared by hnsw.c (the
+ * handle), hnsw_build.c, hnsw_search.c, hnsw_traverse.c, hnsw_io.c
+ * (save/load) and hnsw_check.c (invariants, repair).
  *
  * Memory layout (internal id i, dense, insertion order):
  *
@@ -108,6 +109,11 @@ static inline const float *hnsw_orig(const struct rvf_hnsw *h, uint32_t id)
 	return hnsw_fvec(h, id);
 }
 
+static inline size_t hnsw_round_up(size_t x, size_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
 static inline size_t hnsw_max_links(const struct rvf_hnsw *h, int level)
 {
 	return level == 0 ? h->M0 : h->M;
@@ -119,22 +125,27 @@ int hnsw_alloc(uint32_t dim, enum rvf_metric metric, const struct rvf_hnsw_opts 
 int hnsw_reserve(struct rvf_hnsw *h, size_t cap);
 /* Copy (and normalise / quantise) vec into node id's slots. */
 void hnsw_place_vector(struct rvf_hnsw *h, uint32_t id, const float *vec);
+/* Room for want keys. 0 or -ENOMEM (m unchanged). */
+int lmap_grow(struct lmap *m, size_t want);
 int lmap_put(struct lmap *m, uint64_t key, uint32_t id);
 uint32_t lmap_get(const struct lmap *m, uint64_t key);
+/* hnsw_traverse.c: the exact distance between two nodes. */
 float hnsw_node_dist(const struct rvf_hnsw *h, uint32_t a, uint32_t b);
-/* Search level 0 from the entry point for node u's vector; fills ids[] with
- * up to max nearest nodes (nearest first); returns how many. */
+/* hnsw_search.c */
 /* For tests (SQ8 only): node id's traversal estimate for query, its lower
  * bound used by the re-rank, and the exact distance. 0 or -EINVAL/-ENOMEM. */
 int hnsw_sq8_bound(const struct rvf_hnsw *h, const float *query, uint32_t id, float *est, float *lb,
 		   float *exact);
+/* Search level 0 from the entry point for node u's vector; fills ids[] with
+ * up to max nearest nodes (nearest first); returns how many. */
 size_t hnsw_nearest_nodes(const struct rvf_hnsw *h, uint32_t u, uint32_t ef, uint32_t *ids, size_t max);
 
+/* hnsw_build.c */
 /* Give u (no level-0 in-link, or with unreachable set no path from the
- * entry) one from the first of nb[] that has room; else from nb[0] in the
- * slot of its most-linked target, which u then links instead, so that
- * target stays reachable through u. Returns 1 if linked, 0 if nb[] holds
- * no node but u. */
+ * entry) one from the first of nb[] that has room; else from the first
+ * whose list has a slot to give (the link to its most-linked target, which
+ * u then links instead, so that target stays reachable through u). Returns
+ * 1 if linked, 0 if no candidate could take it. */
 int hnsw_adopt(struct rvf_hnsw *h, uint32_t u, const uint32_t *nb, size_t nnb, int unreachable);
 
 /* hnsw_check.c */

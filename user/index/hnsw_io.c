@@ -140,8 +140,6 @@ static int take(struct rbuf *r, void *dst, size_t n)
 	return 0;
 }
 
-#define BAD(...) do { err = log_fail(-EUCLEAN, "hnsw load: " __VA_ARGS__); goto fail; } while (0)
-
 /* Read one neighbour list of node u at level lc into dst (count + ids).
  * seen[v] holds the tag of the last list v was found in: a list naming a
  * node twice is refused, as rvf_hnsw_check refuses it. */
@@ -259,19 +257,33 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 	}
 	r.off = BLOB_HDR;
 	r.len = len - 8;
-	if (take(&r, h->labels, count * 8) || take(&r, h->flags, count) || take(&r, h->levels, count))
-		BAD("truncated in the node table");
+	if (take(&r, h->labels, count * 8) || take(&r, h->flags, count) || take(&r, h->levels, count)) {
+		err = log_fail(-EUCLEAN, "hnsw load: truncated in the node table");
+		goto fail;
+	}
 	for (size_t i = 0; i < count; i++) {
-		if (h->flags[i] & ~HNSW_NODE_DELETED)
-			BAD("node %zu has unknown flags 0x%x", i, h->flags[i]);
-		if (h->levels[i] > maxlevel)
-			BAD("node %zu has level %u above max level %d", i, h->levels[i], maxlevel);
+		if (h->flags[i] & ~HNSW_NODE_DELETED) {
+			err = log_fail(-EUCLEAN, "hnsw load: "
+				       "node %zu has unknown flags 0x%x", i, h->flags[i]);
+			goto fail;
+		}
+		if (h->levels[i] > maxlevel) {
+			err = log_fail(-EUCLEAN, "hnsw load: "
+				       "node %zu has level %u above max level %d", i, h->levels[i], maxlevel);
+			goto fail;
+		}
 		nlive += !(h->flags[i] & HNSW_NODE_DELETED);
 	}
-	if (nlive != live)
-		BAD("live count %llu but %zu nodes are not deleted", (unsigned long long)live, nlive);
-	if (count && h->levels[entry] != maxlevel)
-		BAD("entry point %u has level %u, max level is %d", entry, h->levels[entry], maxlevel);
+	if (nlive != live) {
+		err = log_fail(-EUCLEAN, "hnsw load: "
+			       "live count %llu but %zu nodes are not deleted", (unsigned long long)live, nlive);
+		goto fail;
+	}
+	if (count && h->levels[entry] != maxlevel) {
+		err = log_fail(-EUCLEAN, "hnsw load: "
+			       "entry point %u has level %u, max level is %d", entry, h->levels[entry], maxlevel);
+		goto fail;
+	}
 	for (size_t i = 0; i < count; i++) {
 		err = read_list(&r, h, (uint32_t)i, 0, hnsw_links(h, (uint32_t)i, 0), seen);
 		if (err)
@@ -302,30 +314,44 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 		const float *v;
 
 		if ((flags & BLOB_ALLVECS) || (h->flags[i] & HNSW_NODE_DELETED)) {
-			if (take(&r, tmp, (size_t)dim * 4))
-				BAD("truncated in the vectors");
+			if (take(&r, tmp, (size_t)dim * 4)) {
+				err = log_fail(-EUCLEAN, "hnsw load: truncated in the vectors");
+				goto fail;
+			}
 			v = tmp;
 		} else {
 			v = get_vec(ctx, h->labels[i], id);
-			if (!v)
-				BAD("no vector for label %llu (node %u)", (unsigned long long)h->labels[i], id);
+			if (!v) {
+				err = log_fail(-EUCLEAN, "hnsw load: "
+					       "no vector for label %llu (node %u)", (unsigned long long)h->labels[i], id);
+				goto fail;
+			}
 		}
 		for (uint32_t d = 0; d < dim; d++)
-			if (!isfinite(v[d]))
-				BAD("vector of node %u has a non-finite value", id);
+			if (!isfinite(v[d])) {
+				err = log_fail(-EUCLEAN, "hnsw load: "
+					       "vector of node %u has a non-finite value", id);
+				goto fail;
+			}
 		hnsw_place_vector(h, id, v);
 	}
-	if (r.off != r.len)
-		BAD("%zu unexpected bytes after the vectors", r.len - r.off);
+	if (r.off != r.len) {
+		err = log_fail(-EUCLEAN, "hnsw load: "
+			       "%zu unexpected bytes after the vectors", r.len - r.off);
+		goto fail;
+	}
 	/* Label map: a live node wins; among tombstones the newest. */
 	for (size_t i = 0; i < count; i++) {
 		uint32_t id = (uint32_t)i, old = lmap_get(&h->map, h->labels[i]);
 		int dead = h->flags[i] & HNSW_NODE_DELETED;
 
 		if (old != HNSW_NO_ID && !(h->flags[old] & HNSW_NODE_DELETED)) {
-			if (!dead)
-				BAD("label %llu is live on nodes %u and %u", (unsigned long long)h->labels[i],
-				    old, id);
+			if (!dead) {
+				err = log_fail(-EUCLEAN, "hnsw load: "
+					       "label %llu is live on nodes %u and %u", (unsigned long long)h->labels[i],
+					       old, id);
+				goto fail;
+			}
 			continue;
 		}
 		if (lmap_put(&h->map, h->labels[i], id)) {
@@ -340,9 +366,11 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 		err = lost;
 		goto fail;
 	}
-	if (lost)
-		BAD("%d live nodes unreachable from the entry point %u (first: node %zu)", lost,
-		    h->entry, first);
+	if (lost) {
+		err = log_fail(-EUCLEAN, "hnsw load: %d live nodes unreachable from the entry point %u "
+			       "(first: node %zu)", lost, h->entry, first);
+		goto fail;
+	}
 	free(seen);
 	free(tmp);
 	log_debug("hnsw: loaded %llu nodes (%llu live), dim %u, simd %s", (unsigned long long)count,

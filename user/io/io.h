@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
-#include "rvf/dir.h"
+#include "rvf/io.h"
 
 struct io;
 

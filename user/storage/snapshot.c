@@ -7,6 +7,7 @@
  * the allocator hand out a block that is still in use.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,16 @@ static int span_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-#define WHY(...) do { snprintf(why, whylen, __VA_ARGS__); goto bad; } while (0)
+/* Say why a snapshot is refused (into why, whylen bytes). */
+__attribute__((format(printf, 3, 4)))
+static void why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
 
 int snap_decode(const uint8_t *buf, size_t len, uint64_t expect_seq, uint32_t bs,
 		struct extent meta_ext, struct snap *out, char *why, size_t whylen)
@@ -96,23 +106,35 @@ int snap_decode(const uint8_t *buf, size_t len, uint64_t expect_seq, uint32_t bs
 	const uint8_t *p;
 
 	memset(&s, 0, sizeof(s));
-	if (len < sizeof(h))
-		WHY("snapshot of %zu bytes is shorter than its header", len);
+	if (len < sizeof(h)) {
+		why_set(why, whylen, "snapshot of %zu bytes is shorter than its header", len);
+		goto release;
+	}
 	memcpy(&h, buf, sizeof(h));
-	if (memcmp(h.magic, RVF_META_MAGIC, 8))
-		WHY("snapshot magic mismatch");
-	if (h.commit_seq != expect_seq)
-		WHY("snapshot sequence %llu does not match root sequence %llu",
-		    (unsigned long long)h.commit_seq, (unsigned long long)expect_seq);
-	if (h.reserved0 || h.reserved1)
-		WHY("snapshot reserved fields are not zero");
+	if (memcmp(h.magic, RVF_META_MAGIC, 8)) {
+		why_set(why, whylen, "snapshot magic mismatch");
+		goto release;
+	}
+	if (h.commit_seq != expect_seq) {
+		why_set(why, whylen, "snapshot sequence %llu does not match root sequence %llu",
+				     (unsigned long long)h.commit_seq, (unsigned long long)expect_seq);
+		goto release;
+	}
+	if (h.reserved0 || h.reserved1) {
+		why_set(why, whylen, "snapshot reserved fields are not zero");
+		goto release;
+	}
 	if (h.user_meta_len > len || snap_encoded_size(h.n_segments, h.n_vindex, h.n_free,
-						       (size_t)h.user_meta_len) != len)
-		WHY("snapshot counts (%u segments, %u indexes, %u free, %llu user bytes) "
-		    "do not add up to its length %zu", h.n_segments, h.n_vindex, h.n_free,
-		    (unsigned long long)h.user_meta_len, len);
-	if (h.total_blocks > (UINT64_MAX - RVF_DATA_START) / bs)
-		WHY("total_blocks %llu out of range", (unsigned long long)h.total_blocks);
+						       (size_t)h.user_meta_len) != len) {
+		why_set(why, whylen, "snapshot counts (%u segments, %u indexes, %u free, %llu user bytes) "
+				     "do not add up to its length %zu", h.n_segments, h.n_vindex, h.n_free,
+				     (unsigned long long)h.user_meta_len, len);
+		goto release;
+	}
+	if (h.total_blocks > (UINT64_MAX - RVF_DATA_START) / bs) {
+		why_set(why, whylen, "total_blocks %llu out of range", (unsigned long long)h.total_blocks);
+		goto release;
+	}
 
 	s.seq = h.commit_seq;
 	s.total_blocks = h.total_blocks;
@@ -149,48 +171,68 @@ int snap_decode(const uint8_t *buf, size_t len, uint64_t expect_seq, uint32_t bs
 	for (size_t i = 0; i < s.nsegs; i++) {
 		const struct rvf_meta_seg *e = &s.segs[i];
 		uint64_t nb = seg_nblocks(e->payload_len, bs);
-		if (i && e->segment_id <= s.segs[i - 1].segment_id)
-			WHY("segment directory not sorted at entry %zu", i);
-		if (!nb || e->start_block > s.total_blocks || nb > s.total_blocks - e->start_block)
-			WHY("segment %llu extent outside the data region",
-			    (unsigned long long)e->segment_id);
-		if (e->reserved || e->generation > s.seq)
-			WHY("segment %llu entry is malformed", (unsigned long long)e->segment_id);
+		if (i && e->segment_id <= s.segs[i - 1].segment_id) {
+			why_set(why, whylen, "segment directory not sorted at entry %zu", i);
+			goto release;
+		}
+		if (!nb || e->start_block > s.total_blocks || nb > s.total_blocks - e->start_block) {
+			why_set(why, whylen, "segment %llu extent outside the data region",
+					     (unsigned long long)e->segment_id);
+			goto release;
+		}
+		if (e->reserved || e->generation > s.seq) {
+			why_set(why, whylen, "segment %llu entry is malformed", (unsigned long long)e->segment_id);
+			goto release;
+		}
 		spans[nspans++] = (struct span){ e->start_block, e->start_block + nb, 0 };
 	}
 	for (size_t i = 0; i < s.nvidx; i++) {
 		const struct rvf_meta_vindex *e = &s.vidx[i];
 		uint64_t nb = seg_nblocks(e->payload_len, bs);
-		if (i && e->field_id <= s.vidx[i - 1].field_id)
-			WHY("vector-index directory not sorted at entry %zu", i);
-		if (!nb || e->start_block > s.total_blocks || nb > s.total_blocks - e->start_block)
-			WHY("vector index %u extent outside the data region", e->field_id);
-		if (e->reserved0 || e->reserved1 || e->generation > s.seq)
-			WHY("vector index %u entry is malformed", e->field_id);
+		if (i && e->field_id <= s.vidx[i - 1].field_id) {
+			why_set(why, whylen, "vector-index directory not sorted at entry %zu", i);
+			goto release;
+		}
+		if (!nb || e->start_block > s.total_blocks || nb > s.total_blocks - e->start_block) {
+			why_set(why, whylen, "vector index %u extent outside the data region", e->field_id);
+			goto release;
+		}
+		if (e->reserved0 || e->reserved1 || e->generation > s.seq) {
+			why_set(why, whylen, "vector index %u entry is malformed", e->field_id);
+			goto release;
+		}
 		spans[nspans++] = (struct span){ e->start_block, e->start_block + nb, 1 };
 	}
 	for (size_t i = 0; i < s.nfree; i++) {
 		const struct extent *e = &s.free[i];
-		if (!e->count || e->start > s.total_blocks || e->count > s.total_blocks - e->start)
-			WHY("free extent %zu outside the data region", i);
-		if (i && e->start <= s.free[i - 1].start + s.free[i - 1].count - 1)
-			WHY("free list not sorted or overlapping at %zu", i);
+		if (!e->count || e->start > s.total_blocks || e->count > s.total_blocks - e->start) {
+			why_set(why, whylen, "free extent %zu outside the data region", i);
+			goto release;
+		}
+		if (i && e->start <= s.free[i - 1].start + s.free[i - 1].count - 1) {
+			why_set(why, whylen, "free list not sorted or overlapping at %zu", i);
+			goto release;
+		}
 		spans[nspans++] = (struct span){ e->start, e->start + e->count, 2 };
 	}
 	if (!meta_ext.count || meta_ext.start > s.total_blocks ||
-	    meta_ext.count > s.total_blocks - meta_ext.start)
-		WHY("snapshot extent outside the data region");
+	    meta_ext.count > s.total_blocks - meta_ext.start) {
+		why_set(why, whylen, "snapshot extent outside the data region");
+		goto release;
+	}
 	spans[nspans++] = (struct span){ meta_ext.start, meta_ext.start + meta_ext.count, 3 };
 	qsort(spans, nspans, sizeof(*spans), span_cmp);
 	for (size_t i = 1; i < nspans; i++)
-		if (spans[i].start < spans[i - 1].end)
-			WHY("extents overlap at block %llu", (unsigned long long)spans[i].start);
+		if (spans[i].start < spans[i - 1].end) {
+			why_set(why, whylen, "extents overlap at block %llu", (unsigned long long)spans[i].start);
+			goto release;
+		}
 	free(spans);
 	s.meta_ext = meta_ext;
 	s.meta_len = len;
 	*out = s;
 	return 0;
-bad:
+release:
 	free(spans);
 	snap_release(&s);
 	return -EUCLEAN;

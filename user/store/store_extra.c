@@ -17,11 +17,11 @@
 #include <xxhash.h>
 
 #include "common/log.h"
-#include "format/ebpf.h"
-#include "format/hash.h"
-#include "format/identity.h"
-#include "format/kernel.h"
-#include "format/rust_import.h"
+#include "codec/ebpf.h"
+#include "codec/hash.h"
+#include "codec/identity.h"
+#include "codec/kernel.h"
+#include "codec/rust_import.h"
 #include "store/store_internal.h"
 
 #define HASH_CHUNK (1u << 20)

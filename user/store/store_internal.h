@@ -293,7 +293,7 @@ static inline int store_readable(const struct rvf_store *s)
 	return s->stale ? -ESTALE : 0;
 }
 
-/* store.c */
+/* store.c, store_ckpt.c */
 int store_hdr_put(struct rvf_store *s);                 /* encode + set user metadata (pending) */
 int store_commit(struct rvf_store *s, const char *what); /* commit; rollback + log on failure */
 int store_checkpoint(struct rvf_store *s);
@@ -322,7 +322,15 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 int store_new_handle(const char *path, struct rvf_store **out);
 void store_free_handle(struct rvf_store *s);
 
-/* Replaying segments into memory (store.c). */
+/* The open-time load of a handle whose dir is open and header read
+ * (store_replay.c). */
+int store_load(struct rvf_store *s);
+/* Replaying segments into memory (store_replay.c) and their payload codecs
+ * (store_codec.c). */
+/* VEC, META and JOURNAL: the types replay owns (the rest are kept as they are). */
+bool store_owned_type(uint8_t t);
+int vec_hdr_check(const struct vec_hdr *h, uint64_t len, uint32_t dim, const char *path,
+		  uint64_t seg_id);
 int store_apply_vec_ids(struct rvf_store *s, uint64_t seg_id, const uint64_t *ids, size_t n);
 int store_apply_meta(struct rvf_store *s, uint64_t seg_id, const void *buf, size_t len);
 int store_apply_journal(struct rvf_store *s, uint64_t seg_id, const uint64_t *ids, size_t n,

@@ -487,6 +487,18 @@ int rvf_store_status(const struct rvf_store *s, struct rvf_store_status *st)
 	r.frozen = s->hdr.flags & STORE_F_FROZEN;
 	if (store_is_cow(s))
 		r.live_vectors += s->cow.base_live;
+	r.vector_indexes = nf;
+	if (s->h) {
+		struct rvf_hnsw_opts ho;
+
+		rvf_hnsw_get_opts(s->h, &ho);
+		r.has_index = true;
+		r.index_nodes = rvf_hnsw_count(s->h);
+		r.index_memory_bytes = rvf_hnsw_memory_bytes(s->h);
+		r.index_m = ho.M;
+		r.index_ef_construction = ho.ef_construction;
+		r.index_quant = ho.quant;
+	}
 	*st = r;
 	return 0;
 }

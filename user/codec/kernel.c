@@ -1,5 +1,5 @@
 /*
- * format/kernel.c - KERNEL segment payloads (KernelHeader, KernelBinding).
+ * codec/kernel.c - KERNEL segment payloads (KernelHeader, KernelBinding).
  *
  * Invariants of a payload rvf writes, all checked by kernel_payload_parse:
  * the header's sizes account for every payload byte (no slack, no overlap);
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "format/hash.h"
-#include "format/kernel.h"
+#include "codec/hash.h"
+#include "codec/kernel.h"
 
 static bool all_zero(const void *p, size_t n)
 {

@@ -1,5 +1,5 @@
 /*
- * format/hash.c - SHA-256 over OpenSSL's EVP interface and the Rust RVF
+ * codec/hash.c - SHA-256 over OpenSSL's EVP interface and the Rust RVF
  * runtime's CRC32 content hash (zlib's crc32). Nothing here is hand-rolled:
  * the digests come from maintained libraries.
  */
@@ -12,7 +12,7 @@
 #include <zlib.h>
 
 #include "common/log.h"
-#include "format/hash.h"
+#include "codec/hash.h"
 
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN])
 {

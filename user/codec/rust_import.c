@@ -1,5 +1,5 @@
 /*
- * format/rust_import.c - reader for .rvf files written by the Rust RVF
+ * codec/rust_import.c - reader for .rvf files written by the Rust RVF
  * runtime (format summary in rust_import.h).
  *
  * Sequence:
@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "format/hash.h"
-#include "format/identity.h"
-#include "format/rust_import.h"
+#include "codec/hash.h"
+#include "codec/identity.h"
+#include "codec/rust_import.h"
 
 #define MANIFEST_HDR_LEN   22u
 #define DIR_ENTRY_LEN      25u

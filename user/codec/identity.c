@@ -1,5 +1,5 @@
 /*
- * format/identity.c - FileIdentity and LineageRecord construction and
+ * codec/identity.c - FileIdentity and LineageRecord construction and
  * checks, and the domain-profile <-> extension table.
  *
  * file_id comes from getrandom(2) (the kernel CSPRNG), not from a hash of
@@ -12,7 +12,7 @@
 #include <sys/random.h>
 
 #include "common/log.h"
-#include "format/identity.h"
+#include "codec/identity.h"
 
 static bool all_zero(const void *p, size_t n)
 {

@@ -1,5 +1,5 @@
 /*
- * format/kernel.h - encode and parse KERNEL segment payloads:
+ * codec/kernel.h - encode and parse KERNEL segment payloads:
  *
  *   KernelHeader(128) | image | cmdline                       (no binding)
  *   KernelHeader(128) | KernelBinding(128) | cmdline | image  (kernel_flags
@@ -8,8 +8,8 @@
  * Layouts and field meanings: include/rvf/payload.h. image_hash is SHA-256 of
  * the image; cmdline_offset is the cmdline's payload offset.
  */
-#ifndef RVF_FORMAT_KERNEL_H
-#define RVF_FORMAT_KERNEL_H
+#ifndef RVF_CODEC_KERNEL_H
+#define RVF_CODEC_KERNEL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * format/ebpf.c - EBPF segment payloads (EbpfHeader) and the libelf-based
+ * codec/ebpf.c - EBPF segment payloads (EbpfHeader) and the libelf-based
  * instruction and map count of an eBPF object.
  *
  * The header's sizes account for every payload byte: 64 + program_size +
@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "format/ebpf.h"
-#include "format/hash.h"
+#include "codec/ebpf.h"
+#include "codec/hash.h"
 
 #ifndef EM_BPF
 #define EM_BPF 247

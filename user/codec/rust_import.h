@@ -1,5 +1,5 @@
 /*
- * format/rust_import.h - read a .rvf file written by the Rust RVF runtime
+ * codec/rust_import.h - read a .rvf file written by the Rust RVF runtime
  * (ruvnet/RuVector rvf-runtime; ruvector-rvf.md 1.1, 1.5, 1.8, 1.11) so the
  * store can import it.
  *
@@ -22,8 +22,8 @@
  * state. Every length is bounded by the file size before it is used for an
  * allocation or a read.
  */
-#ifndef RVF_FORMAT_RUST_IMPORT_H
-#define RVF_FORMAT_RUST_IMPORT_H
+#ifndef RVF_CODEC_RUST_IMPORT_H
+#define RVF_CODEC_RUST_IMPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -188,6 +188,13 @@ struct rvf_wire_counters {
 	rvf_u64 redirected;             /* AF_XDP: queries redirected to a socket */
 };
 
+/* AF_XDP (rvfd --xdp-mode afxdp): the XSKMAP `rvf_xsks` has one slot per RX
+ * queue index below RVF_WIRE_XSK_QUEUES; XDP redirects a query there only
+ * when its frame is at most RVF_WIRE_XSK_MAX_FRAME bytes (a 4 KiB UMEM frame
+ * less the kernel's 256-byte headroom), else it takes the UDP path. */
+#define RVF_WIRE_XSK_QUEUES         64u
+#define RVF_WIRE_XSK_MAX_FRAME      3840u
+
 /* Keys of the counters map: which program counted. */
 enum rvf_wire_counter_slot {
 	RVF_WIRE_SLOT_XDP = 0,

@@ -66,7 +66,7 @@ static const struct prog_abi {
 	[RVF_BPF_PROG_XDP_MB] = { "xdp_prefilter_mb", BPF_PROG_TYPE_XDP, "xdp.frags" },
 };
 
-enum { MAP_NS, MAP_MEMBERS, MAP_COUNTERS, NMAPS };
+enum { MAP_NS, MAP_MEMBERS, MAP_COUNTERS, MAP_XSKS, NMAPS };
 static const struct map_abi {
 	const char *name;
 	enum bpf_map_type type;
@@ -78,6 +78,7 @@ static const struct map_abi {
 			  RVF_WIRE_MEMBER_WORDS, BPF_F_MMAPABLE },
 	[MAP_COUNTERS] = { "rvf_counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4,
 			   sizeof(struct rvf_wire_counters), RVF_WIRE_NSLOTS, 0 },
+	[MAP_XSKS] = { "rvf_xsks", BPF_MAP_TYPE_XSKMAP, 4, 4, RVF_WIRE_XSK_QUEUES, 0 },
 };
 
 _Static_assert(sizeof(struct rvf_wire_ns) == sizeof(uint64_t), "a shape is one u64 store");
@@ -748,6 +749,36 @@ int rvf_bpf_attach_xdp(struct rvf_bpf *b, int ifindex, int mode)
 	log_info("prefilter: %s attached to %s (%s mode, MTU %d)", want_progs[which].name, name,
 		 mode == RVF_XDP_NATIVE ? "native" : "generic", mtu);
 	return 0;
+}
+
+/* ---- AF_XDP sockets ------------------------------------------------------------ */
+
+int rvf_bpf_xsk_set(struct rvf_bpf *b, uint32_t queue, int xsk_fd)
+{
+	int err;
+
+	if (!b || queue >= RVF_WIRE_XSK_QUEUES || xsk_fd < 0)
+		return log_fail(-EINVAL, "prefilter: AF_XDP queue %u out of range (< %u)", queue,
+				RVF_WIRE_XSK_QUEUES);
+	err = bpf_map_update_elem(bpf_map__fd(b->map[MAP_XSKS]), &queue, &xsk_fd, BPF_ANY);
+	if (err)
+		return log_fail(-errno, "prefilter: cannot put the AF_XDP socket of queue %u into "
+				"rvf_xsks: %s", queue, strerror(errno));
+	return 0;
+}
+
+int rvf_bpf_xsk_clear(struct rvf_bpf *b, uint32_t queue)
+{
+	if (!b || queue >= RVF_WIRE_XSK_QUEUES)
+		return -EINVAL;
+	if (bpf_map_delete_elem(bpf_map__fd(b->map[MAP_XSKS]), &queue) && errno != ENOENT)
+		return log_fail(-errno, "prefilter: cannot clear rvf_xsks[%u]: %s", queue, strerror(errno));
+	return 0;
+}
+
+int rvf_bpf_xsk_map_fd(const struct rvf_bpf *b)
+{
+	return b ? bpf_map__fd(b->map[MAP_XSKS]) : -EINVAL;
 }
 
 int rvf_bpf_prog_fd(const struct rvf_bpf *b, enum rvf_bpf_prog p)

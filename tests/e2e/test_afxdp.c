@@ -194,6 +194,31 @@ static int ping_once(const char *ip)
 	return rc;
 }
 
+/* Queries 0..n-1 only, each compared, on a connected socket: a reply from
+ * any other address or port than the one asked would not arrive. 0 or the
+ * failing query + 1. */
+static int query_client(const char *ns, const char *ip, uint16_t port, int n)
+{
+	static uint8_t pkt[4096], rep[4096];
+	struct client c;
+
+	if (enter_netns(ns))
+		return 200;
+	client_open(&c, ip, port);
+	if (connect(c.fd, (struct sockaddr *)&c.to, sizeof(c.to)))
+		return 201;
+	for (int i = 0; i < n; i++) {
+		uint64_t rid = 7000 + (uint64_t)i;
+		size_t len = make_query(pkt, sizeof(pkt), NS1, qv + (size_t)i * DIM, DIM, ks[i % 5], 128, rid);
+
+		len = roundtrip(&c, pkt, len, rid, rep, sizeof(rep));
+		if (!len || !same(rep, len, want->r[i], want->n[i]))
+			return 1 + i % 100;
+	}
+	close(c.fd);
+	return 0;
+}
+
 /* The client's run: every query compared, the fragmented big ones, ICMP,
  * UDP to the echo port. 0, or the failing step. */
 static int client_main(const char *ns, const char *ip, uint16_t port)
@@ -285,7 +310,10 @@ struct run {
 	struct daemon d;
 };
 
-static void start_afxdp(struct run *r, int n, const struct start *st, char *const *extra)
+/* rvfd with both stores on pair n's server end, in AF_XDP mode; listening
+ * on the server's address, or on 0.0.0.0 (any: replies then carry the
+ * query's destination as their source through IP_PKTINFO). */
+static void start_afxdp(struct run *r, int n, const struct start *st, char *const *extra, bool any)
 {
 	char s1[PATH_MAX + 8], s2[PATH_MAX + 8];
 	char *args[32] = { "--store", s1, "--store", s2, "--listen", r->listen, "--threads", "1",
@@ -296,7 +324,7 @@ static void start_afxdp(struct run *r, int n, const struct start *st, char *cons
 	r->p = &pairs[n % 2];
 	netpair_create(r->p, 40 + n, 1500);
 	snprintf(r->ip, sizeof(r->ip), "10.201.%d.2", 40 + n);
-	snprintf(r->listen, sizeof(r->listen), "%s:0", r->ip);
+	snprintf(r->listen, sizeof(r->listen), "%s:0", any ? "0.0.0.0" : r->ip);
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, store);
 	snprintf(s2, sizeof(s2), "%u=%s", NS2, big_store);
 	for (int i = 0; extra && extra[i]; i++)
@@ -358,7 +386,7 @@ static void copy_mode_answers_as_in_process_and_the_stack_still_works(void **sta
 	long long stats_req;
 
 	(void)state;
-	start_afxdp(&r, 0, NULL, NULL);
+	start_afxdp(&r, 0, NULL, NULL, false);
 	/* zero-copy first: veth has none, the daemon says so and runs copy mode */
 	if (!strstr(r.d.text, "rvfd: afxdp: copy: copy mode on") ||
 	    !strstr(r.d.text, "zero-copy refused by the driver: Operation not supported"))
@@ -450,7 +478,7 @@ static void bad_queries_are_dropped_in_xdp_and_counted(void **state)
 	json_t *o;
 
 	(void)state;
-	start_afxdp(&r, 1, NULL, NULL);
+	start_afxdp(&r, 1, NULL, NULL, false);
 	cli = fork();
 	assert_true(cli >= 0);
 	if (cli == 0)
@@ -519,17 +547,36 @@ static void shutdown_leaves_no_program_and_no_map_entries(void **state)
 	struct run r;
 	uint32_t map_id, prog_id;
 	char path[PATH_MAX], out[4096], want_line[64];
+	pid_t cli;
+	int st;
 
 	(void)state;
-	start_afxdp(&r, 2, NULL, (char *const[]){ "--queues", "1", "--xsk-frame-size", "2048",
-						  "--xsk-rx-ring", "256", "--xsk-fill-ring", "512", NULL });
-	assert_non_null(strstr(r.d.text, "copy mode on"));
+	/* generic XDP, non-default sizes, a wildcard listener */
+	start_afxdp(&r, 2, NULL, (char *const[]){ "--xdp", "generic", "--queues", "1", "--xsk-frame-size",
+						  "2048", "--xsk-rx-ring", "256", "--xsk-fill-ring", "512",
+						  "--xsk-frames", "1024", NULL }, true);
+	assert_non_null(strstr(r.d.text, "XDP generic on"));
+	assert_non_null(strstr(r.d.text, "rvfd: afxdp: copy: copy mode on"));
+	cli = fork();
+	assert_true(cli >= 0);
+	if (cli == 0)
+		_exit(query_client(r.p->cli, r.ip, r.d.port, NQ));
+	assert_int_equal(waitpid(cli, &st, 0), cli);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("the client failed at step %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	{
+		json_t *o = stats_from_client_ns(&r);
+
+		assert_true(jget(o, "afxdp", "datagrams") >= NQ);
+		assert_int_equal(jget(o, "afxdp", "send_errors"), 0);
+		json_decref(o);
+	}
 	map_id = pinned_id(r.d.pin_dir, "rvf_xsks", false);
 	prog_id = pinned_id(r.d.pin_dir, "xdp_prefilter", true);
 	snprintf(path, sizeof(path), "%s/net-show.txt", tmp_dir);
 	assert_int_equal(sh("ip netns exec %s bpftool net show dev %s > %s", r.p->srv, ifname_srv(), path), 0);
 	read_text(path, out, sizeof(out));
-	snprintf(want_line, sizeof(want_line), "driver id %u", prog_id);
+	snprintf(want_line, sizeof(want_line), "generic id %u", prog_id);
 	if (!strstr(out, want_line))
 		fail_msg("while running, want '%s' in bpftool net show:\n%s", want_line, out);
 	assert_int_equal(daemon_stop(&r.d), 0);
@@ -562,31 +609,14 @@ static void without_ebpf_afxdp_falls_back_to_udp(void **state)
 	assert_int_equal(chmod(shared_dir, 0755), 0);
 	assert_int_equal(chmod(store, 0644), 0);
 	assert_int_equal(chmod(big_store, 0644), 0);
-	start_afxdp(&r, 3, &s, NULL);
+	start_afxdp(&r, 3, &s, NULL, false);
 	if (!strstr(r.d.text, "rvfd: afxdp: udp: AF_XDP needs the eBPF prefilter") ||
 	    !strstr(r.d.text, "serving by UDP only"))
 		fail_msg("want the UDP fallback line in:\n%s", r.d.text);
 	cli = fork();
 	assert_true(cli >= 0);
-	if (cli == 0) {
-		/* queries only: the client's ICMP and echo steps need the stack
-		 * on the other side, which is the whole path here anyway */
-		struct client c;
-		static uint8_t pkt[4096], rep[4096];
-
-		if (enter_netns(r.p->cli))
-			_exit(200);
-		client_open(&c, r.ip, r.d.port);
-		for (int i = 0; i < 20; i++) {
-			uint64_t rid = 7000 + (uint64_t)i;
-			size_t len = make_query(pkt, sizeof(pkt), NS1, qv + (size_t)i * DIM, DIM, ks[i % 5], 128, rid);
-
-			len = roundtrip(&c, pkt, len, rid, rep, sizeof(rep));
-			if (!len || !same(rep, len, want->r[i], want->n[i]))
-				_exit(1 + i);
-		}
-		_exit(0);
-	}
+	if (cli == 0)
+		_exit(query_client(r.p->cli, r.ip, r.d.port, 20));
 	assert_int_equal(waitpid(cli, &st, 0), cli);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		fail_msg("the client failed at step %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);

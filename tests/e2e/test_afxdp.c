@@ -677,6 +677,17 @@ static void bad_afxdp_options_are_refused(void **state)
 	if (rc != 1 || !strstr(err, "queue 1 does not exist"))
 		fail_msg("want exit 1 and 'queue 1 does not exist'; got %d:\n%s", rc, err);
 	netpair_destroy(p);
+	/* 2 KiB frames cannot hold what MTU 9000 lets through */
+	netpair_create(p, 46, 9000);
+	snprintf(listen, sizeof(listen), "10.201.46.2:0");
+	s = (struct start){ .netns = p->srv };
+	rc = daemon_start(tmp_dir, &d, &s, (char *const[]){ "--store", s1, "--listen", listen,
+			  "--iface", (char *)ifname_srv(), "--xdp-mode", "afxdp", "--xsk-frame-size", "2048",
+			  NULL });
+	read_text(d.err, err, sizeof(err));
+	if (rc != 1 || !strstr(err, "MTU 9000 needs --xsk-frame-size 4096"))
+		fail_msg("want exit 1 and 'MTU 9000 needs --xsk-frame-size 4096'; got %d:\n%s", rc, err);
+	netpair_destroy(p);
 }
 
 static int teardown_net(void **state)

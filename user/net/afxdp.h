@@ -25,6 +25,9 @@
  * is validated in full by the handler). Anything else in a frame (not IPv4
  * UDP to the port, bad lengths) is counted and recycled unanswered.
  *
+ * Frames carry no receive timestamp: --max-wait-ms shedding does not apply
+ * to AF_XDP queries (a full RX ring drops instead: rx_ring_full).
+ *
  * Queries larger than one frame (RVF_WIRE_XSK_MAX_FRAME) are never
  * redirected: they arrive as IP fragments or multi-buffer frames, which the
  * prefilter passes to the stack and the UDP path answers.

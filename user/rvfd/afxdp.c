@@ -80,6 +80,23 @@ static unsigned rx_queues(const char *ifname)
 	return n ? n : 1;
 }
 
+/* The interface's MTU, 0 when it cannot be read. */
+static unsigned if_mtu(const char *ifname)
+{
+	struct ifreq ifr;
+	unsigned mtu = 0;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(s, SIOCGIFMTU, &ifr) == 0)
+		mtu = (unsigned)ifr.ifr_mtu;
+	close(s);
+	return mtu;
+}
+
 static void close_all(struct rvfd *d)
 {
 	for (unsigned i = 0; i < d->n_xworkers; i++) {
@@ -108,7 +125,7 @@ static int fall_back(struct rvfd *d)
 
 int afxdp_setup(struct rvfd *d)
 {
-	unsigned have, nq, zc = 0, copy = 0;
+	unsigned have, nq, zc = 0, copy = 0, mtu, room;
 	int first_zc_err = 0, rc;
 
 	d->xsk_mode = NET_XSK_OFF;
@@ -126,6 +143,15 @@ int afxdp_setup(struct rvfd *d)
 			return log_fail(-EINVAL, "--queues: %s has %u RX queue%s (0..%u); queue %u does not "
 					"exist", d->iface, have, have == 1 ? "" : "s", have - 1,
 					d->xsk_queues[i]);
+	/* The prefilter redirects whole frames up to RVF_WIRE_XSK_MAX_FRAME; a
+	 * UMEM frame holds its size less the kernel's 256 bytes of headroom. A
+	 * frame the interface can carry (MTU + Ethernet + two VLAN tags) that
+	 * would be redirected but not fit is dropped by the socket: refuse. */
+	mtu = if_mtu(d->iface);
+	room = (d->xsk_opts.frame_size ? d->xsk_opts.frame_size : NET_XSK_FRAME_SIZE) - 256;
+	if (room < RVF_WIRE_XSK_MAX_FRAME && mtu + 22 > room)
+		return log_fail(-EINVAL, "--xsk-frame-size %u holds frames up to %u bytes; %s's MTU %u "
+				"needs --xsk-frame-size 4096", room + 256, room, d->iface, mtu);
 	if (d->filter_level != RVFD_FILTER_EBPF || !d->xdp_attached) {
 		why(d, "AF_XDP needs the eBPF prefilter attached as XDP on %s (filter level %s%s)",
 		    d->iface, filter_level_name(d->filter_level),

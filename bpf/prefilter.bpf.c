@@ -47,6 +47,10 @@
  *   rvf_xsks     XSKMAP[RVF_WIRE_XSK_QUEUES], keyed by RX queue index: the
  *                daemon's AF_XDP sockets (rvfd --xdp-mode afxdp). A query
  *                redirected there counts as passed and as redirected.
+ *   rvf_xsks_sg  the same for frames above RVF_WIRE_XSK_MAX_FRAME (multi-
+ *                buffer, xdp_prefilter_mb): only sockets bound with
+ *                XDP_USE_SG, which take a frame as several descriptors, are
+ *                put here; without one such frames pass to the stack.
  * Constants in .rodata, set by the loader before load: rvf_port, and
  * rvf_abi_version, which the loader checks against RVF_WIRE_ABI_VERSION.
  *
@@ -106,7 +110,7 @@ struct {
 	__uint(max_entries, RVF_WIRE_XSK_QUEUES);
 	__type(key, __u32);
 	__type(value, __u32);
-} rvf_xsks SEC(".maps");
+} rvf_xsks SEC(".maps"), rvf_xsks_sg SEC(".maps");
 
 /* Not in the 6.1 uapi headers this builds against. */
 struct pf_vlan {
@@ -330,11 +334,12 @@ static __always_inline __u32 xdp_judge(struct xdp_md *ctx)
 }
 
 /*
- * A valid query that is a whole datagram in one frame of at most
- * RVF_WIRE_XSK_MAX_FRAME bytes (what an AF_XDP frame of 4 KiB holds past the
- * kernel's headroom; multi-buffer frames beyond it would be dropped by a
- * socket bound without XDP_USE_SG) goes to the AF_XDP socket of its queue, if
- * any. Fragments and everything else take the stack.
+ * A valid query that is a whole datagram in one frame goes to the AF_XDP
+ * socket of its queue, if any: rvf_xsks for frames of at most
+ * RVF_WIRE_XSK_MAX_FRAME bytes (what a 4 KiB AF_XDP frame holds past the
+ * kernel's headroom), rvf_xsks_sg for larger (multi-buffer) ones, which a
+ * socket bound without XDP_USE_SG would drop. Fragments and everything else
+ * take the stack.
  */
 static __always_inline int xdp_prefilter_run(struct xdp_md *ctx)
 {
@@ -344,8 +349,9 @@ static __always_inline int xdp_prefilter_run(struct xdp_md *ctx)
 	if (idx == PF_PASSED_WHOLE) {
 		count(RVF_WIRE_SLOT_XDP, RVF_WIRE_R_PASSED);
 		if (bpf_xdp_get_buff_len(ctx) > RVF_WIRE_XSK_MAX_FRAME)
-			return XDP_PASS;
-		act = bpf_redirect_map(&rvf_xsks, ctx->rx_queue_index, XDP_PASS);
+			act = bpf_redirect_map(&rvf_xsks_sg, ctx->rx_queue_index, XDP_PASS);
+		else
+			act = bpf_redirect_map(&rvf_xsks, ctx->rx_queue_index, XDP_PASS);
 		if (act == XDP_REDIRECT)
 			count(RVF_WIRE_SLOT_XDP, PF_REDIRECTED);
 		return (int)act;

@@ -66,7 +66,7 @@ static const struct prog_abi {
 	[RVF_BPF_PROG_XDP_MB] = { "xdp_prefilter_mb", BPF_PROG_TYPE_XDP, "xdp.frags" },
 };
 
-enum { MAP_NS, MAP_MEMBERS, MAP_COUNTERS, MAP_XSKS, NMAPS };
+enum { MAP_NS, MAP_MEMBERS, MAP_COUNTERS, MAP_XSKS, MAP_XSKS_SG, NMAPS };
 static const struct map_abi {
 	const char *name;
 	enum bpf_map_type type;
@@ -79,6 +79,7 @@ static const struct map_abi {
 	[MAP_COUNTERS] = { "rvf_counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4,
 			   sizeof(struct rvf_wire_counters), RVF_WIRE_NSLOTS, 0 },
 	[MAP_XSKS] = { "rvf_xsks", BPF_MAP_TYPE_XSKMAP, 4, 4, RVF_WIRE_XSK_QUEUES, 0 },
+	[MAP_XSKS_SG] = { "rvf_xsks_sg", BPF_MAP_TYPE_XSKMAP, 4, 4, RVF_WIRE_XSK_QUEUES, 0 },
 };
 
 _Static_assert(sizeof(struct rvf_wire_ns) == sizeof(uint64_t), "a shape is one u64 store");
@@ -753,27 +754,35 @@ int rvf_bpf_attach_xdp(struct rvf_bpf *b, int ifindex, int mode)
 
 /* ---- AF_XDP sockets ------------------------------------------------------------ */
 
-int rvf_bpf_xsk_set(struct rvf_bpf *b, uint32_t queue, int xsk_fd)
+int rvf_bpf_xsk_set(struct rvf_bpf *b, uint32_t queue, int xsk_fd, bool multi_buffer)
 {
-	int err;
+	int m;
 
 	if (!b || queue >= RVF_WIRE_XSK_QUEUES || xsk_fd < 0)
 		return log_fail(-EINVAL, "prefilter: AF_XDP queue %u out of range (< %u)", queue,
 				RVF_WIRE_XSK_QUEUES);
-	err = bpf_map_update_elem(bpf_map__fd(b->map[MAP_XSKS]), &queue, &xsk_fd, BPF_ANY);
-	if (err)
-		return log_fail(-errno, "prefilter: cannot put the AF_XDP socket of queue %u into "
-				"rvf_xsks: %s", queue, strerror(errno));
+	for (m = MAP_XSKS; m <= (multi_buffer ? MAP_XSKS_SG : MAP_XSKS); m++)
+		if (bpf_map_update_elem(bpf_map__fd(b->map[m]), &queue, &xsk_fd, BPF_ANY)) {
+			int err = -errno;
+
+			rvf_bpf_xsk_clear(b, queue);
+			return log_fail(err, "prefilter: cannot put the AF_XDP socket of queue %u into "
+					"%s: %s", queue, want_maps[m].name, strerror(-err));
+		}
 	return 0;
 }
 
 int rvf_bpf_xsk_clear(struct rvf_bpf *b, uint32_t queue)
 {
+	int err = 0;
+
 	if (!b || queue >= RVF_WIRE_XSK_QUEUES)
 		return -EINVAL;
-	if (bpf_map_delete_elem(bpf_map__fd(b->map[MAP_XSKS]), &queue) && errno != ENOENT)
-		return log_fail(-errno, "prefilter: cannot clear rvf_xsks[%u]: %s", queue, strerror(errno));
-	return 0;
+	for (int m = MAP_XSKS; m <= MAP_XSKS_SG; m++)
+		if (bpf_map_delete_elem(bpf_map__fd(b->map[m]), &queue) && errno != ENOENT)
+			err = log_fail(-errno, "prefilter: cannot clear %s[%u]: %s", want_maps[m].name,
+				       queue, strerror(errno));
+	return err;
 }
 
 int rvf_bpf_xsk_map_fd(const struct rvf_bpf *b)

@@ -31,6 +31,13 @@
 #ifndef SOL_XDP
 #define SOL_XDP 283
 #endif
+/* Linux 6.6 uapi, not in the 6.1 headers this builds against. */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
 
 struct net_xsk {
 	struct xsk_umem *umem;
@@ -44,6 +51,7 @@ struct net_xsk {
 	uint64_t *free;                 /* stack of free frame base addresses */
 	uint32_t nfree;
 	enum net_xsk_mode mode;
+	bool sg;                        /* bound with XDP_USE_SG */
 };
 
 const char *net_xsk_mode_name(enum net_xsk_mode m)
@@ -170,7 +178,7 @@ static void fill_top_up(struct net_xsk *x)
 	xsk_ring_prod__submit(&x->fq, n);
 }
 
-int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err)
+int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err, int *sg_err)
 {
 	struct xdp_options xo = { 0 };
 	socklen_t len = sizeof(xo);
@@ -179,7 +187,10 @@ int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err
 	struct net_xsk *x;
 	int err = 0;
 
+	uint16_t sg = o && o->multi_buffer ? XDP_USE_SG : 0;
+
 	*zc_err = 0;
+	*sg_err = 0;
 	if (!o || !o->ifname || !out)
 		return -EINVAL;
 	if (net_xsk_check_opts(o, why, sizeof(why)))
@@ -199,13 +210,23 @@ int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err
 		goto fail;
 	}
 	if (!o->no_zerocopy) {
-		err = try_bind(x, o, rx, fill, XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP);
+		err = try_bind(x, o, rx, fill, XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP | sg);
 		*zc_err = err;
 		if (err)
 			log_debug("AF_XDP %s queue %u: zero-copy bind refused: %s", o->ifname, o->queue,
 				  strerror(-err));
 	}
-	if (o->no_zerocopy || err) {
+	if ((o->no_zerocopy || err) && sg) {
+		err = try_bind(x, o, rx, fill, XDP_COPY | XDP_USE_NEED_WAKEUP | sg);
+		*sg_err = err;
+		if (err)
+			log_debug("AF_XDP %s queue %u: multi-buffer copy bind refused: %s", o->ifname,
+				  o->queue, strerror(-err));
+		else
+			x->sg = true;
+	}
+	if (!x->sg && (o->no_zerocopy || err)) {
+		sg = 0;
 		err = try_bind(x, o, rx, fill, XDP_COPY | XDP_USE_NEED_WAKEUP);
 		if (err) {
 			const char *hint = err == -EPERM ? " (needs CAP_NET_RAW)"
@@ -218,6 +239,8 @@ int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err
 		}
 	}
 	x->mode = o->no_zerocopy || *zc_err ? NET_XSK_COPY : NET_XSK_ZEROCOPY;
+	if (x->mode == NET_XSK_ZEROCOPY)
+		x->sg = sg != 0;
 	/* what the kernel says it did, should the flags and the outcome differ */
 	if (getsockopt(xsk_socket__fd(x->xsk), SOL_XDP, XDP_OPTIONS, &xo, &len) == 0)
 		x->mode = (xo.flags & XDP_OPTIONS_ZEROCOPY) ? NET_XSK_ZEROCOPY : NET_XSK_COPY;
@@ -245,6 +268,11 @@ int net_xsk_fd(const struct net_xsk *x)
 uint32_t net_xsk_queue(const struct net_xsk *x)
 {
 	return x->queue;
+}
+
+bool net_xsk_multi_buffer(const struct net_xsk *x)
+{
+	return x && x->sg;
 }
 
 int net_xsk_kernel_stats(const struct net_xsk *x, struct net_xsk_kstats *out)
@@ -358,6 +386,10 @@ struct xloop {
 	uint32_t bound_ip;              /* its IPv4 address (network order), 0 = any */
 	bool v6_any;                    /* [::]: answer v4-mapped */
 	bool usable;                    /* can answer IPv4 at all */
+	unsigned out;                   /* replies queued in this batch */
+	size_t asm_len;                 /* multi-buffer frame being reassembled */
+	bool asm_bad;                   /* ... too long or bad: drop it at its end */
+	uint8_t reasm[65536 + 128];
 };
 
 static void xloop_free(struct xloop *l)
@@ -461,36 +493,66 @@ static void send_all(int fd, struct mmsghdr *tx, unsigned n, struct net_xsk_loop
 
 /* Take up to batch frames off the RX ring, handle and answer them, recycle
  * them. Returns frames taken. */
+/* One whole frame (in the UMEM, or reassembled): parsed, handled, its
+ * reply queued in slot l->out. false when it was not for us. */
+static bool handle_frame(const struct net_xsk_loop_opts *o, struct xloop *l, const uint8_t *f,
+			 size_t len, bool draining, struct net_xsk_loop_stats *st)
+{
+	const uint8_t *payload;
+	struct sockaddr_in src;
+	struct net_dgram dg;
+	uint32_t dst_ip;
+	size_t plen, r;
+
+	if (!l->usable || !parse_frame(f, len, o->port, &payload, &plen, &src, &dst_ip) ||
+	    (l->bound_ip && l->bound_ip != dst_ip))
+		return false;
+	dg = (struct net_dgram){ .data = payload, .len = plen, .avail = plen,
+				 .src = (const struct sockaddr *)&src, .src_len = sizeof(src) };
+	bump(&st->datagrams, 1);
+	xloop_address(l, l->out, &src, dst_ip);
+	r = o->fn(o->ctx, &dg, draining, l->iov[l->out].iov_base, l->reply_cap);
+	if (r) {
+		l->iov[l->out].iov_len = r;
+		l->out++;
+	}
+	return true;
+}
+
+/* Take up to batch descriptors off the RX ring, handle and answer their
+ * frames, recycle them. A multi-buffer frame (XDP_USE_SG) is a run of
+ * descriptors with XDP_PKT_CONTD on all but the last; its pieces are copied
+ * into l->reasm (a run may span two calls) and the frame handled at its last
+ * piece. Returns descriptors taken. */
 static unsigned rx_batch(const struct net_xsk_loop_opts *o, struct xloop *l, bool draining,
 			 struct net_xsk_loop_stats *st)
 {
 	struct net_xsk *x = o->x;
 	uint32_t idx = 0, n = xsk_ring_cons__peek(&x->rx, l->batch, &idx);
-	unsigned out = 0, bad = 0;
+	unsigned bad = 0;
 
+	l->out = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
-		const uint8_t *payload;
-		struct sockaddr_in src;
-		struct net_dgram dg;
-		uint32_t dst_ip;
-		size_t plen, r;
+		bool in_umem = d->addr + d->len <= x->area_len;
+		const uint8_t *f = in_umem ? xsk_umem__get_data(x->area, d->addr) : NULL;
 
-		if (d->addr + d->len <= x->area_len && l->usable &&
-		    parse_frame(xsk_umem__get_data(x->area, d->addr), d->len, o->port, &payload, &plen,
-				&src, &dst_ip) &&
-		    (!l->bound_ip || l->bound_ip == dst_ip)) {
-			dg = (struct net_dgram){ .data = payload, .len = plen, .avail = plen,
-						 .src = (const struct sockaddr *)&src,
-						 .src_len = sizeof(src) };
-			bump(&st->datagrams, 1);
-			xloop_address(l, out, &src, dst_ip);
-			r = o->fn(o->ctx, &dg, draining, l->iov[out].iov_base, l->reply_cap);
-			if (r) {
-				l->iov[out].iov_len = r;
-				out++;
+		if ((d->options & XDP_PKT_CONTD) || l->asm_len || l->asm_bad) {
+			if (!in_umem || l->asm_len + d->len > sizeof(l->reasm)) {
+				l->asm_bad = true;
+			} else {
+				memcpy(l->reasm + l->asm_len, f, d->len);
+				l->asm_len += d->len;
 			}
-		} else {
+			if (!(d->options & XDP_PKT_CONTD)) {
+				if (l->asm_bad || !handle_frame(o, l, l->reasm, l->asm_len, draining, st))
+					bad++;
+				else
+					bump(&st->multi_buffer, 1);
+				l->asm_len = 0;
+				l->asm_bad = false;
+			}
+		} else if (!in_umem || !handle_frame(o, l, f, d->len, draining, st)) {
 			bad++;
 		}
 		/* aligned mode: the frame's base, whatever offset the data had */
@@ -502,8 +564,8 @@ static unsigned rx_batch(const struct net_xsk_loop_opts *o, struct xloop *l, boo
 	}
 	if (bad)
 		bump(&st->not_parsed, bad);
-	if (out)
-		send_all(o->reply_fd, l->tx, out, st);
+	if (l->out)
+		send_all(o->reply_fd, l->tx, l->out, st);
 	fill_top_up(x);
 	return n;
 }

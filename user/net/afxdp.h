@@ -28,9 +28,11 @@
  * Frames carry no receive timestamp: --max-wait-ms shedding does not apply
  * to AF_XDP queries (a full RX ring drops instead: rx_ring_full).
  *
- * Queries larger than one frame (RVF_WIRE_XSK_MAX_FRAME) are never
- * redirected: they arrive as IP fragments or multi-buffer frames, which the
- * prefilter passes to the stack and the UDP path answers.
+ * Queries in frames larger than RVF_WIRE_XSK_MAX_FRAME (jumbo MTUs) are
+ * redirected only to sockets bound with XDP_USE_SG (multi_buffer), and then
+ * reassembled from their descriptors; otherwise the prefilter passes them to
+ * the stack. Queries larger than the MTU arrive as IP fragments, which are
+ * never redirected: the stack reassembles them and the UDP path answers.
  *
  * Errors: 0 / -errno, logged through the library log.
  */
@@ -66,18 +68,23 @@ struct net_xsk_opts {
 	uint32_t fill_size;             /* 0 = NET_XSK_RING */
 	uint32_t nframes;               /* 0 = rx_size + fill_size */
 	bool no_zerocopy;               /* skip the zero-copy attempt */
+	bool multi_buffer;              /* bind with XDP_USE_SG (a frame larger than
+					 * one UMEM frame arrives as several
+					 * descriptors), else without */
 };
 
 /* Check sizes without creating anything: 0 or -EINVAL with the reason in why. */
 int net_xsk_check_opts(const struct net_xsk_opts *o, char *why, size_t why_len);
 
 /*
- * Create the UMEM and the socket on (ifname, queue): zero-copy, then copy.
- * *out (owned, net_xsk_close) and its mode on success. zc_err gets the
- * zero-copy attempt's -errno (0 when it worked or was skipped), so the
- * caller can say why it is in copy mode.
+ * Create the UMEM and the socket on (ifname, queue): zero-copy, then copy
+ * (with multi_buffer: zero-copy + SG, copy + SG, then copy without SG).
+ * *out (owned, net_xsk_close) and its mode on success. zc_err / sg_err get
+ * the refused zero-copy / multi-buffer copy attempt's -errno (0 when it
+ * worked or was not tried), so the caller can say what it runs and why.
  */
-int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err);
+int net_xsk_open(const struct net_xsk_opts *o, struct net_xsk **out, int *zc_err, int *sg_err);
+bool net_xsk_multi_buffer(const struct net_xsk *x);   /* bound with XDP_USE_SG */
 enum net_xsk_mode net_xsk_mode(const struct net_xsk *x);
 int net_xsk_fd(const struct net_xsk *x);
 uint32_t net_xsk_queue(const struct net_xsk *x);
@@ -110,6 +117,7 @@ struct net_xsk_loop_stats {
 	uint64_t sent;                  /* replies */
 	uint64_t send_errors;
 	uint64_t wakeups;               /* fill-ring wakeups asked of the kernel */
+	uint64_t multi_buffer;          /* frames reassembled from several descriptors */
 };
 
 /* Serve the socket until stop_fd becomes readable, then answer what is on

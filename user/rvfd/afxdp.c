@@ -125,8 +125,8 @@ static int fall_back(struct rvfd *d)
 
 int afxdp_setup(struct rvfd *d)
 {
-	unsigned have, nq, zc = 0, copy = 0, mtu, room;
-	int first_zc_err = 0, rc;
+	unsigned have, nq, zc = 0, copy = 0, sg = 0, mtu, room;
+	int first_zc_err = 0, first_sg_err = 0, rc;
 
 	d->xsk_mode = NET_XSK_OFF;
 	d->xsk_why[0] = '\0';
@@ -143,15 +143,11 @@ int afxdp_setup(struct rvfd *d)
 			return log_fail(-EINVAL, "--queues: %s has %u RX queue%s (0..%u); queue %u does not "
 					"exist", d->iface, have, have == 1 ? "" : "s", have - 1,
 					d->xsk_queues[i]);
-	/* The prefilter redirects whole frames up to RVF_WIRE_XSK_MAX_FRAME; a
-	 * UMEM frame holds its size less the kernel's 256 bytes of headroom. A
-	 * frame the interface can carry (MTU + Ethernet + two VLAN tags) that
-	 * would be redirected but not fit is dropped by the socket: refuse. */
+	/* A UMEM frame holds its size less the kernel's 256 bytes of headroom;
+	 * frames the interface can carry (MTU + Ethernet + two VLAN tags) that
+	 * do not fit need XDP_USE_SG (several descriptors per frame). */
 	mtu = if_mtu(d->iface);
 	room = (d->xsk_opts.frame_size ? d->xsk_opts.frame_size : NET_XSK_FRAME_SIZE) - 256;
-	if (room < RVF_WIRE_XSK_MAX_FRAME && mtu + 22 > room)
-		return log_fail(-EINVAL, "--xsk-frame-size %u holds frames up to %u bytes; %s's MTU %u "
-				"needs --xsk-frame-size 4096", room + 256, room, d->iface, mtu);
 	if (d->filter_level != RVFD_FILTER_EBPF || !d->xdp_attached) {
 		why(d, "AF_XDP needs the eBPF prefilter attached as XDP on %s (filter level %s%s)",
 		    d->iface, filter_level_name(d->filter_level),
@@ -165,7 +161,7 @@ int afxdp_setup(struct rvfd *d)
 	for (unsigned i = 0; i < nq; i++) {
 		struct rvfd_worker *w = &d->xworkers[i];
 		struct net_xsk_opts o = d->xsk_opts;
-		int zc_err = 0;
+		int zc_err = 0, sg_err = 0;
 
 		d->n_xworkers = i + 1;
 		w->d = d;
@@ -175,7 +171,10 @@ int afxdp_setup(struct rvfd *d)
 			return log_fail(rc, "query context: %s", rvf_strerror(rc));
 		o.ifname = d->iface;
 		o.queue = d->xsk_queues[i];
-		rc = net_xsk_open(&o, &w->xsk, &zc_err);
+		o.multi_buffer = mtu + 22 > room;
+		rc = net_xsk_open(&o, &w->xsk, &zc_err, &sg_err);
+		if (sg_err && !first_sg_err)
+			first_sg_err = sg_err;
 		if (zc_err) {
 			d->xsk_zc_refused++;
 			if (!first_zc_err)
@@ -186,7 +185,17 @@ int afxdp_setup(struct rvfd *d)
 			    rvf_last_error()[0] ? rvf_last_error() : strerror(-rc));
 			return fall_back(d);
 		}
-		if ((rc = filter_xsk_set(d, o.queue, net_xsk_fd(w->xsk)))) {
+		/* Without SG, the prefilter still redirects frames up to
+		 * RVF_WIRE_XSK_MAX_FRAME: smaller UMEM frames would drop some */
+		if (!net_xsk_multi_buffer(w->xsk) && room < RVF_WIRE_XSK_MAX_FRAME && mtu + 22 > room) {
+			close_all(d);
+			return log_fail(-EINVAL, "--xsk-frame-size %u holds frames up to %u bytes; %s's MTU "
+					"%u needs --xsk-frame-size 4096 (multi-buffer AF_XDP refused: %s)",
+					room + 256, room, d->iface, mtu, strerror(-sg_err));
+		}
+		if (net_xsk_multi_buffer(w->xsk))
+			sg++;
+		if ((rc = filter_xsk_set(d, o.queue, net_xsk_fd(w->xsk), net_xsk_multi_buffer(w->xsk)))) {
 			why(d, "rvf_xsks[%u] refused the socket: %s", o.queue, strerror(-rc));
 			return fall_back(d);
 		}
@@ -212,6 +221,12 @@ int afxdp_setup(struct rvfd *d)
 		why(d, "%u queue%s zero-copy, %u copy", zc, zc == 1 ? "" : "s", copy);
 	if (first_zc_err)
 		why(d, "zero-copy refused by the driver: %s", strerror(-first_zc_err));
+	if (sg)
+		why(d, "multi-buffer (XDP_USE_SG) for frames above %u bytes at MTU %u", room, mtu);
+	else if (mtu + 22 > RVF_WIRE_XSK_MAX_FRAME)
+		why(d, "frames above %u bytes take the UDP path (multi-buffer refused: %s)",
+		    RVF_WIRE_XSK_MAX_FRAME, strerror(-first_sg_err));
+	d->xsk_multi_buffer = sg;
 	return 0;
 }
 

@@ -130,6 +130,7 @@ struct rvfd {
 	char xsk_why[512];              /* how it came to be, for humans */
 	uint64_t xsk_zc_refused;        /* sockets whose zero-copy bind was refused */
 	uint64_t xsk_fallbacks;         /* 1 when AF_XDP was asked for and UDP serves alone */
+	unsigned xsk_multi_buffer;      /* sockets bound with XDP_USE_SG */
 	struct rvfd_worker *xworkers;   /* n_xworkers, one per AF_XDP socket */
 	unsigned n_xworkers;
 
@@ -178,8 +179,9 @@ void filter_publish_user(struct rvfd *d, const struct rvf_wire_counters *user);
 void filter_teardown(struct rvfd *d);
 /* Kernel counters of a slot (RVF_WIRE_SLOT_XDP/SOCK); -ENOENT below eBPF. */
 int filter_counters(struct rvfd *d, uint32_t slot, struct rvf_wire_counters *out);
-/* AF_XDP socket fd into / out of the prefilter's rvf_xsks[queue]. */
-int filter_xsk_set(struct rvfd *d, uint32_t queue, int fd);
+/* AF_XDP socket fd into / out of the prefilter's rvf_xsks[queue] (and
+ * rvf_xsks_sg[queue] for a socket bound with XDP_USE_SG). */
+int filter_xsk_set(struct rvfd *d, uint32_t queue, int fd, bool multi_buffer);
 void filter_xsk_clear(struct rvfd *d, uint32_t queue);
 
 /* afxdp.c */

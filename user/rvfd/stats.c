@@ -18,7 +18,7 @@
  *   afxdp null without --xdp-mode afxdp, else {mode ("zerocopy", "copy" or
  *         "udp" when it fell back), note, sockets, zerocopy_refused,
  *         fallbacks, frames, datagrams, not_parsed, sent, send_errors,
- *         wakeups, xdp_statistics {rx_dropped, rx_invalid_descs,
+ *         wakeups, multi_buffer_sockets, multi_buffer_frames, xdp_statistics {rx_dropped, rx_invalid_descs,
  *         rx_ring_full, rx_fill_ring_empty_descs, tx_invalid_descs}}
  * *   namespaces [{ns, path, dim, live, epoch, refreshes}], request_id (a decimal string)
  */
@@ -151,6 +151,7 @@ static void jafxdp(struct jbuf *j, struct rvfd *d)
 		x.sent += rd(&w->xio.sent);
 		x.send_errors += rd(&w->xio.send_errors);
 		x.wakeups += rd(&w->xio.wakeups);
+		x.multi_buffer += rd(&w->xio.multi_buffer);
 		if (w->xsk && net_xsk_kernel_stats(w->xsk, &one) == 0) {
 			k.rx_dropped += one.rx_dropped;
 			k.rx_invalid_descs += one.rx_invalid_descs;
@@ -163,12 +164,14 @@ static void jafxdp(struct jbuf *j, struct rvfd *d)
 	jstr(j, d->xsk_why);
 	jp(j, ",\"sockets\":%u,\"zerocopy_refused\":%llu,\"fallbacks\":%llu,\"frames\":%llu,"
 	   "\"datagrams\":%llu,\"not_parsed\":%llu,\"sent\":%llu,\"send_errors\":%llu,"
-	   "\"wakeups\":%llu,\"xdp_statistics\":{\"rx_dropped\":%llu,\"rx_invalid_descs\":%llu,"
+	   "\"wakeups\":%llu,\"multi_buffer_sockets\":%u,\"multi_buffer_frames\":%llu,"
+	   "\"xdp_statistics\":{\"rx_dropped\":%llu,\"rx_invalid_descs\":%llu,"
 	   "\"rx_ring_full\":%llu,\"rx_fill_ring_empty_descs\":%llu,\"tx_invalid_descs\":%llu}}",
 	   d->n_xworkers, (unsigned long long)d->xsk_zc_refused, (unsigned long long)d->xsk_fallbacks,
 	   (unsigned long long)x.frames, (unsigned long long)x.datagrams,
 	   (unsigned long long)x.not_parsed, (unsigned long long)x.sent,
-	   (unsigned long long)x.send_errors, (unsigned long long)x.wakeups,
+	   (unsigned long long)x.send_errors, (unsigned long long)x.wakeups, d->xsk_multi_buffer,
+	   (unsigned long long)x.multi_buffer,
 	   (unsigned long long)k.rx_dropped, (unsigned long long)k.rx_invalid_descs,
 	   (unsigned long long)k.rx_ring_full, (unsigned long long)k.rx_fill_ring_empty_descs,
 	   (unsigned long long)k.tx_invalid_descs);

@@ -3,15 +3,18 @@
  * the plain UDP path, on the same veth pair between two namespaces and the
  * same queries, in one run.
  *
- * Both daemons attach the XDP prefilter natively on the server's veth end
- * (the UDP one with --iface alone), so the only difference is whether valid
- * queries are redirected into the AF_XDP socket or passed to the stack.
+ * Every daemon attaches the XDP prefilter natively on the server's veth end
+ * (the UDP ones with --iface alone), so the only difference is whether valid
+ * queries are redirected into the AF_XDP socket or passed to the stack. The
+ * UDP path runs twice: with its default io_uring transport and with
+ * RVF_IO=syscall (recvmmsg/sendmmsg; AF_XDP replies also go by sendmmsg),
+ * because on veth the two differ more than the paths do.
  * Small shapes (dim 16, k 1, ef 16) keep the search cheap so the network
  * cost shows; the in-process search time of the same queries is measured
  * and subtracted.
  *
- * Per path, three alternating rounds (UDP, AF_XDP, UDP, AF_XDP, ...; the
- * summary takes the median of each):
+ * Per path, three interleaved rounds (UDP io_uring, UDP syscall, AF_XDP,
+ * ...; the summary takes the median of each):
  *   latency   one query at a time from the client namespace: p50, p99, and
  *             p50 minus the in-process p50 (the network part)
  *   qps       rvf-load closed loop (16 in flight, 3 s): answered queries/s
@@ -45,7 +48,8 @@
 #define A_NQ  1000
 
 struct side {
-	const char *name;               /* "udp" | "afxdp_copy" */
+	const char *name;               /* "udp_uring" | "udp_syscall" | "afxdp_copy" */
+	const char *io;                 /* RVF_IO for the daemon, NULL = unset */
 	double p50[3], p99[3], qps[3], dcpu[3], scpu[3];
 };
 
@@ -162,7 +166,10 @@ static int round_of(struct side *sd, int r, const char *dir, const char *store, 
 	ssize_t n;
 
 	snprintf(log, sizeof(log), "%s/bench-rvfd-%s-%d.log", dir, sd->name, r);
+	if (sd->io)
+		setenv("RVF_IO", sd->io, 1);
 	port = start_rvfd(log, ns_srv, store, "10.203.0.2:0", extra, NULL, 0);
+	unsetenv("RVF_IO");
 	if (!port || !lat)
 		goto out;
 	fd = open(log, O_RDONLY);
@@ -216,7 +223,9 @@ int bench_afxdp(const char *dir)
 {
 	struct data_synth_opts so = { .n = 5000, .nq = A_NQ, .dim = A_DIM };
 	struct data_mat base = { 0 }, qm = { 0 };
-	struct side udp = { .name = "udp" }, xdp = { .name = "afxdp_copy" };
+	struct side udp = { .name = "udp_uring", .io = "uring" };
+	struct side sys = { .name = "udp_syscall", .io = "syscall" };
+	struct side xdp = { .name = "afxdp_copy", .io = NULL };   /* its UDP workers: the default */
 	char store[PATH_MAX], qfile[PATH_MAX], extra_udp[64], extra_xdp[96];
 	double *inproc = NULL, in_p50, in_p99, mhz = cpu_mhz();
 	int pid = (int)getpid() % 100000, ok = 1, rc;
@@ -263,20 +272,25 @@ int bench_afxdp(const char *dir)
 	snprintf(extra_xdp, sizeof(extra_xdp), "--iface rvx%ds --xdp-mode afxdp", pid);
 	for (int r = 0; r < ROUNDS && ok; r++)
 		ok = !round_of(&udp, r, dir, store, qfile, extra_udp, &qm, in_p50, mhz) &&
+		     !round_of(&sys, r, dir, store, qfile, extra_udp, &qm, in_p50, mhz) &&
 		     !round_of(&xdp, r, dir, store, qfile, extra_xdp, &qm, in_p50, mhz);
 	cleanup();
 	if (!ok) {
 		fprintf(stderr, "bench-rvfd: afxdp: a round failed (logs in %s)\n", dir);
 	} else {
-		printf("summary: AF_XDP copy mode vs UDP on veth (dim %d, k %d; in-process search p50 %.2f us "
-		       "subtracted): p50 %.1f vs %.1f us net (ratio %.2f), p99 %.1f vs %.1f us; max sustained "
-		       "%.0f vs %.0f QPS (ratio %.2f); daemon CPU per query %.0f vs %.0f cycles (ratio %.2f), "
-		       "whole machine %.0f vs %.0f cycles (ratio %.2f) at %.0f MHz\n",
-		       A_DIM, A_K, in_p50 * 1e6, (mid(xdp.p50) - in_p50) * 1e6, (mid(udp.p50) - in_p50) * 1e6,
-		       (mid(xdp.p50) - in_p50) / (mid(udp.p50) - in_p50), mid(xdp.p99) * 1e6,
-		       mid(udp.p99) * 1e6, mid(xdp.qps), mid(udp.qps), mid(xdp.qps) / mid(udp.qps),
-		       mid(xdp.dcpu) * mhz * 1e6, mid(udp.dcpu) * mhz * 1e6, mid(xdp.dcpu) / mid(udp.dcpu),
-		       mid(xdp.scpu) * mhz * 1e6, mid(udp.scpu) * mhz * 1e6, mid(xdp.scpu) / mid(udp.scpu), mhz);
+		printf("summary: AF_XDP copy mode vs the UDP path on veth (dim %d, k %d; in-process search "
+		       "p50 %.2f us subtracted; medians of %d interleaved rounds), AF_XDP / UDP io_uring "
+		       "(default) / UDP syscall: p50 net %.1f / %.1f / %.1f us, p99 %.1f / %.1f / %.1f us; max "
+		       "sustained %.0f / %.0f / %.0f QPS (AF_XDP x%.2f of io_uring, x%.2f of syscall); daemon "
+		       "CPU per query %.0f / %.0f / %.0f cycles; whole machine %.0f / %.0f / %.0f cycles per "
+		       "query at %.0f MHz (closed loop saturates both cores, so this is ~2 cores / QPS and "
+		       "includes the load generator and other jobs)\n",
+		       A_DIM, A_K, in_p50 * 1e6, ROUNDS, (mid(xdp.p50) - in_p50) * 1e6,
+		       (mid(udp.p50) - in_p50) * 1e6, (mid(sys.p50) - in_p50) * 1e6, mid(xdp.p99) * 1e6,
+		       mid(udp.p99) * 1e6, mid(sys.p99) * 1e6, mid(xdp.qps), mid(udp.qps), mid(sys.qps),
+		       mid(xdp.qps) / mid(udp.qps), mid(xdp.qps) / mid(sys.qps), mid(xdp.dcpu) * mhz * 1e6,
+		       mid(udp.dcpu) * mhz * 1e6, mid(sys.dcpu) * mhz * 1e6, mid(xdp.scpu) * mhz * 1e6,
+		       mid(udp.scpu) * mhz * 1e6, mid(sys.scpu) * mhz * 1e6, mhz);
 	}
 	data_mat_release(&base);
 	data_mat_release(&qm);

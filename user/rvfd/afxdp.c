@@ -16,9 +16,12 @@
  * The UDP workers keep serving what XDP passes: fragmented or oversized
  * queries, stats requests, queues without a socket.
  *
- * Teardown: the map entries are cleared first (new queries pass to the
- * stack), then the sockets are closed and their UMEMs unmapped; the XDP
- * program and the map go with filter_teardown.
+ * Shutdown: the map entries are cleared before the workers are told to
+ * stop (queries from then on pass to the stack, where the draining UDP
+ * workers answer SHUTTING_DOWN, instead of filling a ring nobody reads);
+ * the AF_XDP workers answer what their RX rings hold; then the sockets are
+ * closed and their UMEMs unmapped; the XDP program and the maps go with
+ * filter_teardown.
  */
 #include <errno.h>
 #include <linux/ethtool.h>
@@ -258,6 +261,13 @@ int afxdp_start(struct rvfd *d)
 		w->started = true;
 	}
 	return 0;
+}
+
+void afxdp_unmap(struct rvfd *d)
+{
+	for (unsigned i = 0; i < d->n_xworkers; i++)
+		if (d->xworkers[i].xsk)
+			filter_xsk_clear(d, net_xsk_queue(d->xworkers[i].xsk));
 }
 
 void afxdp_join(struct rvfd *d)

@@ -687,6 +687,7 @@ int main(int argc, char **argv)
 	ret = 0;
 
 out_workers:
+	afxdp_unmap(&d);
 	if (d.stop_fd >= 0)
 		signal_stop(&d);
 	for (unsigned t = 0; t < d.threads; t++)

@@ -190,6 +190,7 @@ void filter_xsk_clear(struct rvfd *d, uint32_t queue);
  * errors (a queue the interface does not have, out of memory). */
 int afxdp_setup(struct rvfd *d);
 int afxdp_start(struct rvfd *d);        /* the AF_XDP worker threads */
+void afxdp_unmap(struct rvfd *d);       /* map entries out: before the stop signal */
 void afxdp_join(struct rvfd *d);        /* after the stop signal */
 void afxdp_teardown(struct rvfd *d);    /* map entries out, sockets closed, freed */
 /* Every worker, UDP ones first then AF_XDP ones: i < rvfd_nworkers(d). */

@@ -101,20 +101,6 @@ static const char *ifname_srv(void)
 	return n;
 }
 
-static int enter_netns(const char *ns)
-{
-	char path[PATH_MAX];
-	int fd, rc;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = setns(fd, CLONE_NEWNET);
-	close(fd);
-	return rc;
-}
-
 /* ---- the client side (a forked child in the client namespace) ------------ */
 
 /* Does the reply equal the in-process results? */
@@ -151,51 +137,6 @@ static size_t roundtrip(struct client *c, const uint8_t *q, size_t len, uint64_t
 	return 0;
 }
 
-static uint16_t icmp_sum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)(b[i] << 8 | b[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return htons((uint16_t)~s);
-}
-
-/* One ICMP echo to ip answered (raw socket): 0, else -1. */
-static int ping_once(const char *ip)
-{
-	struct sockaddr_in to = { .sin_family = AF_INET };
-	struct icmphdr e = { .type = ICMP_ECHO, .un.echo = { .id = htons(0x5256), .sequence = htons(1) } };
-	uint8_t buf[256];
-	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP), rc = -1;
-
-	if (fd < 0)
-		return -1;
-	inet_pton(AF_INET, ip, &to.sin_addr);
-	e.checksum = icmp_sum(&e, sizeof(e));
-	for (int t = 0; t < 3 && rc; t++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		sendto(fd, &e, sizeof(e), 0, (struct sockaddr *)&to, sizeof(to));
-		while (rc && poll(&p, 1, 1000) > 0) {
-			ssize_t n = recv(fd, buf, sizeof(buf), 0);
-			const struct iphdr *iph = (const void *)buf;
-			const struct icmphdr *r;
-
-			if (n < (ssize_t)sizeof(*iph) || n < iph->ihl * 4 + (ssize_t)sizeof(*r))
-				continue;
-			r = (const void *)(buf + iph->ihl * 4);
-			if (iph->saddr == to.sin_addr.s_addr && r->type == ICMP_ECHOREPLY &&
-			    r->un.echo.id == e.un.echo.id)
-				rc = 0;
-		}
-	}
-	close(fd);
-	return rc;
-}
-
 /* Queries 0..n-1 only, each compared, on a connected socket: a reply from
  * any other address or port than the one asked would not arrive. 0 or the
  * failing query + 1. */
@@ -204,7 +145,7 @@ static int query_client(const char *ns, const char *ip, uint16_t port, int n)
 	static uint8_t pkt[4096], rep[4096];
 	struct client c;
 
-	if (enter_netns(ns))
+	if (netns_enter(ns))
 		return 200;
 	client_open(&c, ip, port);
 	if (connect(c.fd, (struct sockaddr *)&c.to, sizeof(c.to)))
@@ -230,7 +171,7 @@ static int client_main(const char *ns, const char *ip, uint16_t port)
 	const char msg[] = "not a query";
 	ssize_t n;
 
-	if (enter_netns(ns))
+	if (netns_enter(ns))
 		return 200;
 	client_open(&c, ip, port);
 	for (int i = 0; i < NQ; i++) {
@@ -263,45 +204,6 @@ static int client_main(const char *ns, const char *ip, uint16_t port)
 	close(e.fd);
 	close(c.fd);
 	return 0;
-}
-
-/* A UDP echo server on ip:ECHO_PORT in the server namespace (a child):
- * answers datagrams until killed. Ready when this returns. */
-static pid_t echo_server(const char *ns, const char *ip)
-{
-	int pfd[2];
-	char ok;
-	pid_t pid;
-
-	assert_int_equal(pipe(pfd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(ECHO_PORT) };
-		struct sockaddr_in from;
-		socklen_t fl = sizeof(from);
-		uint8_t b[2048];
-		int fd;
-
-		close(pfd[0]);
-		inet_pton(AF_INET, ip, &a.sin_addr);
-		if (enter_netns(ns) || (fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0 ||
-		    bind(fd, (struct sockaddr *)&a, sizeof(a)))
-			_exit(1);
-		if (write(pfd[1], "y", 1) != 1)
-			_exit(1);
-		for (;;) {
-			ssize_t n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
-
-			if (n > 0)
-				sendto(fd, b, (size_t)n, 0, (struct sockaddr *)&from, fl);
-			fl = sizeof(from);
-		}
-	}
-	close(pfd[1]);
-	assert_int_equal(read(pfd[0], &ok, 1), 1);
-	close(pfd[0]);
-	return pid;
 }
 
 /* ---- the server side -------------------------------------------------------- */
@@ -355,7 +257,7 @@ static json_t *stats_from_client_ns(struct run *r)
 	json_t *o;
 
 	assert_true(fd >= 0);
-	assert_int_equal(enter_netns(r->p->cli), 0);
+	assert_int_equal(netns_enter(r->p->cli), 0);
 	client_open(&c, r->ip, r->d.port);
 	o = get_stats(&c);
 	close(c.fd);
@@ -401,7 +303,7 @@ static void copy_mode_answers_as_in_process_and_the_stack_still_works(void **sta
 		fail_msg("want copy mode after a refused zero-copy bind in:\n%s", r.d.text);
 	/* ARP must work while attached: nothing cached yet */
 	assert_int_equal(sh("ip -n %s neigh flush all", r.p->cli), 0);
-	echo = echo_server(r.p->srv, r.ip);
+	echo = udp_echo_server(r.p->srv, r.ip, ECHO_PORT);
 	cli = fork();
 	assert_true(cli >= 0);
 	if (cli == 0)
@@ -461,7 +363,7 @@ static int bad_client(const char *ns, const char *ip, uint16_t port)
 	struct client c;
 	uint8_t pkt[4096], rep[4096];
 
-	if (enter_netns(ns))
+	if (netns_enter(ns))
 		return 200;
 	client_open(&c, ip, port);
 	send_bads(&c, qv, 1u << B_NAN, status);
@@ -694,7 +596,7 @@ static int big_client(const char *ns, const char *ip, uint16_t port)
 	static uint8_t pkt[8192], rep[4096];
 	struct client c;
 
-	if (enter_netns(ns))
+	if (netns_enter(ns))
 		return 200;
 	client_open(&c, ip, port);
 	for (int i = 0; i < NBIG; i++) {

@@ -22,6 +22,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sched.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <unistd.h>
 
 #include "rvfd_harness.h"
@@ -582,4 +585,104 @@ void find_binary(void)
 	free(dn);
 	if (!realpath(tmp, rvfd_bin))
 		snprintf(rvfd_bin, sizeof(rvfd_bin), "%.*s", (int)sizeof(rvfd_bin) - 1, tmp);
+}
+
+/* ---- network helpers --------------------------------------------------------- */
+
+int netns_enter(const char *ns)
+{
+	char path[PATH_MAX];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return rc;
+}
+
+static uint16_t icmp_sum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint32_t s = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		s += (uint32_t)(b[i] << 8 | b[i + 1]);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return htons((uint16_t)~s);
+}
+
+/* One ICMP echo to ip answered (raw socket): 0, else -1. */
+int ping_once(const char *ip)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct icmphdr e = { .type = ICMP_ECHO, .un.echo = { .id = htons(0x5256), .sequence = htons(1) } };
+	uint8_t buf[256];
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, ip, &to.sin_addr);
+	e.checksum = icmp_sum(&e, sizeof(e));
+	for (int t = 0; t < 3 && rc; t++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		sendto(fd, &e, sizeof(e), 0, (struct sockaddr *)&to, sizeof(to));
+		while (rc && poll(&p, 1, 1000) > 0) {
+			ssize_t n = recv(fd, buf, sizeof(buf), 0);
+			const struct iphdr *iph = (const void *)buf;
+			const struct icmphdr *r;
+
+			if (n < (ssize_t)sizeof(*iph) || n < iph->ihl * 4 + (ssize_t)sizeof(*r))
+				continue;
+			r = (const void *)(buf + iph->ihl * 4);
+			if (iph->saddr == to.sin_addr.s_addr && r->type == ICMP_ECHOREPLY &&
+			    r->un.echo.id == e.un.echo.id)
+				rc = 0;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/* A UDP echo server on ip:port in namespace ns (a child):
+ * answers datagrams until killed. Ready when this returns. */
+pid_t udp_echo_server(const char *ns, const char *ip, uint16_t port)
+{
+	int pfd[2];
+	char ok;
+	pid_t pid;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		uint8_t b[2048];
+		int fd;
+
+		close(pfd[0]);
+		inet_pton(AF_INET, ip, &a.sin_addr);
+		if (netns_enter(ns) || (fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0 ||
+		    bind(fd, (struct sockaddr *)&a, sizeof(a)))
+			_exit(1);
+		if (write(pfd[1], "y", 1) != 1)
+			_exit(1);
+		for (;;) {
+			ssize_t n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+
+			if (n > 0)
+				sendto(fd, b, (size_t)n, 0, (struct sockaddr *)&from, fl);
+			fl = sizeof(from);
+		}
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &ok, 1), 1);
+	close(pfd[0]);
+	return pid;
 }

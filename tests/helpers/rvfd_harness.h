@@ -145,4 +145,13 @@ void netpair_create(struct netpair *p, int n, int mtu);
 void netpair_destroy(struct netpair *p);
 void destroy_all_pairs(void);
 
+/* setns into the named namespace (/run/netns/NS): 0 or -1. */
+int netns_enter(const char *ns);
+/* One ICMP echo to ip answered (raw socket, in the caller's namespace): 0,
+ * else -1 after three tries of 1 s. */
+int ping_once(const char *ip);
+/* A forked UDP echo server on ip:port in namespace ns: answers every
+ * datagram until killed (SIGKILL it). Ready when this returns. */
+pid_t udp_echo_server(const char *ns, const char *ip, uint16_t port);
+
 #endif

@@ -416,8 +416,14 @@ static int xloop_init(struct xloop *l, const struct net_xsk_loop_opts *o)
 		l->bound_ip = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
 		l->usable = true;
 	} else if (ss.ss_family == AF_INET6) {
+		int v6only = 0;
+		socklen_t ol = sizeof(v6only);
+
+		/* [::] answers IPv4 as v4-mapped, unless it is IPv6-only */
 		l->v6_any = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
-		l->usable = l->v6_any;
+		if (getsockopt(o->reply_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol))
+			v6only = 1;
+		l->usable = l->v6_any && !v6only;
 	}
 	if (!l->usable)
 		log_warn("AF_XDP: the reply socket cannot answer IPv4; redirected frames are dropped");

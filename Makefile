@@ -60,7 +60,7 @@ CFLAGS   = $(CFLAGS_BASE) $(OPT)
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
-LIBS    := -luring -lxxhash -lcrypto -ljansson -lbpf -lelf -lz -lpthread -lm
+LIBS    := -luring -lxxhash -lcrypto -ljansson -lxdp -lbpf -lelf -lz -lpthread -lm
 
 SVC_MODS   := bpfload net
 SVC_SRCS   := $(foreach m,$(SVC_MODS),$(wildcard user/$(m)/*.c))

@@ -10,7 +10,11 @@
  *                     above ~3.5 KB. XDP runs before reassembly: it judges
  *                     unfragmented datagrams and first fragments (whose UDP
  *                     length is the whole datagram's) by their header and
- *                     passes every other fragment.
+ *                     passes every other fragment. A valid, unfragmented
+ *                     query is redirected into the AF_XDP socket of its RX
+ *                     queue (rvf_xsks) when the daemon put one there; with
+ *                     no socket for the queue (the map's default, and the
+ *                     whole of rvfd's plain UDP mode) it passes as before.
  *
  * Invariants:
  *  - O(1) per packet: the 32-byte header, the length, two array lookups. The
@@ -24,7 +28,8 @@
  *    (other ports, ARP, IPv6, non-UDP, malformed IP, fragments we cannot
  *    judge) passes to the stack and is counted as other_passed or fragments.
  *  - Every packet a program sees is counted exactly once, in its slot of
- *    rvf_counters (RVF_WIRE_SLOT_XDP or _SOCK).
+ *    rvf_counters (RVF_WIRE_SLOT_XDP or _SOCK); `redirected` is not a
+ *    reason but the part of `passed` that went to an AF_XDP socket.
  *
  * Check order (the daemon's validator uses the same, so the three counter
  * slots agree): truncated, magic (a stats request passes), version, header
@@ -39,6 +44,13 @@
  *   rvf_members  ARRAY[RVF_WIRE_MEMBER_WORDS] of u64, mmapable: bit ns%64 of
  *                word ns/64 set = served; flipped with atomic or/and.
  *   rvf_counters PERCPU_ARRAY[RVF_WIRE_NSLOTS] of struct rvf_wire_counters.
+ *   rvf_xsks     XSKMAP[RVF_WIRE_XSK_QUEUES], keyed by RX queue index: the
+ *                daemon's AF_XDP sockets (rvfd --xdp-mode afxdp). A query
+ *                redirected there counts as passed and as redirected.
+ *   rvf_xsks_sg  the same for frames above RVF_WIRE_XSK_MAX_FRAME (multi-
+ *                buffer, xdp_prefilter_mb): only sockets bound with
+ *                XDP_USE_SG, which take a frame as several descriptors, are
+ *                put here; without one such frames pass to the stack.
  * Constants in .rodata, set by the loader before load: rvf_port, and
  * rvf_abi_version, which the loader checks against RVF_WIRE_ABI_VERSION.
  *
@@ -93,6 +105,13 @@ struct {
 	__type(value, struct rvf_wire_counters);
 } rvf_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, RVF_WIRE_XSK_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} rvf_xsks SEC(".maps"), rvf_xsks_sg SEC(".maps");
+
 /* Not in the 6.1 uapi headers this builds against. */
 struct pf_vlan {
 	__be16 tci;
@@ -125,6 +144,7 @@ static __always_inline void count(__u32 slot, __u32 idx)
 	case RVF_WIRE_R_TRUNCATED:   c->truncated++; break;
 	case PF_OTHER:               c->other_passed++; break;
 	case PF_FRAGMENT:            c->fragments++; break;
+	case PF_REDIRECTED:          c->redirected++; break;
 	}
 }
 
@@ -213,12 +233,15 @@ int sock_prefilter(struct __sk_buff *skb)
 
 /*
  * UDP to rvf_port with the query header at hand (ip, udp and q point into
- * the packet or at stack copies): lengths, then the shared check.
+ * the packet or at stack copies): lengths, then the shared check. A valid
+ * query whose frame holds the whole datagram (not a first fragment) is
+ * PF_PASSED_WHOLE, decided after the check so the verifier walks the check
+ * once for both kinds of frame.
  */
 static __always_inline __u32 judge_udp(struct xdp_md *ctx, const struct iphdr *ip, __u32 l3,
 				       const struct udphdr *udp, const struct pf_query *q)
 {
-	__u32 frag = bpf_ntohs(ip->frag_off), ihl = ip->ihl * 4, udp_len, frame, ip_len;
+	__u32 frag = bpf_ntohs(ip->frag_off), ihl = ip->ihl * 4, udp_len, frame, ip_len, idx;
 
 	if (udp->dest != bpf_htons(rvf_port))
 		return PF_OTHER;
@@ -234,7 +257,8 @@ static __always_inline __u32 judge_udp(struct xdp_md *ctx, const struct iphdr *i
 		if (ip_len > frame - l3 || ip_len < ihl + udp_len)
 			return RVF_WIRE_R_TRUNCATED;
 	}
-	return check_query(q, udp_len - sizeof(*udp));
+	idx = check_query(q, udp_len - sizeof(*udp));
+	return idx == RVF_WIRE_R_PASSED && !(frag & PF_IP_MF) ? PF_PASSED_WHOLE : idx;
 }
 
 /*
@@ -309,10 +333,29 @@ static __always_inline __u32 xdp_judge(struct xdp_md *ctx)
 	return judge_udp(ctx, &ip, l3, &h.udp, &h.q);
 }
 
+/*
+ * A valid query that is a whole datagram in one frame goes to the AF_XDP
+ * socket of its queue, if any: rvf_xsks for frames of at most
+ * RVF_WIRE_XSK_MAX_FRAME bytes (what a 4 KiB AF_XDP frame holds past the
+ * kernel's headroom), rvf_xsks_sg for larger (multi-buffer) ones, which a
+ * socket bound without XDP_USE_SG would drop. Fragments and everything else
+ * take the stack.
+ */
 static __always_inline int xdp_prefilter_run(struct xdp_md *ctx)
 {
 	__u32 idx = xdp_judge(ctx);
+	long act;
 
+	if (idx == PF_PASSED_WHOLE) {
+		count(RVF_WIRE_SLOT_XDP, RVF_WIRE_R_PASSED);
+		if (bpf_xdp_get_buff_len(ctx) > RVF_WIRE_XSK_MAX_FRAME)
+			act = bpf_redirect_map(&rvf_xsks_sg, ctx->rx_queue_index, XDP_PASS);
+		else
+			act = bpf_redirect_map(&rvf_xsks, ctx->rx_queue_index, XDP_PASS);
+		if (act == XDP_REDIRECT)
+			count(RVF_WIRE_SLOT_XDP, PF_REDIRECTED);
+		return (int)act;
+	}
 	count(RVF_WIRE_SLOT_XDP, idx);
 	return passes(idx) || idx == PF_FRAGMENT ? XDP_PASS : XDP_DROP;
 }

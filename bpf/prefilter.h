@@ -55,7 +55,11 @@ _Static_assert(sizeof(struct pf_query) == RVF_WIRE_QUERY_HDR_LEN, "pf_query size
 enum pf_counter {
 	PF_OTHER = RVF_WIRE_R_NREASONS,     /* not a query for us: passed */
 	PF_FRAGMENT,                        /* non-first IP fragment: passed unchecked */
-	PF_NCOUNTERS
+	PF_REDIRECTED,                      /* a passed query sent to an AF_XDP socket */
+	PF_NCOUNTERS,
+	PF_PASSED_WHOLE = 0x100             /* XDP only, not a counter: a valid query
+					     * that is a whole datagram (counted as
+					     * passed; an AF_XDP candidate) */
 };
 
 #define PF_COUNTER_AT(idx, f) \
@@ -73,6 +77,7 @@ PF_COUNTER_AT(RVF_WIRE_R_TRUNCATED, truncated);
 PF_COUNTER_AT(RVF_WIRE_R_NONFINITE, nonfinite);
 PF_COUNTER_AT(PF_OTHER, other_passed);
 PF_COUNTER_AT(PF_FRAGMENT, fragments);
+PF_COUNTER_AT(PF_REDIRECTED, redirected);
 _Static_assert(sizeof(struct rvf_wire_counters) >= PF_NCOUNTERS * 8, "counters cover the indexes");
 
 /* struct rvf_wire_ns read as one little-endian u64 (see ns_shape()). */

@@ -188,6 +188,15 @@ struct rvf_wire_counters {
 	rvf_u64 redirected;             /* AF_XDP: queries redirected to a socket */
 };
 
+/* AF_XDP (rvfd --xdp-mode afxdp): the XSKMAPs `rvf_xsks` and `rvf_xsks_sg`
+ * have one slot per RX queue index below RVF_WIRE_XSK_QUEUES; XDP redirects
+ * a query through rvf_xsks when its frame is at most RVF_WIRE_XSK_MAX_FRAME
+ * bytes (a 4 KiB UMEM frame less the kernel's 256-byte headroom), larger
+ * (multi-buffer) frames through rvf_xsks_sg, which holds only sockets bound
+ * with XDP_USE_SG; with no socket in the slot the query takes the UDP path. */
+#define RVF_WIRE_XSK_QUEUES         64u
+#define RVF_WIRE_XSK_MAX_FRAME      3840u
+
 /* Keys of the counters map: which program counted. */
 enum rvf_wire_counter_slot {
 	RVF_WIRE_SLOT_XDP = 0,

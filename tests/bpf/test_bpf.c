@@ -875,7 +875,7 @@ static void segment_round_trips_through_a_store(void **state)
 	assert_memory_equal(prog, obj, len);
 	assert_int_equal(h.program_type, RVF_EBPF_PROG_SOCKET_FILTER);
 	assert_int_equal(h.max_dimension, RVF_WIRE_MAX_DIM);
-	assert_int_equal(h.map_count, 3);
+	assert_int_equal(h.map_count, 5);   /* rvf_ns, rvf_members, rvf_counters, rvf_xsks, rvf_xsks_sg */
 	assert_true(h.insn_count > 100);
 	rvf_bpf_builtin_hash(bh);
 	assert_memory_equal(h.program_hash, bh, 32);
@@ -993,7 +993,7 @@ static bool is_pinned(const char *dir, const char *name)
 }
 
 static const char *const PINS[] = { "sock_prefilter", "xdp_prefilter", "xdp_prefilter_mb",
-				    "rvf_ns", "rvf_members", "rvf_counters" };
+				    "rvf_ns", "rvf_members", "rvf_counters", "rvf_xsks", "rvf_xsks_sg" };
 #define NPIN (sizeof(PINS) / sizeof(PINS[0]))
 
 static void pins_are_named_and_removed_on_close(void **state)

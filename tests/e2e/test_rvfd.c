@@ -6,16 +6,15 @@
  *
  * Covered: replies equal in-process results (ids and distances, many k/ef)
  * on the io_uring and the syscall path and with io_uring denied by seccomp;
- * every kind of bad datagram gets its status or is dropped, and the stats
- * counters equal what was sent; metadata filters by id; OVERLOADED for
- * queries that queued too long; a commit by another process becomes visible
- * while serving; SIGTERM exits 0; bad configuration exits non-zero with a
- * message; and, on a veth pair between two network namespaces this test
- * creates and removes, MTU 1500 (queries fragment) and 9000.
+ * metadata filters by id; OVERLOADED for queries that queued too long; a
+ * burst beyond the buffer ring; a commit by another process becomes
+ * visible while serving; SIGTERM exits 0; bad configuration exits non-zero
+ * with a message; the rvf CLI against the daemon. The kernel filters and
+ * the veth tests are in test_rvfd_filter.c, AF_XDP in test_afxdp.c; the
+ * harness and the fixture in tests/helpers/rvfd_{harness,fixture}.c.
  *
  * The binary: $RVFD_BIN, else ../bin/rvfd next to this test binary. Network
- * traffic: loopback, or veth pairs in namespaces named rvt<pid>... that the
- * fixture removes on every exit path (teardown and atexit).
+ * traffic: loopback.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -44,485 +43,12 @@
 #include <jansson.h>
 
 #include "testutil.h"
+#include "rvfd_harness.h"
+#include "rvfd_fixture.h"
 #include "data/data.h"
 #include "rvf/rvf.h"
 #include "rvf/wire.h"
 #include "bpfload/bpfload.h"
-
-#define DIM    32
-#define NVEC   2000
-#define DIM2   16
-#define NVEC2  300
-#define NS1    1
-#define NS2    7
-
-static char rvfd_bin[PATH_MAX];
-static uint64_t seed;
-
-/* ---- fixture -------------------------------------------------------------- */
-
-struct fx {
-	char *dir;
-	char *store;      /* NS1: NVEC x DIM, metadata field 0 = i % 10 */
-	char *store2;     /* NS2: NVEC2 x DIM2 */
-	struct rvf_store *ro;
-	float *q;         /* query vectors, NQ x DIM */
-};
-
-#define NQ 300
-
-static void fill_vectors(float *v, size_t n, uint32_t dim, uint64_t s)
-{
-	struct tu_rng r;
-
-	tu_rng_init(&r, s);
-	for (size_t i = 0; i < n * dim; i++)
-		v[i] = (float)tu_rng_unit(&r) * 2.0f - 1.0f;
-}
-
-static void build_store(const char *path, size_t n, uint32_t dim, uint64_t s, bool meta)
-{
-	struct rvf_store_opts o = { .dimension = dim, .seed = 7 };
-	struct rvf_store *st = NULL;
-	float *v = malloc(n * dim * sizeof(float));
-	struct rvf_vector *vv = calloc(n, sizeof(*vv));
-	struct rvf_meta_entry *m = calloc(n, sizeof(*m));
-	struct rvf_ingest_result res = { 0 };
-
-	assert_non_null(v);
-	fill_vectors(v, n, dim, s);
-	for (size_t i = 0; i < n; i++) {
-		vv[i] = (struct rvf_vector){ .id = i, .values = v + i * dim, .dim = dim };
-		if (meta) {
-			m[i] = (struct rvf_meta_entry){ .field_id = 0, .value = rvf_meta_u64(i % 10) };
-			vv[i].meta = &m[i];
-			vv[i].n_meta = 1;
-		}
-	}
-	assert_int_equal(rvf_store_create(path, &o, &st), 0);
-	assert_int_equal(rvf_store_ingest_batch(st, vv, n, &res), 0);
-	assert_int_equal(res.accepted, n);
-	rvf_ingest_result_release(&res);
-	assert_int_equal(rvf_store_close(st), 0);
-	free(v);
-	free(vv);
-	free(m);
-}
-
-/* The stores are built once (they are read-only for most tests) in a
- * directory shared by the tests; tests that write get their own copy. */
-static char *shared_dir;
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->dir = tu_tmpdir();
-	f->store = tu_path(shared_dir, "s1.rvf");
-	f->store2 = tu_path(shared_dir, "s2.rvf");
-	assert_int_equal(rvf_store_open_readonly(f->store, NULL, &f->ro), 0);
-	f->q = malloc(NQ * DIM * sizeof(float));
-	fill_vectors(f->q, NQ, DIM, seed ^ 0x5151);
-	*state = f;
-	return 0;
-}
-
-/* ---- the daemon ----------------------------------------------------------- */
-
-struct daemon {
-	pid_t pid;
-	char out[PATH_MAX], err[PATH_MAX];
-	char instance[48], pin_dir[96];
-	uint16_t port;
-	char text[16384];   /* stdout so far */
-};
-
-static struct daemon *live_daemons[8];
-
-/* A daemon killed with SIGKILL (a failed test) cannot unpin: remove its
- * pins so nothing of this run stays loaded. */
-static void remove_pins(const char *dir)
-{
-	DIR *dp = opendir(dir);
-	struct dirent *e;
-
-	while (dp && (e = readdir(dp))) {
-		char path[400];
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	if (dp) {
-		closedir(dp);
-		rmdir(dir);
-	}
-}
-
-static void kill_leftovers(void)
-{
-	for (int i = 0; i < 8; i++)
-		if (live_daemons[i] && live_daemons[i]->pid > 0) {
-			kill(live_daemons[i]->pid, SIGKILL);
-			waitpid(live_daemons[i]->pid, NULL, 0);
-			live_daemons[i]->pid = 0;
-			remove_pins(live_daemons[i]->pin_dir);
-			live_daemons[i] = NULL;
-		}
-}
-
-static void track(struct daemon *d, bool on)
-{
-	for (int i = 0; i < 8; i++)
-		if (on ? !live_daemons[i] : live_daemons[i] == d) {
-			live_daemons[i] = on ? d : NULL;
-			return;
-		}
-}
-
-static void read_text(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd < 0 ? 0 : read(fd, buf, cap - 1);
-
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0)
-		close(fd);
-}
-
-enum wrap { WRAP_NONE, WRAP_NO_URING };
-
-struct start {
-	const char *io;         /* RVF_IO for the daemon, NULL = unset */
-	const char *netns;      /* run inside this named netns (nsenter --net) */
-	enum wrap wrap;
-	bool as_nobody;         /* uid/gid 65534, no capabilities (setpriv) */
-};
-
-/* In the child: io_uring_setup fails with ENOSYS from now on, across exec. */
-static void deny_io_uring(void)
-{
-	struct sock_filter prog[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog fp = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
-		_exit(124);
-}
-
-/* Start rvfd with args (NULL-terminated); returns its exit status if it
- * exited before "ready" (then d->pid is 0), else -1 with d->port set. */
-static int daemon_start(struct fx *f, struct daemon *d, const struct start *s, char *const *args)
-{
-	char *argv[56];
-	char nsarg[PATH_MAX + 8];
-	int n = 0, st;
-	bool named = false;
-	static int seq;
-
-	memset(d, 0, sizeof(*d));
-	snprintf(d->out, sizeof(d->out), "%s/rvfd-%d.out", f->dir, seq);
-	snprintf(d->err, sizeof(d->err), "%s/rvfd-%d.err", f->dir, seq);
-	/* every daemon its own instance (and so pin dir), unless the test names one */
-	snprintf(d->instance, sizeof(d->instance), "t%d-%d", (int)getpid(), seq++);
-	snprintf(d->pin_dir, sizeof(d->pin_dir), "/sys/fs/bpf/rvf/%s", d->instance);
-	if (s && s->netns) {
-		snprintf(nsarg, sizeof(nsarg), "--net=/run/netns/%s", s->netns);
-		argv[n++] = "nsenter";
-		argv[n++] = nsarg;
-		argv[n++] = "--";
-	}
-	if (s && s->as_nobody) {
-		argv[n++] = "setpriv";
-		argv[n++] = "--reuid=65534";
-		argv[n++] = "--regid=65534";
-		argv[n++] = "--clear-groups";
-		argv[n++] = "--inh-caps=-all";
-		argv[n++] = "--bounding-set=-all";
-		argv[n++] = "--";
-	}
-	argv[n++] = rvfd_bin;
-	for (int i = 0; args[i]; i++) {
-		assert_true(n < 50);
-		if (!strcmp(args[i], "--instance") || !strcmp(args[i], "--help") || !strcmp(args[i], "--no-bpf") ||
-		    !strcmp(args[i], "--pin-dir"))
-			named = true;
-		argv[n++] = args[i];
-	}
-	if (!named) {
-		argv[n++] = "--instance";
-		argv[n++] = d->instance;
-	}
-	argv[n] = NULL;
-	fflush(stdout);
-	fflush(stderr);
-	d->pid = fork();
-	assert_true(d->pid >= 0);
-	if (d->pid == 0) {
-		int o = open(d->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(d->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int in = open("/dev/null", O_RDONLY);
-
-		if (o < 0 || e < 0 || in < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(120);
-		unsetenv("RVF_IO");
-		if (s && s->io)
-			setenv("RVF_IO", s->io, 1);
-		if (s && s->wrap == WRAP_NO_URING)
-			deny_io_uring();
-		execvp(argv[0], argv);
-		_exit(123);
-	}
-	track(d, true);
-	/* ready, or exited: bounded wait (30 s: a loaded machine) */
-	for (int i = 0; i < 3000; i++) {
-		char *p;
-
-		read_text(d->out, d->text, sizeof(d->text));
-		if ((p = strstr(d->text, "listening on ")) && strstr(d->text, "rvfd: ready")) {
-			char *colon = strchr(p, ']') ? strchr(p, ']') + 1 : strchr(p + 13, ':');
-
-			d->port = (uint16_t)atoi(colon + 1);
-			return -1;
-		}
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			track(d, false);
-			d->pid = 0;
-			read_text(d->out, d->text, sizeof(d->text));
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		}
-		usleep(10000);
-	}
-	fail_msg("rvfd did not get ready in 30 s");
-	return 0;
-}
-
-static void must_start(struct fx *f, struct daemon *d, const struct start *s, char *const *args)
-{
-	int rc = daemon_start(f, d, s, args);
-
-	if (rc != -1) {
-		char err[4096];
-
-		read_text(d->err, err, sizeof(err));
-		fail_msg("rvfd exited %d before ready\nstdout:\n%s\nstderr:\n%s", rc, d->text, err);
-	}
-}
-
-/* SIGTERM and the exit status (bounded wait). */
-static int daemon_stop(struct daemon *d)
-{
-	int st;
-
-	if (!d->pid)
-		return -1;
-	kill(d->pid, SIGTERM);
-	for (int i = 0; i < 2000; i++) {
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			track(d, false);
-			d->pid = 0;
-			read_text(d->out, d->text, sizeof(d->text));
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		}
-		usleep(10000);
-	}
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, NULL, 0);
-	track(d, false);
-	d->pid = 0;
-	remove_pins(d->pin_dir);
-	fail_msg("rvfd did not exit within 20 s of SIGTERM");
-	return -1;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	kill_leftovers();
-	rvf_store_close(f->ro);
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f->store);
-	free(f->store2);
-	free(f->q);
-	free(f);
-	return 0;
-}
-
-/* SIGSTOP and wait until every thread of pid is stopped (the signal is
- * asynchronous: a worker may still read a datagram before it stops). */
-static void stop_and_wait(pid_t pid)
-{
-	char dir[64];
-
-	assert_int_equal(kill(pid, SIGSTOP), 0);
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-	for (int i = 0; i < 1000; i++) {
-		DIR *dp = opendir(dir);
-		struct dirent *e;
-		bool all = dp != NULL;
-
-		while (dp && (e = readdir(dp))) {
-			char path[340], buf[512], *rp;
-			FILE *fp;
-
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
-			fp = fopen(path, "r");
-			if (!fp)
-				continue;
-			buf[0] = 0;
-			if (!fgets(buf, sizeof(buf), fp))
-				buf[0] = 0;
-			fclose(fp);
-			rp = strrchr(buf, ')');
-			if (!rp || (rp[2] != 'T' && rp[2] != 't'))
-				all = false;
-		}
-		if (dp)
-			closedir(dp);
-		if (all)
-			return;
-		usleep(5000);
-	}
-	fail_msg("rvfd (pid %d) did not stop within 5 s of SIGSTOP", (int)pid);
-}
-
-/* ---- a client ------------------------------------------------------------- */
-
-struct client {
-	int fd;
-	struct sockaddr_in to;
-};
-
-static void client_open(struct client *c, const char *ip, uint16_t port)
-{
-	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(c->fd >= 0);
-	memset(&c->to, 0, sizeof(c->to));
-	c->to.sin_family = AF_INET;
-	c->to.sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, ip, &c->to.sin_addr), 1);
-}
-
-static void client_send(struct client *c, const void *buf, size_t len)
-{
-	assert_int_equal(sendto(c->fd, buf, len, 0, (struct sockaddr *)&c->to, sizeof(c->to)), (ssize_t)len);
-}
-
-/* Wait up to ms for a datagram; its length, or -1 on timeout. */
-static ssize_t client_recv(struct client *c, void *buf, size_t cap, int ms)
-{
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-
-	if (poll(&p, 1, ms) <= 0)
-		return -1;
-	return recv(c->fd, buf, cap, 0);
-}
-
-static size_t make_query(uint8_t *buf, size_t cap, uint32_t ns, const float *v, uint16_t dim, uint16_t k,
-			 uint16_t ef, uint64_t rid)
-{
-	struct rvf_wire_query h;
-	int n;
-
-	rvf_wire_query_init(&h);
-	h.dim = dim;
-	h.k = k;
-	h.ef = ef;
-	h.ns_id = ns;
-	h.request_id = rid;
-	n = rvf_wire_query_encode(&h, v, buf, cap);
-	assert_true(n > 0);
-	return (size_t)n;
-}
-
-/* Send one datagram and wait for the reply with request id rid (retrying
- * on timeout with the same datagram). Returns the reply's length. */
-static size_t ask(struct client *c, const void *q, size_t qlen, uint64_t rid, uint8_t *rep, size_t cap)
-{
-	for (int tries = 0; tries < 10; tries++) {
-		ssize_t n;
-
-		client_send(c, q, qlen);
-		while ((n = client_recv(c, rep, cap, 1000)) >= 0) {
-			struct rvf_wire_reply h;
-
-			if (rvf_wire_reply_parse(rep, (size_t)n, &h) == 0 && h.request_id == rid)
-				return (size_t)n;
-		}
-	}
-	fail_msg("no reply to request %llu", (unsigned long long)rid);
-	return 0;
-}
-
-/* The reply to a query must equal rvf_store_query in process. */
-static void expect_same_results(const struct rvf_store *ro, const float *v, uint32_t dim, uint16_t k,
-				uint32_t ef, const struct rvf_filter *flt, const uint8_t *rep, size_t len)
-{
-	struct rvf_result want[RVF_WIRE_MAX_K];
-	struct rvf_query_opts qo = { .ef_search = ef, .filter = flt };
-	struct rvf_wire_reply h;
-	int n = rvf_store_query(ro, v, dim, k, &qo, want);
-
-	assert_int_equal(rvf_wire_reply_parse(rep, len, &h), 0);
-	assert_int_equal(h.status, RVF_WIRE_OK);
-	assert_true(n > 0);
-	assert_int_equal(h.count, n);
-	for (int i = 0; i < n; i++) {
-		struct rvf_wire_result r;
-
-		rvf_wire_reply_result(rep, (uint16_t)i, &r);
-		assert_int_equal(r.id, want[i].id);
-		assert_memory_equal(&r.distance, &want[i].distance, sizeof(float));
-	}
-}
-
-static json_t *get_stats(struct client *c)
-{
-	uint8_t req[32];
-	static uint8_t rep[RVF_WIRE_MAX_DATAGRAM];
-
-	rvf_wire_stats_request_encode(4242, req, sizeof(req));
-	for (int tries = 0; tries < 10; tries++) {
-		ssize_t n;
-
-		client_send(c, req, sizeof(req));
-		while ((n = client_recv(c, rep, sizeof(rep), 1000)) >= 0) {
-			const char *js;
-			size_t jl;
-			json_error_t e;
-			json_t *o;
-
-			if (rvf_wire_stats_reply_parse(rep, (size_t)n, &js, &jl))
-				continue;
-			o = json_loadb(js, jl, 0, &e);
-			if (!o)
-				fail_msg("stats reply is not JSON: %s: %.*s", e.text, (int)jl, js);
-			return o;
-		}
-	}
-	fail_msg("no stats reply");
-	return NULL;
-}
-
-static long long jget(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(o, a);
-
-	if (b)
-		v = json_object_get(v, b);
-	if (!json_is_integer(v))
-		fail_msg("stats: %s%s%s is not an integer", a, b ? "." : "", b ? b : "");
-	return (long long)json_integer_value(v);
-}
 
 /* ---- tests ---------------------------------------------------------------- */
 
@@ -538,7 +64,7 @@ static void serve_and_compare(struct fx *f, const struct start *s, const char *w
 
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
 	snprintf(s2, sizeof(s2), "%u=%s", NS2, f->store2);
-	must_start(f, &d, s, (char *const[]){ "--store", s1, "--store", s2, "--listen", "127.0.0.1:0",
+	must_start(f->dir, &d, s, (char *const[]){ "--store", s1, "--store", s2, "--listen", "127.0.0.1:0",
 					      "--threads", "2", "--ef", "48", NULL });
 	assert_non_null(strstr(d.text, want_io));
 	client_open(&c, "127.0.0.1", d.port);
@@ -618,135 +144,6 @@ static void io_uring_denied_by_seccomp_falls_back_and_serves(void **state)
 	serve_and_compare(f, &s, "io: syscall (recvmmsg/sendmmsg): io_uring_setup: Function not implemented");
 }
 
-/* --no-bpf: one datagram of each bad kind, a known number of times each,
- * reaches userspace and gets the right status or no answer, and the
- * daemon's counters equal what was sent. */
-static void without_bpf_bad_datagrams_get_their_status_and_are_counted(void **state)
-{
-	struct fx *f = *state;
-	struct daemon d;
-	struct client c;
-	uint8_t good[4096], b[4096], rep[2048];
-	char s1[PATH_MAX + 8], s2[PATH_MAX + 8];
-	size_t n;
-	float nanv[DIM];
-	struct {
-		const char *what;
-		int times;
-		int status;              /* -1: dropped */
-		enum rvf_wire_reason reason;
-	} kinds[] = {
-		{ "truncated", 3, -1, RVF_WIRE_R_TRUNCATED },
-		{ "bad magic", 4, -1, RVF_WIRE_R_BAD_MAGIC },
-		{ "bad version", 5, RVF_WIRE_BAD_REQUEST, RVF_WIRE_R_BAD_VERSION },
-		{ "bad header", 6, RVF_WIRE_BAD_REQUEST, RVF_WIRE_R_BAD_HEADER },
-		{ "wrong dim", 7, RVF_WIRE_BAD_REQUEST, RVF_WIRE_R_BAD_DIM },
-		{ "bad length", 8, RVF_WIRE_BAD_REQUEST, RVF_WIRE_R_BAD_LENGTH },
-		{ "bad k", 9, RVF_WIRE_BAD_REQUEST, RVF_WIRE_R_BAD_K },
-		{ "wrong ns", 10, RVF_WIRE_NOT_MEMBER, RVF_WIRE_R_NOT_MEMBER },
-		{ "nan", 11, RVF_WIRE_BAD_REQUEST, RVF_WIRE_R_NONFINITE },
-	};
-	long long sent_user[RVF_WIRE_R_NREASONS] = { 0 }, status_n[RVF_WIRE_INTERNAL + 1] = { 0 };
-	uint64_t rid = 1;
-	json_t *st;
-
-	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	snprintf(s2, sizeof(s2), "%u=%s", NS2, f->store2);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--store", s2, "--listen", "127.0.0.1:0",
-						 "--no-bpf", NULL });
-	assert_non_null(strstr(d.text, "filter: none: --no-bpf"));
-	client_open(&c, "127.0.0.1", d.port);
-	memcpy(nanv, f->q, sizeof(nanv));
-	nanv[DIM - 1] = NAN;
-
-	for (size_t kd = 0; kd < sizeof(kinds) / sizeof(kinds[0]); kd++) {
-		for (int t = 0; t < kinds[kd].times; t++, rid++) {
-			size_t len;
-
-			n = make_query(good, sizeof(good), NS1, f->q, DIM, 10, 64, rid);
-			memcpy(b, good, n);
-			len = n;
-			switch (kinds[kd].reason) {
-			case RVF_WIRE_R_TRUNCATED: len = 31 - (size_t)t; break;
-			case RVF_WIRE_R_BAD_MAGIC: b[1] = 'X'; break;
-			case RVF_WIRE_R_BAD_VERSION: b[4] = 2; break;
-			case RVF_WIRE_R_BAD_HEADER: b[5] = 0x80; break;
-			/* the other namespace's dimension, at its length */
-			case RVF_WIRE_R_BAD_DIM: len = make_query(b, sizeof(b), NS1, f->q, DIM2, 10, 64, rid); break;
-			case RVF_WIRE_R_BAD_LENGTH: len = n - 4 * (size_t)(t + 1); break;
-			case RVF_WIRE_R_BAD_K: b[0x0C] = t & 1 ? 0 : 101; break;
-			case RVF_WIRE_R_NOT_MEMBER: len = make_query(b, sizeof(b), 100 + (uint32_t)t, f->q, DIM, 10, 64, rid); break;
-			case RVF_WIRE_R_NONFINITE: len = make_query(b, sizeof(b), NS1, nanv, DIM, 10, 64, rid); break;
-			default: break;
-			}
-			client_send(&c, b, len);
-			if (kinds[kd].status < 0) {
-				/* dropped: the next good query's answer comes first */
-				n = make_query(good, sizeof(good), NS1, f->q, DIM, 10, 64, 777000 + rid);
-				n = ask(&c, good, n, 777000 + rid, rep, sizeof(rep));
-				expect_same_results(f->ro, f->q, DIM, 10, 64, NULL, rep, n);
-				sent_user[RVF_WIRE_R_PASSED]++;
-				status_n[RVF_WIRE_OK]++;
-			} else {
-				struct rvf_wire_reply h;
-				ssize_t r = client_recv(&c, rep, sizeof(rep), 5000);
-
-				if (r < 0)
-					fail_msg("%s: no reply", kinds[kd].what);
-				assert_int_equal(rvf_wire_reply_parse(rep, (size_t)r, &h), 0);
-				assert_int_equal(h.request_id, rid);
-				if (h.status != kinds[kd].status)
-					fail_msg("%s: status %s, want %s", kinds[kd].what,
-						 rvf_wire_status_name(h.status), rvf_wire_status_name(kinds[kd].status));
-				assert_int_equal(h.count, 0);
-				status_n[kinds[kd].status]++;
-			}
-			sent_user[kinds[kd].reason]++;
-		}
-	}
-	/* a filter id nobody configured is a bad header */
-	{
-		struct rvf_wire_query h;
-		struct rvf_wire_reply rh;
-
-		rvf_wire_query_init(&h);
-		h.dim = DIM;
-		h.k = 3;
-		h.ns_id = NS1;
-		h.filter_id = 99;
-		h.request_id = 424242;
-		n = (size_t)rvf_wire_query_encode(&h, f->q, b, sizeof(b));
-		n = ask(&c, b, n, 424242, rep, sizeof(rep));
-		assert_int_equal(rvf_wire_reply_parse(rep, n, &rh), 0);
-		assert_int_equal(rh.status, RVF_WIRE_BAD_REQUEST);
-		sent_user[RVF_WIRE_R_BAD_HEADER]++;
-		status_n[RVF_WIRE_BAD_REQUEST]++;
-	}
-
-	st = get_stats(&c);
-	assert_string_equal(json_string_value(json_object_get(st, "filter_level")), "none");
-	assert_true(json_is_null(json_object_get(st, "kernel")));
-	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
-		long long got = jget(st, "user", rvf_wire_reason_name(r));
-
-		if (got != sent_user[r])
-			fail_msg("user.%s = %lld, sent %lld", rvf_wire_reason_name(r), got, sent_user[r]);
-	}
-	for (int s = 0; s <= RVF_WIRE_INTERNAL; s++) {
-		long long got = jget(st, "replies", rvf_wire_status_name(s));
-
-		if (got != status_n[s])
-			fail_msg("replies.%s = %lld, want %lld", rvf_wire_status_name(s), got, status_n[s]);
-	}
-	assert_int_equal(jget(st, "queries", NULL), sent_user[RVF_WIRE_R_PASSED]);
-	assert_int_equal(jget(st, "stats_requests", NULL), 1);
-	assert_int_equal(jget(st, "latency_us", "count"), status_n[RVF_WIRE_OK]);
-	assert_string_equal(json_string_value(json_object_get(st, "request_id")), "4242");
-	json_decref(st);
-	close(c.fd);
-	assert_int_equal(daemon_stop(&d), 0);
-}
-
 /* --filter ID=JSON: queries with that filter_id see only matching vectors. */
 static void filter_ids_select_by_metadata(void **state)
 {
@@ -758,7 +155,7 @@ static void filter_ids_select_by_metadata(void **state)
 	struct rvf_filter *flt = NULL;
 
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--filter",
+	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--filter",
 						 "5={\"eq\":{\"field\":0,\"value\":3}}", NULL });
 	assert_int_equal(rvf_filter_parse_json("{\"eq\":{\"field\":0,\"value\":3}}", &flt), 0);
 	client_open(&c, "127.0.0.1", d.port);
@@ -804,7 +201,7 @@ static void queries_that_queued_too_long_are_overloaded(void **state)
 	int over = 0;
 
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
+	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
 						 "--max-wait-ms", "100", NULL });
 	client_open(&c, "127.0.0.1", d.port);
 	stop_and_wait(d.pid);
@@ -863,7 +260,7 @@ static void burst_beyond_the_buffer_ring_is_answered_whole(void **state)
 		int big = 8 << 20;
 		json_t *st;
 
-		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--threads", "1",
+		must_start(f->dir, &d, &s, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--threads", "1",
 						       "--max-wait-ms", "0", NULL });
 		client_open(&c, "127.0.0.1", d.port);
 		setsockopt(c.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
@@ -919,7 +316,7 @@ static void commit_by_another_process_becomes_visible(void **state)
 	tu_spit(copy, bytes, len);
 	free(bytes);
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, copy);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
 	client_open(&c, "127.0.0.1", d.port);
 	for (int i = 0; i < DIM; i++)
 		target[i] = 50.0f + (float)i;   /* far from every stored vector */
@@ -1067,7 +464,7 @@ static void sigterm_answers_in_flight_and_exits_zero(void **state)
 	int answered = 0, st;
 
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
 	client_open(&c, "127.0.0.1", d.port);
 	/* queue queries while it is stopped, then deliver SIGTERM with them */
 	stop_and_wait(d.pid);
@@ -1099,7 +496,7 @@ static void sigterm_answers_in_flight_and_exits_zero(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	d.pid = 0;
 	/* SIGINT too */
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
 	kill(d.pid, SIGINT);
 	assert_int_equal(waitpid(d.pid, &st, 0), d.pid);
 	track(&d, false);
@@ -1112,7 +509,7 @@ static void expect_fails(struct fx *f, int code, const char *msg, char *const *a
 {
 	struct daemon d;
 	char err[8192];
-	int rc = daemon_start(f, &d, NULL, args);
+	int rc = daemon_start(f->dir, &d, NULL, args);
 
 	if (rc == -1) {
 		daemon_stop(&d);
@@ -1185,7 +582,7 @@ static void bad_configuration_exits_nonzero_with_a_message(void **state)
 		char inst[64];
 
 		snprintf(inst, sizeof(inst), "dup%d", (int)getpid());
-		must_start(f, &d1, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--instance",
+		must_start(f->dir, &d1, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--instance",
 							  inst, NULL });
 		expect_fails(f, 1, "held by another live rvfd", (char *const[]){ "--store", s1, "--listen",
 										 "127.0.0.1:0", "--instance", inst, NULL });
@@ -1194,277 +591,13 @@ static void bad_configuration_exits_nonzero_with_a_message(void **state)
 	/* --help works and exits 0 */
 	{
 		struct daemon d;
-		int rc = daemon_start(f, &d, NULL, (char *const[]){ "--help", NULL });
+		int rc = daemon_start(f->dir, &d, NULL, (char *const[]){ "--help", NULL });
 
 		assert_int_equal(rc, 0);
 		assert_non_null(strstr(d.text, "usage: rvfd --store NS=FILE"));
 	}
 }
 
-/* ---- bad datagrams for the kernel filter tests ---------------------------- */
-
-enum bad { B_TRUNC, B_MAGIC, B_VERSION, B_HEADER, B_DIM, B_LENGTH, B_K, B_NS, B_NAN, B_N };
-static const struct {
-	const char *what;
-	int times;
-} bads[B_N] = {
-	[B_TRUNC] = { "truncated", 3 }, [B_MAGIC] = { "bad magic", 4 }, [B_VERSION] = { "bad version", 5 },
-	[B_HEADER] = { "bad header", 6 }, [B_DIM] = { "wrong dim", 7 }, [B_LENGTH] = { "bad length", 8 },
-	[B_K] = { "bad k", 9 }, [B_NS] = { "wrong ns", 10 }, [B_NAN] = { "nan", 11 },
-};
-#define BAD_RID 0x8000000000000000ull
-
-static size_t make_bad(uint8_t *b, size_t cap, const float *v, enum bad k, int t, uint64_t rid)
-{
-	float nanv[DIM];
-	size_t n = make_query(b, cap, NS1, v, DIM, 10, 64, rid);
-
-	switch (k) {
-	case B_TRUNC: return 31 - (size_t)t;
-	case B_MAGIC: b[1] = 'X'; return n;
-	case B_VERSION: b[4] = 2; return n;
-	case B_HEADER: b[5] = 0x80; return n;
-	case B_DIM: return make_query(b, cap, NS1, v, DIM2, 10, 64, rid);
-	case B_LENGTH: return n - 4 * (size_t)(t + 1);
-	case B_K: b[0x0C] = t & 1 ? 0 : 101; return n;
-	case B_NS: return make_query(b, cap, 100 + (uint32_t)t, v, DIM, 10, 64, rid);
-	case B_NAN:
-		memcpy(nanv, v, sizeof(nanv));
-		nanv[t % DIM] = NAN;
-		return make_query(b, cap, NS1, nanv, DIM, 10, 64, rid);
-	default: return n;
-	}
-}
-
-/* Send every bad kind; then expect exactly the replies (status) of the
- * kinds in `answered`, in order, and nothing else. */
-static void send_bads(struct client *c, const float *v, unsigned answered_mask, const int *status)
-{
-	uint8_t b[4096], rep[2048];
-	int want = 0, got = 0;
-
-	for (int k = 0; k < B_N; k++)
-		for (int t = 0; t < bads[k].times; t++) {
-			size_t n = make_bad(b, sizeof(b), v, (enum bad)k, t, BAD_RID | (uint64_t)(k * 100 + t));
-
-			client_send(c, b, n);
-			if (answered_mask & (1u << k))
-				want++;
-		}
-	while (got < want) {
-		struct rvf_wire_reply h;
-		ssize_t n = client_recv(c, rep, sizeof(rep), 5000);
-		int k;
-
-		if (n < 0)
-			fail_msg("%d of %d expected error replies", got, want);
-		assert_int_equal(rvf_wire_reply_parse(rep, (size_t)n, &h), 0);
-		assert_true(h.request_id & BAD_RID);
-		k = (int)((h.request_id & ~BAD_RID) / 100);
-		if (!(answered_mask & (1u << k)))
-			fail_msg("%s was answered (%s): it should have been dropped", bads[k].what,
-				 rvf_wire_status_name(h.status));
-		assert_int_equal(h.status, status[k]);
-		got++;
-	}
-}
-
-/* Good queries after the bad ones; then nothing else may be pending. */
-static int send_goods(struct client *c, struct fx *f, int n)
-{
-	uint8_t pkt[4096], rep[2048];
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-
-	for (int i = 0; i < n; i++) {
-		size_t len = make_query(pkt, sizeof(pkt), NS1, f->q + (size_t)i * DIM, DIM, 10, 64, 4000 + (uint64_t)i);
-
-		len = ask(c, pkt, len, 4000 + (uint64_t)i, rep, sizeof(rep));
-		expect_same_results(f->ro, f->q + (size_t)i * DIM, DIM, 10, 64, NULL, rep, len);
-	}
-	/* one worker answers a client in order: a late error reply would be here */
-	assert_int_equal(poll(&p, 1, 0), 0);
-	return n;
-}
-
-static long long kc(json_t *st, const char *prog, const char *field)
-{
-	json_t *v = json_object_get(json_object_get(json_object_get(st, "kernel"), prog), field);
-
-	if (!json_is_integer(v))
-		fail_msg("stats: kernel.%s.%s missing", prog, field);
-	return (long long)json_integer_value(v);
-}
-
-/* Kernel counters equal what was sent. An unserved namespace has no shape
- * in the prefilter, so its datagrams count as bad_dim there (wire.h). */
-static void expect_kernel_counts(const struct rvf_wire_counters *k, uint64_t passed_min, bool exact_passed)
-{
-	assert_int_equal(k->truncated, bads[B_TRUNC].times);
-	assert_int_equal(k->bad_magic, bads[B_MAGIC].times);
-	assert_int_equal(k->bad_version, bads[B_VERSION].times);
-	assert_int_equal(k->bad_header, bads[B_HEADER].times);
-	assert_int_equal(k->bad_length, bads[B_LENGTH].times);
-	assert_int_equal(k->bad_k, bads[B_K].times);
-	assert_int_equal(k->bad_dim + k->not_member, bads[B_DIM].times + bads[B_NS].times);
-	assert_int_equal(k->nonfinite, 0);
-	if (exact_passed)
-		assert_int_equal(k->passed, passed_min);
-	else
-		assert_true(k->passed >= passed_min);
-}
-
-static void json_to_counters(json_t *o, struct rvf_wire_counters *c)
-{
-	memset(c, 0, sizeof(*c));
-	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++)
-		*rvf_wire_counter_field(c, r) = (rvf_u64)json_integer_value(json_object_get(o, rvf_wire_reason_name(r)));
-}
-
-/* The eBPF socket filter (the default as root): bad datagrams never reach
- * userspace (its counters stay 0 for them), the kernel's counters equal
- * what was sent, NaN vectors (which BPF does not scan) are still refused in
- * userspace; the pins exist while rvfd runs and are gone after SIGTERM. */
-static void ebpf_socket_filter_drops_bad_datagrams_before_userspace(void **state)
-{
-	struct fx *f = *state;
-	struct daemon d;
-	struct client c;
-	char s1[PATH_MAX + 8], s2[PATH_MAX + 8], pin[160];
-	int status[B_N] = { [B_NAN] = RVF_WIRE_BAD_REQUEST };
-	struct rvf_wire_counters k, pinned;
-	json_t *st;
-	int good;
-
-	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	snprintf(s2, sizeof(s2), "%u=%s", NS2, f->store2);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--store", s2, "--listen", "127.0.0.1:0", NULL });
-	assert_non_null(strstr(d.text, "filter: ebpf"));
-	assert_non_null(strstr(d.text, "socket filter on 2 sockets"));
-	snprintf(pin, sizeof(pin), "%s/rvf_counters", d.pin_dir);
-	assert_int_equal(access(pin, F_OK), 0);
-	client_open(&c, "127.0.0.1", d.port);
-	send_bads(&c, f->q, 1u << B_NAN, status);
-	good = send_goods(&c, f, 10);
-
-	st = get_stats(&c);
-	assert_string_equal(json_string_value(json_object_get(st, "filter_level")), "ebpf");
-	assert_true(json_is_null(json_object_get(json_object_get(st, "kernel"), "xdp")));
-	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
-		long long want = r == RVF_WIRE_R_PASSED ? good : r == RVF_WIRE_R_NONFINITE ? bads[B_NAN].times : 0;
-
-		if (jget(st, "user", rvf_wire_reason_name(r)) != want)
-			fail_msg("user.%s = %lld, want %lld (it should never have reached userspace)",
-				 rvf_wire_reason_name(r), jget(st, "user", rvf_wire_reason_name(r)), want);
-	}
-	json_to_counters(json_object_get(json_object_get(st, "kernel"), "sock"), &k);
-	expect_kernel_counts(&k, (uint64_t)(good + bads[B_NAN].times), false);
-	assert_true(kc(st, "sock", "other_passed") >= 1);   /* the stats request */
-	/* the pinned map says the same (what `rvf stats --pin-dir` reads) */
-	assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_SOCK, &pinned), 0);
-	expect_kernel_counts(&pinned, (uint64_t)(good + bads[B_NAN].times), false);
-	json_decref(st);
-	close(c.fd);
-	assert_int_equal(daemon_stop(&d), 0);
-	assert_int_equal(access(d.pin_dir, F_OK), -1);   /* unpinned, directory removed */
-}
-
-/* No capabilities at all (uid 65534, empty bounding set): eBPF is refused,
- * the classic BPF filter takes over, still drops what it can check (length,
- * magic, version, header, dim, k) before userspace, and rvfd serves. The
- * namespace check is userspace's at this level. */
-static void without_capabilities_classic_bpf_filters_and_serves(void **state)
-{
-	struct fx *f = *state;
-	struct start s = { .as_nobody = true };
-	struct daemon d;
-	struct client c;
-	char *copy = tu_path(f->dir, "nobody.rvf"), s1[PATH_MAX + 8];
-	int status[B_N] = { [B_NS] = RVF_WIRE_NOT_MEMBER, [B_NAN] = RVF_WIRE_BAD_REQUEST };
-	size_t len;
-	void *bytes = tu_slurp(f->store, &len);
-	json_t *st;
-	int good;
-
-	tu_spit(copy, bytes, len);
-	free(bytes);
-	assert_int_equal(chmod(f->dir, 0755), 0);
-	assert_int_equal(chmod(copy, 0644), 0);
-	snprintf(s1, sizeof(s1), "%u=%s", NS1, copy);
-	must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
-	if (!strstr(d.text, "filter: cbpf"))
-		fail_msg("as nobody rvfd should run at the classic BPF level:\n%s", d.text);
-	assert_non_null(strstr(d.text, "eBPF refused"));
-	/* the object: the store's segment (another test embedded it), or the
-	 * built-in one from memory (a store nobody cannot write is left alone) */
-	assert_true(strstr(d.text, "EBPF segment") || strstr(d.text, "not writable"));
-	client_open(&c, "127.0.0.1", d.port);
-	send_bads(&c, f->q, 1u << B_NS | 1u << B_NAN, status);
-	good = send_goods(&c, f, 10);
-	st = get_stats(&c);
-	assert_string_equal(json_string_value(json_object_get(st, "filter_level")), "cbpf");
-	assert_true(json_is_null(json_object_get(st, "kernel")));
-	for (int r = 0; r < RVF_WIRE_R_NREASONS; r++) {
-		long long want = r == RVF_WIRE_R_PASSED ? good : r == RVF_WIRE_R_NONFINITE ? bads[B_NAN].times
-				 : r == RVF_WIRE_R_NOT_MEMBER ? bads[B_NS].times : 0;
-
-		if (jget(st, "user", rvf_wire_reason_name(r)) != want)
-			fail_msg("cbpf: user.%s = %lld, want %lld", rvf_wire_reason_name(r),
-				 jget(st, "user", rvf_wire_reason_name(r)), want);
-	}
-	json_decref(st);
-	close(c.fd);
-	assert_int_equal(daemon_stop(&d), 0);
-	free(copy);
-}
-
-/* A store whose EBPF segment is not the built-in prefilter: refused unless
- * --trust-ebpf (then the built-in one runs); trusted, an object of another
- * ABI is refused by the loader and the ladder goes down to classic BPF.
- * Either way rvfd serves. */
-static void a_foreign_ebpf_segment_needs_trust(void **state)
-{
-	struct fx *f = *state;
-	char *copy = tu_path(f->dir, "foreign.rvf"), s1[PATH_MAX + 8], obj[PATH_MAX + 64], *dn;
-	struct rvf_ebpf_opts eo = { .program_type = RVF_EBPF_PROG_SOCKET_FILTER,
-				    .attach_type = RVF_EBPF_ATTACH_SOCKET_FILTER, .max_dimension = RVF_WIRE_MAX_DIM };
-	struct rvf_store *w = NULL;
-	size_t len, olen;
-	void *bytes = tu_slurp(f->store, &len), *ob;
-	struct daemon d;
-	struct client c;
-
-	tu_spit(copy, bytes, len);
-	free(bytes);
-	dn = strdup(rvfd_bin);
-	snprintf(obj, sizeof(obj), "%s/../bpf/test/prefilter_abi2.bpf.o", dirname(dn));
-	free(dn);
-	if (access(obj, R_OK))
-		fail_msg("%s is missing (make test builds it)", obj);
-	ob = tu_slurp(obj, &olen);
-	assert_int_equal(rvf_store_open(copy, NULL, &w), 0);
-	assert_int_equal(rvf_store_embed_ebpf(w, &eo, ob, olen, NULL, 0, NULL), 0);
-	assert_int_equal(rvf_store_close(w), 0);
-	free(ob);
-	snprintf(s1, sizeof(s1), "%u=%s", NS1, copy);
-
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
-	assert_non_null(strstr(d.text, "filter: ebpf"));
-	assert_non_null(strstr(d.text, "EBPF segment refused"));
-	assert_non_null(strstr(d.text, "--trust-ebpf"));
-	client_open(&c, "127.0.0.1", d.port);
-	send_goods(&c, f, 3);
-	close(c.fd);
-	assert_int_equal(daemon_stop(&d), 0);
-
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", "--trust-ebpf", NULL });
-	if (!strstr(d.text, "filter: cbpf") || !strstr(d.text, "eBPF refused"))
-		fail_msg("a trusted object of another ABI should be refused by the loader:\n%s", d.text);
-	client_open(&c, "127.0.0.1", d.port);
-	send_goods(&c, f, 3);
-	close(c.fd);
-	assert_int_equal(daemon_stop(&d), 0);
-	free(copy);
-}
 
 /* Run a shell command line (the rvf CLI); its exit status. */
 static int run_sh(const char *fmt, ...)
@@ -1502,7 +635,7 @@ static void the_client_matches_rvf_query_and_retries(void **state)
 	assert_int_equal(data_save_fvecs(qf, f->q, 100, DIM), 0);
 	assert_int_equal(data_save_fvecs(q1, f->q, 1, DIM), 0);
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	must_start(f, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
+	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
 
 	assert_int_equal(run_sh("%s query %s --queries %s --k 10 --ef 64 > %s 2>/dev/null", rvf, f->store, qf, a), 0);
 	assert_int_equal(run_sh("%s remote-query 127.0.0.1:%u --ns %u --queries %s --k 10 --ef 64 > %s 2> %s",
@@ -1587,368 +720,22 @@ static void the_client_matches_rvf_query_and_retries(void **state)
 	free(o);
 }
 
-/* ---- veth between two network namespaces ---------------------------------- */
-
-struct netpair {
-	char cli[32], srv[32];
-	bool made;
-};
-static struct netpair pairs[2];
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void netpair_destroy(struct netpair *p)
-{
-	if (!p->made)
-		return;
-	sh("ip netns del %s 2>/dev/null", p->cli);
-	sh("ip netns del %s 2>/dev/null", p->srv);
-	p->made = false;
-}
-
-static void destroy_all_pairs(void)
-{
-	for (int i = 0; i < 2; i++)
-		netpair_destroy(&pairs[i]);
-}
-
-/* Client 10.201.<n>.1 in p->cli, server 10.201.<n>.2 in p->srv. */
-static void netpair_create(struct netpair *p, int n, int mtu)
-{
-	snprintf(p->cli, sizeof(p->cli), "rvt%dc%d", (int)getpid(), n);
-	snprintf(p->srv, sizeof(p->srv), "rvt%ds%d", (int)getpid(), n);
-	p->made = true;
-	if (sh("ip netns add %s", p->cli) || sh("ip netns add %s", p->srv) ||
-	    sh("ip link add rvt%dc netns %s type veth peer name rvt%ds netns %s", (int)getpid() % 100000,
-	       p->cli, (int)getpid() % 100000, p->srv) ||
-	    sh("ip -n %s addr add 10.201.%d.1/24 dev rvt%dc", p->cli, n, (int)getpid() % 100000) ||
-	    sh("ip -n %s addr add 10.201.%d.2/24 dev rvt%ds", p->srv, n, (int)getpid() % 100000) ||
-	    sh("ip -n %s link set rvt%dc mtu %d up", p->cli, (int)getpid() % 100000, mtu) ||
-	    sh("ip -n %s link set rvt%ds mtu %d up", p->srv, (int)getpid() % 100000, mtu) ||
-	    sh("ip -n %s link set lo up", p->cli) || sh("ip -n %s link set lo up", p->srv))
-		fail_msg("cannot set up the veth pair %s <-> %s", p->cli, p->srv);
-}
-
-/* In a forked child inside the client namespace: run queries, compare each
- * reply with the expected results computed before the fork. Exit code 0 or
- * the failing query + 1. */
-static int veth_client(const char *ns, const char *ip, uint16_t port, const float *q, uint32_t dim,
-		       size_t nq, const struct rvf_result *want, const int *nwant)
-{
-	char path[PATH_MAX];
-	int fd;
-	struct client c;
-	static uint8_t pkt[RVF_WIRE_MAX_DATAGRAM], rep[2048];
-
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
-		return 200;
-	close(fd);
-	c.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	memset(&c.to, 0, sizeof(c.to));
-	c.to.sin_family = AF_INET;
-	c.to.sin_port = htons(port);
-	inet_pton(AF_INET, ip, &c.to.sin_addr);
-	for (size_t i = 0; i < nq; i++) {
-		struct rvf_wire_query h;
-		struct rvf_wire_reply rh;
-		int n, ok = 0;
-
-		rvf_wire_query_init(&h);
-		h.dim = (uint16_t)dim;
-		h.k = 10;
-		h.ef = 64;
-		h.ns_id = NS1;
-		h.request_id = 70000 + i;
-		n = rvf_wire_query_encode(&h, q + i * dim, pkt, sizeof(pkt));
-		for (int t = 0; t < 10 && !ok; t++) {
-			ssize_t r;
-
-			sendto(c.fd, pkt, (size_t)n, 0, (struct sockaddr *)&c.to, sizeof(c.to));
-			while ((r = client_recv(&c, rep, sizeof(rep), 1000)) >= 0)
-				if (rvf_wire_reply_parse(rep, (size_t)r, &rh) == 0 && rh.request_id == h.request_id) {
-					ok = 1;
-					break;
-				}
-		}
-		if (!ok || rh.status != RVF_WIRE_OK || rh.count != nwant[i])
-			return (int)(i % 199) + 1;
-		for (uint16_t j = 0; j < rh.count; j++) {
-			struct rvf_wire_result r;
-
-			rvf_wire_reply_result(rep, j, &r);
-			if (r.id != want[i * 10 + j].id || memcmp(&r.distance, &want[i * 10 + j].distance, 4))
-				return (int)(i % 199) + 1;
-		}
-	}
-	close(c.fd);
-	return 0;
-}
-
-static void veth_pair_serves_at_mtu_1500_and_9000(void **state)
-{
-	struct fx *f = *state;
-	char *big = tu_path(shared_dir, "s1024.rvf"), s1[PATH_MAX + 8];
-	static const int mtus[] = { 1500, 9000 };
-	struct rvf_store *ro = NULL;
-	const size_t nq = 40;
-	float *q = malloc(nq * 1024 * sizeof(float));
-	struct rvf_result *want = malloc(nq * 10 * sizeof(*want));
-	int nwant[40];
-
-	assert_int_equal(rvf_store_open_readonly(big, NULL, &ro), 0);
-	fill_vectors(q, nq, 1024, seed ^ 0x1024);
-	for (size_t i = 0; i < nq; i++) {
-		struct rvf_query_opts qo = { .ef_search = 64 };
-
-		nwant[i] = rvf_store_query(ro, q + i * 1024, 1024, 10, &qo, want + i * 10);
-		assert_int_equal(nwant[i], 10);
-	}
-	snprintf(s1, sizeof(s1), "%u=%s", NS1, big);
-	for (int m = 0; m < 2; m++) {
-		struct netpair *p = &pairs[m];
-		struct daemon d;
-		struct start s = { .netns = p->srv };
-		char ip[32], listen[48];
-		pid_t pid;
-		int st;
-
-		char ifname[32];
-
-		netpair_create(p, m, mtus[m]);
-		snprintf(ip, sizeof(ip), "10.201.%d.2", m);
-		snprintf(listen, sizeof(listen), "%s:0", ip);
-		snprintf(ifname, sizeof(ifname), "rvt%ds", (int)getpid() % 100000);
-		/* XDP native in front: at MTU 1500 it sees the 1024-dim queries as
-		 * fragments (the first checked, the rest passed), at 9000 whole
-		 * (the multi-buffer program) */
-		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", listen, "--iface", ifname, NULL });
-		assert_non_null(strstr(d.text, "XDP native on"));
-		pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0)
-			_exit(veth_client(p->cli, ip, d.port, q, 1024, nq, want, nwant));
-		assert_int_equal(waitpid(pid, &st, 0), pid);
-		if (!WIFEXITED(st) || WEXITSTATUS(st))
-			fail_msg("MTU %d: the client in %s failed at query %d", mtus[m], p->cli,
-				 WIFEXITED(st) ? WEXITSTATUS(st) - 1 : -1);
-		{
-			struct rvf_wire_counters x;
-
-			assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_XDP, &x), 0);
-			printf("info: veth MTU %d: %zu queries of 1024 dims (4128-byte datagrams) answered as in "
-			       "process; XDP passed %llu, fragments %llu\n", mtus[m], nq,
-			       (unsigned long long)x.passed, (unsigned long long)x.fragments);
-			if (mtus[m] == 1500)
-				assert_true(x.fragments >= nq);
-		}
-		assert_int_equal(daemon_stop(&d), 0);
-		netpair_destroy(p);
-	}
-	rvf_store_close(ro);
-	free(q);
-	free(want);
-	free(big);
-}
-
-/* In the client namespace: the bad kinds, then good queries compared with
- * want; exit 0, or a step number. */
-static int xdp_client(const char *ns, const char *ip, uint16_t port, struct fx *f, const struct rvf_result *want)
-{
-	char path[PATH_MAX];
-	int fd, status[B_N] = { [B_NAN] = RVF_WIRE_BAD_REQUEST };
-	struct client c;
-	uint8_t pkt[4096], rep[2048];
-
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
-		return 200;
-	close(fd);
-	client_open(&c, ip, port);
-	send_bads(&c, f->q, 1u << B_NAN, status);
-	for (int i = 0; i < 10; i++) {
-		struct rvf_wire_reply h;
-		size_t n = make_query(pkt, sizeof(pkt), NS1, f->q + (size_t)i * DIM, DIM, 10, 64, 6000 + (uint64_t)i);
-
-		n = ask(&c, pkt, n, 6000 + (uint64_t)i, rep, sizeof(rep));
-		if (rvf_wire_reply_parse(rep, n, &h) || h.status != RVF_WIRE_OK || h.count != 10)
-			return 10 + i;
-		for (uint16_t j = 0; j < 10; j++) {
-			struct rvf_wire_result r;
-
-			rvf_wire_reply_result(rep, j, &r);
-			if (r.id != want[i * 10 + j].id || memcmp(&r.distance, &want[i * 10 + j].distance, 4))
-				return 30 + i;
-		}
-	}
-	close(c.fd);
-	return 0;
-}
-
-/* XDP native and generic on the server's veth end: bad datagrams are dropped
- * at the interface (the XDP counters equal what was sent, the socket filter
- * and userspace never see them), good ones are answered as in process. */
-static void xdp_native_and_generic_drop_bad_datagrams_on_veth(void **state)
-{
-	struct fx *f = *state;
-	static const char *modes[] = { "native", "generic" };
-	struct rvf_result want[100];
-	char s1[PATH_MAX + 8];
-
-	for (int i = 0; i < 10; i++) {
-		struct rvf_query_opts qo = { .ef_search = 64 };
-
-		assert_int_equal(rvf_store_query(f->ro, f->q + (size_t)i * DIM, DIM, 10, &qo, want + i * 10), 10);
-	}
-	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
-	for (int m = 0; m < 2; m++) {
-		struct netpair *p = &pairs[m];
-		struct daemon d;
-		struct start s = { .netns = p->srv };
-		struct rvf_wire_counters x, so, us;
-		char ip[32], listen[48], ifname[32], line[96];
-		pid_t pid;
-		int st;
-
-		netpair_create(p, 2 + m, 1500);
-		snprintf(ip, sizeof(ip), "10.201.%d.2", 2 + m);
-		snprintf(listen, sizeof(listen), "%s:0", ip);
-		snprintf(ifname, sizeof(ifname), "rvt%ds", (int)getpid() % 100000);
-		must_start(f, &d, &s, (char *const[]){ "--store", s1, "--listen", listen, "--iface", ifname,
-						       "--xdp", (char *)modes[m], NULL });
-		snprintf(line, sizeof(line), "XDP %s on %s", modes[m], ifname);
-		if (!strstr(d.text, line))
-			fail_msg("want '%s' in:\n%s", line, d.text);
-		pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0)
-			_exit(xdp_client(p->cli, ip, d.port, f, want));
-		assert_int_equal(waitpid(pid, &st, 0), pid);
-		if (!WIFEXITED(st) || WEXITSTATUS(st))
-			fail_msg("XDP %s: the client failed at step %d", modes[m], WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-		assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_XDP, &x), 0);
-		assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_SOCK, &so), 0);
-		expect_kernel_counts(&x, 10 + (uint64_t)bads[B_NAN].times, false);
-		/* what XDP dropped, the socket filter never saw */
-		assert_int_equal(so.bad_magic + so.bad_version + so.bad_header + so.bad_dim + so.bad_length +
-				 so.bad_k + so.not_member + so.truncated, 0);
-		/* the daemon publishes its own verdicts into the map's user slot */
-		for (int i = 0; i < 200; i++) {
-			assert_int_equal(rvf_bpf_counters_pinned(d.pin_dir, RVF_WIRE_SLOT_USER, &us), 0);
-			if (us.passed >= 10 && us.nonfinite == (uint64_t)bads[B_NAN].times)
-				break;
-			usleep(10000);
-		}
-		assert_true(us.passed >= 10);
-		assert_int_equal(us.nonfinite, bads[B_NAN].times);
-		assert_int_equal(us.bad_magic + us.bad_version + us.bad_header + us.bad_dim + us.bad_length +
-				 us.bad_k + us.not_member + us.truncated, 0);
-		printf("info: XDP %s: dropped truncated %llu magic %llu version %llu header %llu dim+ns %llu "
-		       "length %llu k %llu at the interface\n", modes[m], (unsigned long long)x.truncated,
-		       (unsigned long long)x.bad_magic, (unsigned long long)x.bad_version,
-		       (unsigned long long)x.bad_header, (unsigned long long)(x.bad_dim + x.not_member),
-		       (unsigned long long)x.bad_length, (unsigned long long)x.bad_k);
-		assert_int_equal(daemon_stop(&d), 0);
-		netpair_destroy(p);
-	}
-}
-
-static int teardown_net(void **state)
-{
-	destroy_all_pairs();
-	return teardown(state);
-}
-
 /* ---- main ----------------------------------------------------------------- */
-
-static void find_binary(void)
-{
-	const char *e = getenv("RVFD_BIN");
-	char self[PATH_MAX], tmp[PATH_MAX + 16], *dn;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (e && *e) {
-		snprintf(rvfd_bin, sizeof(rvfd_bin), "%s", e);
-		return;
-	}
-	self[n > 0 ? n : 0] = '\0';
-	dn = strdup(self);
-	snprintf(tmp, sizeof(tmp), "%s/../bin/rvfd", dirname(dn));
-	free(dn);
-	if (!realpath(tmp, rvfd_bin))
-		snprintf(rvfd_bin, sizeof(rvfd_bin), "%.*s", (int)sizeof(rvfd_bin) - 1, tmp);
-}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(io_uring_path_replies_equal_in_process_results, setup, teardown),
-		cmocka_unit_test_setup_teardown(syscall_path_replies_equal_in_process_results, setup, teardown),
-		cmocka_unit_test_setup_teardown(io_uring_denied_by_seccomp_falls_back_and_serves, setup, teardown),
-		cmocka_unit_test_setup_teardown(without_bpf_bad_datagrams_get_their_status_and_are_counted, setup, teardown),
-		cmocka_unit_test_setup_teardown(ebpf_socket_filter_drops_bad_datagrams_before_userspace, setup, teardown),
-		cmocka_unit_test_setup_teardown(without_capabilities_classic_bpf_filters_and_serves, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_foreign_ebpf_segment_needs_trust, setup, teardown),
-		cmocka_unit_test_setup_teardown(filter_ids_select_by_metadata, setup, teardown),
-		cmocka_unit_test_setup_teardown(queries_that_queued_too_long_are_overloaded, setup, teardown),
-		cmocka_unit_test_setup_teardown(burst_beyond_the_buffer_ring_is_answered_whole, setup, teardown),
-		cmocka_unit_test_setup_teardown(commit_by_another_process_becomes_visible, setup, teardown),
-		cmocka_unit_test_setup_teardown(sigterm_answers_in_flight_and_exits_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_configuration_exits_nonzero_with_a_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_client_matches_rvf_query_and_retries, setup, teardown),
-		cmocka_unit_test_setup_teardown(veth_pair_serves_at_mtu_1500_and_9000, setup, teardown_net),
-		cmocka_unit_test_setup_teardown(xdp_native_and_generic_drop_bad_datagrams_on_veth, setup, teardown_net),
+		cmocka_unit_test_setup_teardown(io_uring_path_replies_equal_in_process_results, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(syscall_path_replies_equal_in_process_results, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(io_uring_denied_by_seccomp_falls_back_and_serves, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(filter_ids_select_by_metadata, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(queries_that_queued_too_long_are_overloaded, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(burst_beyond_the_buffer_ring_is_answered_whole, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(commit_by_another_process_becomes_visible, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(sigterm_answers_in_flight_and_exits_zero, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(bad_configuration_exits_nonzero_with_a_message, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(the_client_matches_rvf_query_and_retries, fx_setup, fx_teardown),
 	};
-	char *p;
-	int rc;
 
-	find_binary();
-	if (access(rvfd_bin, X_OK)) {
-		fprintf(stderr, "rvfd binary not found at %s (build it with make, or set RVFD_BIN)\n", rvfd_bin);
-		return 1;
-	}
-	if (geteuid() != 0)
-		tu_skip("the veth tests need root (network namespaces)");
-	if (system("ip netns list >/dev/null 2>&1 && command -v nsenter >/dev/null"))
-		tu_skip("ip netns / nsenter not available");
-	printf("info: rvfd binary %s\n", rvfd_bin);
-	/* fixed data unless asked: the stores are the same on every run */
-	if (getenv("RVF_SEED") && *getenv("RVF_SEED")) {
-		seed = tu_seed();
-	} else {
-		seed = 42;
-		printf("seed: 42 (set RVF_SEED to change)\n");
-	}
-	tu_log_to_stderr();
-	atexit(destroy_all_pairs);
-	atexit(kill_leftovers);
-	signal(SIGPIPE, SIG_IGN);
-
-	shared_dir = tu_tmpdir();
-	p = tu_path(shared_dir, "s1.rvf");
-	build_store(p, NVEC, DIM, seed, true);
-	free(p);
-	p = tu_path(shared_dir, "s2.rvf");
-	build_store(p, NVEC2, DIM2, seed ^ 2, false);
-	free(p);
-	p = tu_path(shared_dir, "s1024.rvf");
-	build_store(p, 500, 1024, seed ^ 1024, false);
-	free(p);
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	tu_rmrf(shared_dir);
-	free(shared_dir);
-	return rc;
+	return fx_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -19,6 +19,9 @@
  *              and the kernel's receive path, while the CPU ratio shows
  *              what the flood costs the daemon itself.
  *
+ *   afxdp      (tools/bench-rvfd/afxdp.c; `bench-rvfd afxdp` runs it alone)
+ *              AF_XDP copy mode against the UDP path on one veth pair.
+ *
  * Data: data_synth_clustered, 20,000 x 128 (RVF_BENCH_QUICK=1: 5,000), k 10,
  * ef 64. Every phase is bounded (2 s load runs); the whole run takes about a
  * minute. Output: one JSON line per figure and a closing summary.
@@ -48,16 +51,18 @@
 #include "data/data.h"
 #include "rvf/rvf.h"
 #include "rvf/wire.h"
+#include "bench.h"
 
 #define K  10
 #define EF 64
 
-static char bindir[PATH_MAX];
-static char ns_cli[32], ns_srv[32];
-static bool ns_made;
-static pid_t daemon_pid;
+char bindir[PATH_MAX];
+char ns_cli[32], ns_srv[32];
+bool ns_made;
+pid_t daemon_pid;
+int bench_k = K, bench_ef = EF;
 
-static double now_s(void)
+double now_s(void)
 {
 	struct timespec ts;
 
@@ -72,7 +77,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double pct(double *v, size_t n, double q)
+double pct(double *v, size_t n, double q)
 {
 	size_t i = (size_t)ceil(q * (double)n);
 
@@ -80,7 +85,7 @@ static double pct(double *v, size_t n, double q)
 	return v[i ? i - 1 : 0];
 }
 
-static int sh(const char *fmt, ...)
+int sh(const char *fmt, ...)
 {
 	char cmd[1024];
 	va_list ap;
@@ -93,7 +98,7 @@ static int sh(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void cleanup(void)
+void cleanup(void)
 {
 	if (daemon_pid > 0) {
 		kill(daemon_pid, SIGKILL);
@@ -114,12 +119,13 @@ static void on_signal(int sig)
 	_exit(1);
 }
 
-/* Start rvfd; returns the port (0 on failure) and the filter line. */
-static uint16_t start_rvfd(const char *log, const char *netns, const char *store, const char *listen,
+/* Start rvfd; returns the port (0 on failure) and the filter line. extra:
+ * more arguments, separated by spaces. */
+uint16_t start_rvfd(const char *log, const char *netns, const char *store, const char *listen,
 			   const char *extra, char *filter_line, size_t fl_len)
 {
 	char text[8192], nsarg[64], storearg[PATH_MAX + 4], rvfd[PATH_MAX + 8], *p;
-	char *argv[16];
+	char *argv[32], extra_buf[512], *save = NULL;
 	int fd, a = 0;
 
 	snprintf(nsarg, sizeof(nsarg), "--net=/run/netns/%s", netns ? netns : "");
@@ -137,8 +143,9 @@ static uint16_t start_rvfd(const char *log, const char *netns, const char *store
 	argv[a++] = (char *)listen;
 	argv[a++] = "--threads";
 	argv[a++] = "1";
-	if (extra)
-		argv[a++] = (char *)extra;
+	snprintf(extra_buf, sizeof(extra_buf), "%s", extra ? extra : "");
+	for (p = strtok_r(extra_buf, " ", &save); p && a < 31; p = strtok_r(NULL, " ", &save))
+		argv[a++] = p;
 	argv[a] = NULL;
 	unlink(log);   /* never read the last run's "ready" */
 	daemon_pid = fork();
@@ -178,7 +185,7 @@ static uint16_t start_rvfd(const char *log, const char *netns, const char *store
 	return 0;
 }
 
-static void stop_rvfd(void)
+void stop_rvfd(void)
 {
 	if (daemon_pid <= 0)
 		return;
@@ -188,7 +195,7 @@ static void stop_rvfd(void)
 }
 
 /* One query at a time; RTT of each into lat (seconds). 0 or -1. */
-static int measure(const char *ip, uint16_t port, const float *q, size_t nq, uint32_t dim, double *lat)
+int measure(const char *ip, uint16_t port, const float *q, size_t nq, uint32_t dim, double *lat)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -208,8 +215,8 @@ static int measure(const char *ip, uint16_t port, const float *q, size_t nq, uin
 
 		rvf_wire_query_init(&h);
 		h.dim = (uint16_t)dim;
-		h.k = K;
-		h.ef = EF;
+		h.k = (uint16_t)bench_k;
+		h.ef = (uint16_t)bench_ef;
 		h.ns_id = 1;
 		h.request_id = i + 1;
 		n = rvf_wire_query_encode(&h, q + (i % nq) * dim, pkt, RVF_WIRE_QUERY_HDR_LEN + (size_t)dim * 4);
@@ -256,7 +263,7 @@ static void report_latency(const char *path, double *lat, size_t nq, double in_p
 }
 
 /* CPU seconds (user + system, all threads) the daemon has used so far. */
-static double daemon_cpu_s(void)
+double daemon_cpu_s(void)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long ut = 0, st = 0;
@@ -392,13 +399,67 @@ static void flood(const char *label, const char *store, const char *qfile, const
 	json_decref(st);
 }
 
-int main(void)
+/* A store of base's rows (ids 0..n-1) at path, replacing any. 0 or -1. */
+int bench_build_store(const char *path, const struct data_mat *base)
+{
+	struct rvf_store_opts o = { .dimension = base->dim };
+	struct rvf_vector *vv = calloc(base->n, sizeof(*vv));
+	struct rvf_ingest_result res = { 0 };
+	struct rvf_store *s = NULL;
+	int rc;
+
+	unlink(path);
+	for (size_t i = 0; i < base->n; i++)
+		vv[i] = (struct rvf_vector){ .id = i, .values = base->v + i * base->dim, .dim = base->dim };
+	if ((rc = rvf_store_create(path, &o, &s)) || (rc = rvf_store_ingest_batch(s, vv, base->n, &res)) ||
+	    (rc = rvf_store_close(s))) {
+		fprintf(stderr, "bench-rvfd: building %s: %s (%s)\n", path, rvf_strerror(rc), rvf_last_error());
+		free(vv);
+		return -1;
+	}
+	rvf_ingest_result_release(&res);
+	free(vv);
+	return 0;
+}
+
+/* Each query of qm searched in process, one at a time, as the daemon's
+ * workers search (with a query context); out[i] its seconds (second pass:
+ * the first warms the cache). 0 or -1. */
+int bench_inproc(const char *path, const struct data_mat *qm, int k, int ef, double *out)
+{
+	struct rvf_query_ctx *ctx = NULL;
+	struct rvf_store *s = NULL;
+	int rc;
+
+	if ((rc = rvf_store_open_readonly(path, NULL, &s))) {
+		fprintf(stderr, "bench-rvfd: %s: %s\n", path, rvf_strerror(rc));
+		return -1;
+	}
+	if (rvf_query_ctx_new(s, &ctx)) {
+		fprintf(stderr, "bench-rvfd: query context: out of memory\n");
+		rvf_store_close(s);
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < qm->n; i++) {
+			struct rvf_result r[RVF_WIRE_MAX_K];
+			struct rvf_query_opts qo = { .ef_search = (uint32_t)ef };
+			double t0 = now_s();
+
+			rvf_store_query_ctx(s, ctx, qm->v + i * qm->dim, qm->dim, (uint32_t)k, &qo, r);
+			out[i] = now_s() - t0;
+		}
+	rvf_query_ctx_free(ctx);
+	rvf_store_close(s);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	const char *dir = getenv("RVF_BENCH_DIR"), *quick = getenv("RVF_BENCH_QUICK");
 	struct data_synth_opts so = { .n = quick && *quick == '1' ? 5000 : 20000, .nq = 1000, .dim = 128 };
 	struct data_mat base = { 0 }, qm = { 0 };
 	char store[PATH_MAX], qfile[PATH_MAX], log[PATH_MAX], self[PATH_MAX], *dn;
-	struct rvf_store *s = NULL;
 	double *inproc, *lat, in_p50, in_p99, lo_over = -1, veth_over = -1, r_on = -1, r_off = -1;
 	double c_on = -1, c_off = -1;
 	char level_on[512] = "", level_off[512] = "";
@@ -417,6 +478,12 @@ int main(void)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && !strcmp(argv[1], "afxdp"))
+		return bench_afxdp(dir);
+	if (argc > 1) {
+		fprintf(stderr, "usage: bench-rvfd [afxdp]\n");
+		return 2;
+	}
 
 	/* the store */
 	rc = data_synth_clustered(&so, &base, &qm);
@@ -427,21 +494,8 @@ int main(void)
 	snprintf(store, sizeof(store), "%s/bench-rvfd-%zu.rvf", dir, base.n);
 	snprintf(qfile, sizeof(qfile), "%s/bench-rvfd-queries.fvecs", dir);
 	unlink(store);
-	{
-		struct rvf_store_opts o = { .dimension = base.dim };
-		struct rvf_vector *vv = calloc(base.n, sizeof(*vv));
-		struct rvf_ingest_result res = { 0 };
-
-		for (size_t i = 0; i < base.n; i++)
-			vv[i] = (struct rvf_vector){ .id = i, .values = base.v + i * base.dim, .dim = base.dim };
-		if ((rc = rvf_store_create(store, &o, &s)) || (rc = rvf_store_ingest_batch(s, vv, base.n, &res)) ||
-		    (rc = rvf_store_close(s))) {
-			fprintf(stderr, "bench-rvfd: building %s: %s (%s)\n", store, rvf_strerror(rc), rvf_last_error());
-			return 1;
-		}
-		rvf_ingest_result_release(&res);
-		free(vv);
-	}
+	if (bench_build_store(store, &base))
+		return 1;
 	if (data_save_fvecs(qfile, qm.v, qm.n, qm.dim)) {
 		fprintf(stderr, "bench-rvfd: cannot write %s\n", qfile);
 		return 1;
@@ -450,30 +504,8 @@ int main(void)
 	/* in process: the same queries, one at a time, timed each */
 	inproc = malloc(qm.n * sizeof(double));
 	lat = malloc(qm.n * sizeof(double));
-	if ((rc = rvf_store_open_readonly(store, NULL, &s))) {
-		fprintf(stderr, "bench-rvfd: %s: %s\n", store, rvf_strerror(rc));
+	if (bench_inproc(store, &qm, K, EF, inproc))
 		return 1;
-	}
-	{
-		/* the same search the daemon's workers run: with a query context */
-		struct rvf_query_ctx *ctx = NULL;
-
-		if (rvf_query_ctx_new(s, &ctx)) {
-			fprintf(stderr, "bench-rvfd: query context: out of memory\n");
-			return 1;
-		}
-		for (int pass = 0; pass < 2; pass++)   /* the first pass warms the cache */
-			for (size_t i = 0; i < qm.n; i++) {
-				struct rvf_result r[K];
-				struct rvf_query_opts qo = { .ef_search = EF };
-				double t0 = now_s();
-
-				rvf_store_query_ctx(s, ctx, qm.v + i * qm.dim, qm.dim, K, &qo, r);
-				inproc[i] = now_s() - t0;
-			}
-		rvf_query_ctx_free(ctx);
-	}
-	rvf_store_close(s);
 	in_p50 = pct(inproc, qm.n, 0.50);
 	in_p99 = pct(inproc, qm.n, 0.99);
 	printf("{\"bench\":\"rvfd_inproc\",\"n\":%zu,\"dim\":%u,\"nq\":%zu,\"k\":%d,\"ef\":%d,\"p50_us\":%.1f,"
@@ -584,5 +616,5 @@ int main(void)
 	free(inproc);
 	free(lat);
 	unlink(store);
-	return 0;
+	return bench_afxdp(dir);
 }

@@ -574,6 +574,14 @@ static int print_stats_text(const char *text, size_t len)
 		printf("kernel counters: none (filter level %s)\n",
 		       json_string_value(json_object_get(o, "filter_level")));
 	}
+	v = json_object_get(o, "afxdp");
+	if (json_is_object(v)) {
+		/* the integer fields only: mode and note are the line above */
+		printf("afxdp: %s - %s\n", json_string_value(json_object_get(v, "mode")),
+		       json_string_value(json_object_get(v, "note")));
+		print_counters("afxdp counters", v);
+		print_counters("afxdp XDP_STATISTICS", json_object_get(v, "xdp_statistics"));
+	}
 	v = json_object_get(o, "latency_us");
 	printf("latency (receive to reply, us, log2 buckets): count %lld p50 <%lld p99 <%lld p999 <%lld\n",
 	       (long long)json_integer_value(json_object_get(v, "count")),

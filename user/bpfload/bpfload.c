@@ -1,7 +1,8 @@
 /*
  * bpfload/bpfload.c - the prefilter loader (bpfload.h): ABI check, load,
- * the mmap'd namespace maps, pinning, socket and XDP attachment, counters,
- * EBPF segment checks and the classic-BPF fallback.
+ * the mmap'd namespace maps, pinning, socket and XDP attachment. The AF_XDP
+ * socket maps and the counters are in maps.c, the built-in object, EBPF
+ * segment checks and the classic-BPF fallback in segment.c.
  *
  * Sequence of rvf_bpf_open:
  *   copy the ELF -> open_mem -> abi_check (names, types, sizes, .rodata ABI;
@@ -44,14 +45,10 @@
 #include <bpf/libbpf.h>
 
 #include "bpfload/bpfload.h"
+#include "bpfload/bpfload_priv.h"
 #include "common/log.h"
 #include "format/ebpf.h"
 #include "format/hash.h"
-
-/* build/gen/prefilter_obj.S: the object's bytes and SHA-256, made at build time */
-extern const uint8_t prefilter_obj_start[];
-extern const uint8_t prefilter_obj_end[];
-extern const uint8_t prefilter_obj_sha256[32];
 
 #define OBJ_NAME "rvf"          /* libbpf prefixes internal maps: rvf.rodata */
 
@@ -66,53 +63,15 @@ static const struct prog_abi {
 	[RVF_BPF_PROG_XDP_MB] = { "xdp_prefilter_mb", BPF_PROG_TYPE_XDP, "xdp.frags" },
 };
 
-enum { MAP_NS, MAP_MEMBERS, MAP_COUNTERS, NMAPS };
-static const struct map_abi {
-	const char *name;
-	enum bpf_map_type type;
-	uint32_t key, value, entries, flags;
-} want_maps[NMAPS] = {
+const struct map_abi want_maps[NMAPS] = {
 	[MAP_NS] = { "rvf_ns", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct rvf_wire_ns),
 		     RVF_WIRE_MAX_NS, BPF_F_MMAPABLE },
 	[MAP_MEMBERS] = { "rvf_members", BPF_MAP_TYPE_ARRAY, 4, sizeof(uint64_t),
 			  RVF_WIRE_MEMBER_WORDS, BPF_F_MMAPABLE },
 	[MAP_COUNTERS] = { "rvf_counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4,
 			   sizeof(struct rvf_wire_counters), RVF_WIRE_NSLOTS, 0 },
-};
-
-_Static_assert(sizeof(struct rvf_wire_ns) == sizeof(uint64_t), "a shape is one u64 store");
-_Static_assert(sizeof(struct rvf_wire_counters) % sizeof(uint64_t) == 0, "counters are u64s");
-#define NCOUNTERS (sizeof(struct rvf_wire_counters) / sizeof(uint64_t))
-
-/* Pins, in the order they are made: the programs, then the maps. */
-#define NPINS (RVF_BPF_NPROGS + NMAPS)
-
-struct sock_att {
-	int fd;
-	dev_t dev;
-	ino_t ino;
-};
-
-struct xdp_att {
-	int ifindex;
-	int link_fd;
-};
-
-struct rvf_bpf {
-	struct bpf_object *obj;
-	struct bpf_program *prog[RVF_BPF_NPROGS];
-	struct bpf_map *map[NMAPS];
-	uint64_t *ns_words;             /* mmap of rvf_ns: one u64 shape per namespace */
-	uint64_t *member_words;         /* mmap of rvf_members */
-	size_t ns_len, member_len;
-	char *pin_dir;                  /* NULL when not pinning */
-	int pin_fd;                     /* the pin directory, or -1 */
-	bool pin_locked;                /* pin_fd's flock is ours */
-	bool pinned[NPINS];
-	struct sock_att *socks;
-	size_t nsocks;
-	struct xdp_att *xdps;
-	size_t nxdps;
+	[MAP_XSKS] = { "rvf_xsks", BPF_MAP_TYPE_XSKMAP, 4, 4, RVF_WIRE_XSK_QUEUES, 0 },
+	[MAP_XSKS_SG] = { "rvf_xsks_sg", BPF_MAP_TYPE_XSKMAP, 4, 4, RVF_WIRE_XSK_QUEUES, 0 },
 };
 
 /* ---- libbpf's messages ------------------------------------------------------ */
@@ -387,7 +346,7 @@ static int make_dirs(const char *dir)
 	return 0;
 }
 
-static int pin_path(const char *dir, const char *name, char *out, size_t len)
+int pin_path(const char *dir, const char *name, char *out, size_t len)
 {
 	if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
 		return log_fail(-ENAMETOOLONG, "pin dir %s: name too long", dir);
@@ -755,215 +714,4 @@ int rvf_bpf_prog_fd(const struct rvf_bpf *b, enum rvf_bpf_prog p)
 	if (!b || (unsigned)p >= RVF_BPF_NPROGS)
 		return -EINVAL;
 	return bpf_program__fd(b->prog[p]);
-}
-
-/* ---- counters ----------------------------------------------------------------- */
-
-static int counters_read(int fd, uint32_t slot, struct rvf_wire_counters *sum)
-{
-	int ncpu = libbpf_num_possible_cpus(), c, err = 0;
-	uint64_t *buf, total[NCOUNTERS] = { 0 };
-	size_t f;
-
-	if (ncpu <= 0)
-		return log_fail(ncpu ? ncpu : -EINVAL, "prefilter: cannot count CPUs");
-	buf = calloc((size_t)ncpu, sizeof(struct rvf_wire_counters));
-	if (!buf)
-		return log_fail(-ENOMEM, "prefilter: out of memory");
-	if (bpf_map_lookup_elem(fd, &slot, buf)) {
-		err = log_fail(-errno, "prefilter: cannot read counters slot %u: %s", slot,
-			       strerror(errno));
-	} else {
-		for (c = 0; c < ncpu; c++)
-			for (f = 0; f < NCOUNTERS; f++)
-				total[f] += buf[(size_t)c * NCOUNTERS + f];
-		memcpy(sum, total, sizeof(*sum));
-	}
-	free(buf);
-	return err;
-}
-
-int rvf_bpf_counters(struct rvf_bpf *b, uint32_t slot, struct rvf_wire_counters *sum)
-{
-	if (!b || !sum || slot >= RVF_WIRE_NSLOTS)
-		return -EINVAL;
-	return counters_read(bpf_map__fd(b->map[MAP_COUNTERS]), slot, sum);
-}
-
-int rvf_bpf_counters_pinned(const char *pin_dir, uint32_t slot, struct rvf_wire_counters *sum)
-{
-	const struct map_abi *w = &want_maps[MAP_COUNTERS];
-	struct bpf_map_info info;
-	uint32_t len = sizeof(info);
-	char path[PATH_MAX];
-	int fd, err;
-
-	if (!pin_dir || !sum || slot >= RVF_WIRE_NSLOTS)
-		return -EINVAL;
-	err = pin_path(pin_dir, w->name, path, sizeof(path));
-	if (err)
-		return err;
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return log_fail(fd, "%s: %s%s", path, strerror(-fd),
-				fd == -ENOENT ? " (is rvfd running with this pin dir?)" : "");
-	memset(&info, 0, sizeof(info));
-	err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (err)
-		err = log_fail(err, "%s: %s", path, strerror(-err));
-	else if (info.type != (uint32_t)w->type || info.key_size != w->key ||
-		 info.value_size != w->value || info.max_entries != w->entries)
-		err = log_fail(-EPROTO, "%s is not the counters map this rvf knows (type %u key %u "
-			       "value %u entries %u)", path, info.type, info.key_size,
-			       info.value_size, info.max_entries);
-	else
-		err = counters_read(fd, slot, sum);
-	close(fd);
-	return err;
-}
-
-int rvf_bpf_set_user_counters(struct rvf_bpf *b, const struct rvf_wire_counters *c)
-{
-	uint32_t slot = RVF_WIRE_SLOT_USER;
-	int ncpu = libbpf_num_possible_cpus(), err = 0;
-	struct rvf_wire_counters *buf;
-
-	if (!b || !c)
-		return -EINVAL;
-	if (ncpu <= 0)
-		return log_fail(ncpu ? ncpu : -EINVAL, "prefilter: cannot count CPUs");
-	buf = calloc((size_t)ncpu, sizeof(*buf));
-	if (!buf)
-		return log_fail(-ENOMEM, "prefilter: out of memory");
-	buf[0] = *c;
-	if (bpf_map_update_elem(bpf_map__fd(b->map[MAP_COUNTERS]), &slot, buf, BPF_ANY))
-		err = log_fail(-errno, "prefilter: cannot write the user counters: %s", strerror(errno));
-	free(buf);
-	return err;
-}
-
-/* ---- the built-in object and EBPF segments ------------------------------------ */
-
-const void *rvf_bpf_builtin(size_t *len)
-{
-	if (len)
-		*len = (size_t)(prefilter_obj_end - prefilter_obj_start);
-	return prefilter_obj_start;
-}
-
-void rvf_bpf_builtin_hash(uint8_t out[32])
-{
-	memcpy(out, prefilter_obj_sha256, 32);
-}
-
-int rvf_bpf_check_segment(const struct rvf_ebpf_hdr *h, const void *prog, size_t len,
-			  uint32_t store_dim, bool trust_foreign)
-{
-	uint8_t digest[SHA256_LEN], builtin[SHA256_LEN];
-	char have[2 * SHA256_LEN + 1], want[2 * SHA256_LEN + 1];
-	int err;
-
-	if (!h || !prog)
-		return -EINVAL;
-	if (h->magic != RVF_EBPF_MAGIC || h->header_version != RVF_EBPF_HDR_VERSION)
-		return log_fail(-EPROTO, "EBPF segment: not an RVF EbpfHeader (magic 0x%08x version %u)",
-				h->magic, h->header_version);
-	if (h->program_size != len)
-		return log_fail(-EPROTO, "EBPF segment: header says %llu program bytes, have %zu",
-				(unsigned long long)h->program_size, len);
-	if (h->program_type != RVF_EBPF_PROG_SOCKET_FILTER &&
-	    h->program_type != RVF_EBPF_PROG_XDP_DISTANCE)
-		return log_fail(-EPROTO, "EBPF segment: program type %u is not a socket filter or XDP "
-				"prefilter rvfd can attach", h->program_type);
-	err = sha256(prog, len, digest);
-	if (err)
-		return log_fail(err, "EBPF segment: cannot hash the program");
-	if (!sha256_equal(digest, h->program_hash))
-		return log_fail(-EBADMSG, "EBPF segment: the program's SHA-256 does not match its "
-				"header's program_hash (damaged or altered)");
-	err = ebpf_check_dimension(h, store_dim);
-	if (err)
-		return log_fail(err, "EBPF segment: max_dimension %u does not cover the store's "
-				"dimension %u", h->max_dimension, store_dim);
-	rvf_bpf_builtin_hash(builtin);
-	if (!sha256_equal(digest, builtin)) {
-		hex_encode(digest, SHA256_LEN, have);
-		hex_encode(builtin, SHA256_LEN, want);
-		if (!trust_foreign)
-			return log_fail(-EPERM, "EBPF segment holds a program other than the prefilter "
-					"this rvfd was built with (sha256 %.16s..., built-in %.16s...); "
-					"not loading it unless foreign programs are trusted", have, want);
-		log_warn("EBPF segment: loading a foreign program (sha256 %.16s..., built-in "
-			 "%.16s...) because foreign programs are trusted", have, want);
-	}
-	if (h->btf_size)
-		log_info("EBPF segment: its separate BTF (%u bytes) is not used; the object's own "
-			 ".BTF is", h->btf_size);
-	return 0;
-}
-
-/* ---- classic BPF fallback ----------------------------------------------------- */
-
-int rvf_cbpf_attach(int fd, uint16_t dim, uint8_t elem_type)
-{
-	/* cBPF loads are big-endian; the wire is little-endian: compare swapped.
-	 * Offsets count from the UDP header (8 bytes), as for eBPF filters. */
-	enum {
-		L_MAGIC, L_STATS, L_QUERY, L_VER, L_VER_EQ, L_FLAGS, L_FLAGS_SET, L_HDR, L_HDR_EQ,
-		L_DIM, L_DIM_EQ, L_ELEM, L_ELEM_EQ, L_K, L_K_HI, L_K_MIN, L_K_MAX, L_LEN, L_LEN_EQ,
-		L_ACCEPT, L_DROP, L_N
-	};
-#define TO(label, at) ((label) - (at) - 1)
-	uint32_t esz = rvf_wire_elem_size(elem_type), dgram;
-	int one = 1;
-
-	if (!esz || dim == 0 || dim > RVF_WIRE_MAX_DIM ||
-	    RVF_WIRE_QUERY_HDR_LEN + (uint32_t)dim * esz > RVF_WIRE_MAX_DATAGRAM)
-		return log_fail(-EINVAL, "cBPF filter: dim %u elem_type %u is not a query shape",
-				dim, elem_type);
-	dgram = 8 + RVF_WIRE_QUERY_HDR_LEN + (uint32_t)dim * esz;
-	struct sock_filter f[L_N] = {
-		[L_MAGIC]     = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8 + 0x00),
-		[L_STATS]     = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, bswap_32(RVF_WIRE_STATS_MAGIC),
-				       TO(L_ACCEPT, L_STATS), 0),
-		[L_QUERY]     = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, bswap_32(RVF_WIRE_QUERY_MAGIC),
-				       0, TO(L_DROP, L_QUERY)),
-		[L_VER]       = BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 8 + 0x04),
-		[L_VER_EQ]    = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RVF_WIRE_VERSION, 0,
-				       TO(L_DROP, L_VER_EQ)),
-		[L_FLAGS]     = BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 8 + 0x05),
-		[L_FLAGS_SET] = BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0xffu & ~RVF_WIRE_QF_KNOWN,
-				       TO(L_DROP, L_FLAGS_SET), 0),
-		[L_HDR]       = BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 8 + 0x06),
-		[L_HDR_EQ]    = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, bswap_16(RVF_WIRE_QUERY_HDR_LEN), 0,
-				       TO(L_DROP, L_HDR_EQ)),
-		[L_DIM]       = BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 8 + 0x08),
-		[L_DIM_EQ]    = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, bswap_16(dim), 0,
-				       TO(L_DROP, L_DIM_EQ)),
-		/* elem_type (0x0A) and reserved (0x0B) as one big-endian half */
-		[L_ELEM]      = BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 8 + 0x0A),
-		[L_ELEM_EQ]   = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)elem_type << 8, 0,
-				       TO(L_DROP, L_ELEM_EQ)),
-		/* k (0x0C) read big-endian is lo << 8 | hi: hi must be 0, lo 1..MAX_K */
-		[L_K]         = BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 8 + 0x0C),
-		[L_K_HI]      = BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0xff, TO(L_DROP, L_K_HI), 0),
-		[L_K_MIN]     = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 1u << 8, 0, TO(L_DROP, L_K_MIN)),
-		[L_K_MAX]     = BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, RVF_WIRE_MAX_K << 8,
-				       TO(L_DROP, L_K_MAX), 0),
-		[L_LEN]       = BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
-		[L_LEN_EQ]    = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, dgram, 0, TO(L_DROP, L_LEN_EQ)),
-		[L_ACCEPT]    = BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
-		[L_DROP]      = BPF_STMT(BPF_RET | BPF_K, 0),
-	};
-#undef TO
-	struct sock_fprog fp = { .len = L_N, .filter = f };
-	_Static_assert(RVF_WIRE_MAX_K < 256, "k's high byte is zero");
-
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)))
-		return log_fail(-errno, "cBPF filter: cannot attach to socket %d: %s", fd,
-				strerror(errno));
-	if (setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)))
-		return log_fail(-errno, "cBPF filter: attached to socket %d but cannot lock it: %s", fd,
-				strerror(errno));
-	return 0;
 }

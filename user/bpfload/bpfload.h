@@ -96,6 +96,21 @@ int rvf_bpf_attach_socket(struct rvf_bpf *b, int fd);
  */
 int rvf_bpf_attach_xdp(struct rvf_bpf *b, int ifindex, int mode);
 
+/*
+ * AF_XDP: put socket xsk_fd (borrowed; the map holds its own reference) into
+ * rvf_xsks[queue], so xdp_prefilter redirects valid whole queries arriving
+ * on RX queue `queue` to it, and with multi_buffer (a socket bound with
+ * XDP_USE_SG) also into rvf_xsks_sg[queue], for frames above
+ * RVF_WIRE_XSK_MAX_FRAME; clear takes it out of both (absent is fine).
+ * Closing the socket also removes it. -EINVAL for queue >=
+ * RVF_WIRE_XSK_QUEUES. An XSKMAP cannot be read from userspace (lookups are
+ * EOPNOTSUPP and its keys walk like an array's); `ss --xdp` lists sockets.
+ */
+int rvf_bpf_xsk_set(struct rvf_bpf *b, uint32_t queue, int xsk_fd, bool multi_buffer);
+int rvf_bpf_xsk_clear(struct rvf_bpf *b, uint32_t queue);
+/* The map's fd (owned by b), for tests. */
+int rvf_bpf_xsk_map_fd(const struct rvf_bpf *b);
+
 /* One program's counters in slot (RVF_WIRE_SLOT_*), summed over CPUs. */
 int rvf_bpf_counters(struct rvf_bpf *b, uint32_t slot, struct rvf_wire_counters *sum);
 

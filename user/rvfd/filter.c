@@ -273,3 +273,16 @@ int filter_counters(struct rvfd *d, uint32_t slot, struct rvf_wire_counters *out
 		return -ENOENT;
 	return rvf_bpf_counters(d->bpf->b, slot, out);
 }
+
+int filter_xsk_set(struct rvfd *d, uint32_t queue, int fd, bool multi_buffer)
+{
+	if (!d->bpf)
+		return -ENOENT;
+	return rvf_bpf_xsk_set(d->bpf->b, queue, fd, multi_buffer);
+}
+
+void filter_xsk_clear(struct rvfd *d, uint32_t queue)
+{
+	if (d->bpf)
+		rvf_bpf_xsk_clear(d->bpf->b, queue);
+}

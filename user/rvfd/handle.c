@@ -1,7 +1,7 @@
 /*
  * rvfd/handle.c - one datagram in, one reply out. Knows the protocol and the
- * stores, nothing of sockets: every transport (io_uring, syscalls, later
- * AF_XDP) calls handle_datagram with a datagram and its source.
+ * stores, nothing of sockets: every transport (io_uring, syscalls,
+ * AF_XDP in afxdp.c) calls handle_datagram with a datagram and its source.
  *
  *   stats magic          -> stats JSON reply
  *   query                -> full validation (rvf_wire_query_validate: every

@@ -9,11 +9,13 @@
  *   holds is an error, not a silent share) -> bind one SO_REUSEPORT socket
  *   per worker on that port -> the filter ladder (eBPF prefilter on every
  *   socket and XDP on --iface, else classic BPF, else userspace only) ->
- *   choose the I/O path -> start workers and the store watcher -> print the
- *   summary -> wait for SIGTERM/SIGINT.
+ *   AF_XDP sockets on --iface (--xdp-mode afxdp; else or on failure the UDP
+ *   path alone) -> choose the I/O path -> start workers and the store
+ *   watcher -> print the summary -> wait for SIGTERM/SIGINT.
  * Shutdown: stop receiving, answer what is queued (SHUTTING_DOWN for
  * queries that were not yet searched), join workers, stop the watcher,
- * detach and unpin BPF, close stores, exit 0.
+ * clear the XSKMAP and close the AF_XDP sockets, detach and unpin BPF,
+ * close stores, exit 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +39,8 @@ static const char usage[] =
 	"            [--threads N] [--ef N] [--filter ID=JSON ...] [--instance NAME]\n"
 	"            [--max-wait-ms MS] [--poll-ms MS] [--iface IF [--xdp native|generic|off]]\n"
 	"            [--pin-dir DIR] [--trust-ebpf] [--no-bpf]\n"
+	"            [--xdp-mode filter|afxdp [--queues N|LIST] [--xsk-frame-size B]\n"
+	"             [--xsk-rx-ring N] [--xsk-fill-ring N] [--xsk-frames N]]\n"
 	"\n"
 	"Serves k-nearest-neighbour queries over UDP (protocol: include/rvf/wire.h)\n"
 	"from rvf stores opened read-only, one namespace id per store. Commits other\n"
@@ -65,6 +69,21 @@ static const char usage[] =
 	"  --trust-ebpf      load a store's EBPF segment even if it is not the prefilter\n"
 	"                    this rvfd was built with (its hash is still checked)\n"
 	"  --no-bpf          no kernel filter: validate in userspace only\n"
+	"\n"
+	"Kernel-bypass receive (needs --iface, the eBPF level, CAP_NET_RAW and memlock for\n"
+	"the UMEM): the XDP prefilter redirects valid queries that arrive whole in one\n"
+	"Ethernet frame (at jumbo MTUs as several descriptors, XDP_USE_SG) into one AF_XDP\n"
+	"socket per RX queue; everything else (ARP, ICMP, other ports, IP fragments of\n"
+	"queries above the MTU, stats requests) takes the kernel stack and the UDP\n"
+	"workers. Replies always leave through the UDP socket. Zero-copy is tried\n"
+	"first, then copy mode, then the UDP path alone (printed and in `rvf stats`).\n"
+	"  --xdp-mode MODE   filter (default: XDP only drops bad queries) or afxdp\n"
+	"  --queues Q        RX queues to serve: N (queues 0..N-1), or a list 0,2,4 / 2-3\n"
+	"                    (default: every RX queue the driver reports)\n"
+	"  --xsk-frame-size B  UMEM frame size, 2048 or 4096 (default 4096)\n"
+	"  --xsk-rx-ring N   RX ring entries, a power of two 64..16384 (default 1024)\n"
+	"  --xsk-fill-ring N fill ring entries, as above (default 1024)\n"
+	"  --xsk-frames N    UMEM frames per socket (default RX + fill ring)\n"
 	"  -h, --help        this text\n"
 	"\n"
 	"environment: RVF_IO=syscall forces recvmmsg/sendmmsg instead of io_uring;\n"
@@ -231,6 +250,50 @@ static int add_store(struct rvfd *d, const char *arg)
 	return 0;
 }
 
+/* --queues: "N" = queues 0..N-1; "A,B,..." and ranges "A-B" = those. */
+static int parse_queues(struct rvfd *d, const char *s)
+{
+	char buf[256], *tok, *save = NULL;
+	bool seen[RVF_WIRE_XSK_QUEUES] = { false };
+	uint32_t a, b;
+
+	d->n_queues = 0;
+	if (!strchr(s, ',') && !strchr(s, '-')) {
+		if (parse_u32("--queues", s, 1, RVF_WIRE_XSK_QUEUES, &a))
+			return -EINVAL;
+		for (uint32_t q = 0; q < a; q++)
+			d->xsk_queues[d->n_queues++] = q;
+		return 0;
+	}
+	if (strlen(s) >= sizeof(buf)) {
+		die_msg("--queues: list too long");
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+
+		if (dash)
+			*dash = '\0';
+		if (parse_u32("--queues", tok, 0, RVF_WIRE_XSK_QUEUES - 1, &a) ||
+		    parse_u32("--queues", dash ? dash + 1 : tok, a, RVF_WIRE_XSK_QUEUES - 1, &b))
+			return -EINVAL;
+		for (uint32_t q = a; q <= b; q++) {
+			if (seen[q]) {
+				die_msg("--queues: queue %u given twice", q);
+				return -EINVAL;
+			}
+			seen[q] = true;
+			d->xsk_queues[d->n_queues++] = q;
+		}
+	}
+	if (!d->n_queues) {
+		die_msg("--queues '%s': no queue", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_args(struct rvfd *d, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -241,9 +304,13 @@ static int parse_args(struct rvfd *d, int argc, char **argv)
 		{ "iface", required_argument, 0, 'I' }, { "xdp", required_argument, 0, 'X' },
 		{ "pin-dir", required_argument, 0, 'P' }, { "trust-ebpf", no_argument, 0, 'T' },
 		{ "no-bpf", no_argument, 0, 'N' },
+		{ "xdp-mode", required_argument, 0, 'M' }, { "queues", required_argument, 0, 'Q' },
+		{ "xsk-frame-size", required_argument, 0, 'F' }, { "xsk-rx-ring", required_argument, 0, 'R' },
+		{ "xsk-fill-ring", required_argument, 0, 'L' }, { "xsk-frames", required_argument, 0, 'U' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	const char *listen = NULL, *pin_dir = NULL, *xdp = NULL;
+	const char *listen = NULL, *pin_dir = NULL, *xdp = NULL, *xdp_mode = NULL;
+	bool xsk_opt = false;
 	int c;
 
 	opterr = 0;
@@ -301,6 +368,34 @@ static int parse_args(struct rvfd *d, int argc, char **argv)
 			break;
 		case 'T': d->trust_ebpf = true; break;
 		case 'N': d->no_bpf = true; break;
+		case 'M': xdp_mode = optarg; break;
+		case 'Q':
+			if (parse_queues(d, optarg))
+				return -EINVAL;
+			xsk_opt = true;
+			break;
+		case 'F':
+			if (parse_u32("--xsk-frame-size", optarg, 2048, 4096, &d->xsk_opts.frame_size))
+				return -EINVAL;
+			xsk_opt = true;
+			break;
+		case 'R':
+			if (parse_u32("--xsk-rx-ring", optarg, NET_XSK_RING_MIN, NET_XSK_RING_MAX,
+				      &d->xsk_opts.rx_size))
+				return -EINVAL;
+			xsk_opt = true;
+			break;
+		case 'L':
+			if (parse_u32("--xsk-fill-ring", optarg, NET_XSK_RING_MIN, NET_XSK_RING_MAX,
+				      &d->xsk_opts.fill_size))
+				return -EINVAL;
+			xsk_opt = true;
+			break;
+		case 'U':
+			if (parse_u32("--xsk-frames", optarg, NET_XSK_RING_MIN, 262144, &d->xsk_opts.nframes))
+				return -EINVAL;
+			xsk_opt = true;
+			break;
 		case ':':
 			die_msg("option '%s' needs a value (see rvfd --help)", argv[optind - 1]);
 			return -EINVAL;
@@ -341,6 +436,30 @@ static int parse_args(struct rvfd *d, int argc, char **argv)
 			die_msg("--xdp needs --iface IF");
 			return -EINVAL;
 		}
+	}
+	if (xdp_mode) {
+		if (!strcmp(xdp_mode, "afxdp"))
+			d->afxdp_wanted = true;
+		else if (strcmp(xdp_mode, "filter")) {
+			die_msg("--xdp-mode '%s': filter or afxdp", xdp_mode);
+			return -EINVAL;
+		}
+	}
+	if (d->afxdp_wanted) {
+		char why[128];
+
+		if (!d->iface || d->xdp_mode < 0 || d->no_bpf) {
+			die_msg("--xdp-mode afxdp needs --iface IF and the XDP prefilter (not --xdp off or "
+				"--no-bpf)");
+			return -EINVAL;
+		}
+		if (net_xsk_check_opts(&d->xsk_opts, why, sizeof(why))) {
+			die_msg("AF_XDP options: %s", why);
+			return -EINVAL;
+		}
+	} else if (xsk_opt) {
+		die_msg("--queues and --xsk-* need --xdp-mode afxdp");
+		return -EINVAL;
 	}
 	if (d->no_bpf && (d->iface || d->trust_ebpf || pin_dir)) {
 		die_msg("--no-bpf cannot be combined with --iface, --trust-ebpf or --pin-dir");
@@ -508,6 +627,7 @@ int main(int argc, char **argv)
 		goto out_sockets;
 	rvfd_log_muted = true;
 	rc = filter_setup(&d);
+	rc = rc ? rc : afxdp_setup(&d);
 	rvfd_log_muted = false;
 	if (rc) {
 		die_msg("%s", rvf_last_error());
@@ -536,6 +656,9 @@ int main(int argc, char **argv)
 		printf("rvfd: io: syscall (recvmmsg/sendmmsg): %s\n", d.io_why);
 	printf("rvfd: filter: %s%s%s\n", filter_level_name(d.filter_level), d.filter_why[0] ? ": " : "",
 	       d.filter_why);
+	if (d.afxdp_wanted)
+		printf("rvfd: afxdp: %s: %s\n", d.xsk_mode ? net_xsk_mode_name(d.xsk_mode) : "udp",
+		       d.xsk_why);
 
 	for (unsigned t = 0; t < d.threads; t++) {
 		rc = pthread_create(&d.workers[t].thread, NULL, worker_main, &d.workers[t]);
@@ -544,6 +667,10 @@ int main(int argc, char **argv)
 			goto out_workers;
 		}
 		d.workers[t].started = true;
+	}
+	if (afxdp_start(&d)) {
+		die_msg("%s", rvf_last_error());
+		goto out_workers;
 	}
 	if (ns_watcher_start(&d)) {
 		die_msg("%s", rvf_last_error());
@@ -561,6 +688,7 @@ int main(int argc, char **argv)
 	ret = 0;
 
 out_workers:
+	afxdp_unmap(&d);
 	if (d.stop_fd >= 0)
 		signal_stop(&d);
 	for (unsigned t = 0; t < d.threads; t++)
@@ -571,15 +699,17 @@ out_workers:
 				ret = 1;
 			}
 		}
+	afxdp_join(&d);
 	ns_watcher_stop(&d);
 	if (ret == 0) {
 		uint64_t q = 0;
 
-		for (unsigned t = 0; t < d.threads; t++)
-			q += d.workers[t].c.queries;
+		for (unsigned t = 0; t < rvfd_nworkers(&d); t++)
+			q += rvfd_worker_at(&d, t)->c.queries;
 		printf("rvfd: stopped after %llu queries\n", (unsigned long long)q);
 	}
 out_filter:
+	afxdp_teardown(&d);
 	filter_teardown(&d);
 out_sockets:
 	if (d.stop_fd >= 0)

@@ -7,6 +7,9 @@
  *   handle.c   one datagram in, one reply out (transport independent)
  *   stats.c    counters, the latency histogram, the stats JSON
  *   filter.c   the kernel filter ladder: eBPF -> classic BPF -> userspace
+ *   afxdp.c    --xdp-mode afxdp: one AF_XDP socket (and worker) per RX queue
+ *              of --iface, fed by the XDP prefilter; zero-copy -> copy ->
+ *              the UDP path alone
  *
  * Threads: the main thread waits for signals; one worker per socket runs
  * net_loop_run with handle_datagram; the watcher polls the stores for
@@ -25,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/afxdp.h"
 #include "net/net.h"
 #include "rvf/rvf.h"
 #include "rvf/wire.h"
@@ -70,6 +74,9 @@ struct rvfd_worker {
 	int rc;
 	struct rvfd_counters c;
 	struct net_loop_stats io;
+	struct net_xsk *xsk;            /* AF_XDP workers: owned socket (fd above is
+					 * then a borrowed UDP socket for replies) */
+	struct net_xsk_loop_stats xio;
 	struct rvf_query_ctx *qctx;     /* owned: this worker's search context */
 	struct rvf_result res[RVF_WIRE_MAX_K];
 };
@@ -113,6 +120,19 @@ struct rvfd {
 	enum rvfd_filter_level filter_level;
 	char filter_why[1024];          /* what the ladder did and why, for humans */
 	struct rvfd_bpf *bpf;           /* filter.c's state; NULL below eBPF */
+
+	/* AF_XDP (afxdp.c) */
+	bool afxdp_wanted;              /* --xdp-mode afxdp */
+	uint32_t xsk_queues[RVF_WIRE_XSK_QUEUES];   /* --queues; n_queues 0 = every RX queue */
+	unsigned n_queues;
+	struct net_xsk_opts xsk_opts;   /* ring and frame sizes (ifname, queue set per socket) */
+	enum net_xsk_mode xsk_mode;     /* what runs: OFF = the UDP path alone */
+	char xsk_why[512];              /* how it came to be, for humans */
+	uint64_t xsk_zc_refused;        /* sockets whose zero-copy bind was refused */
+	uint64_t xsk_fallbacks;         /* 1 when AF_XDP was asked for and UDP serves alone */
+	unsigned xsk_multi_buffer;      /* sockets bound with XDP_USE_SG */
+	struct rvfd_worker *xworkers;   /* n_xworkers, one per AF_XDP socket */
+	unsigned n_xworkers;
 
 	/* watcher */
 	pthread_t watcher;
@@ -159,5 +179,22 @@ void filter_publish_user(struct rvfd *d, const struct rvf_wire_counters *user);
 void filter_teardown(struct rvfd *d);
 /* Kernel counters of a slot (RVF_WIRE_SLOT_XDP/SOCK); -ENOENT below eBPF. */
 int filter_counters(struct rvfd *d, uint32_t slot, struct rvf_wire_counters *out);
+/* AF_XDP socket fd into / out of the prefilter's rvf_xsks[queue] (and
+ * rvf_xsks_sg[queue] for a socket bound with XDP_USE_SG). */
+int filter_xsk_set(struct rvfd *d, uint32_t queue, int fd, bool multi_buffer);
+void filter_xsk_clear(struct rvfd *d, uint32_t queue);
+
+/* afxdp.c */
+/* After filter_setup: open and register one socket per queue, or fall back
+ * to the UDP path (d->xsk_mode, d->xsk_why). -errno only for configuration
+ * errors (a queue the interface does not have, out of memory). */
+int afxdp_setup(struct rvfd *d);
+int afxdp_start(struct rvfd *d);        /* the AF_XDP worker threads */
+void afxdp_unmap(struct rvfd *d);       /* map entries out: before the stop signal */
+void afxdp_join(struct rvfd *d);        /* after the stop signal */
+void afxdp_teardown(struct rvfd *d);    /* map entries out, sockets closed, freed */
+/* Every worker, UDP ones first then AF_XDP ones: i < rvfd_nworkers(d). */
+unsigned rvfd_nworkers(const struct rvfd *d);
+struct rvfd_worker *rvfd_worker_at(struct rvfd *d, unsigned i);
 
 #endif

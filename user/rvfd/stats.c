@@ -15,6 +15,11 @@
  *          eBPF  (struct rvf_wire_counters, summed over CPUs)
  *   latency_us {p50, p99, p999, buckets [[upper_us, count], ...]}
  *   io_stats {received, sent, send_errors, rearms, drained, fallbacks}
+ *   afxdp null without --xdp-mode afxdp, else {mode ("zerocopy", "copy" or
+ *         "udp" when it fell back), note, sockets, zerocopy_refused,
+ *         fallbacks, frames, datagrams, not_parsed, sent, send_errors,
+ *         wakeups, multi_buffer_sockets, multi_buffer_frames, xdp_statistics {rx_dropped, rx_invalid_descs,
+ *         rx_ring_full, rx_fill_ring_empty_descs, tx_invalid_descs}}
  * *   namespaces [{ns, path, dim, live, epoch, refreshes}], request_id (a decimal string)
  */
 #include <errno.h>
@@ -123,9 +128,53 @@ static uint64_t rd(const uint64_t *p);
 void stats_user_counters(struct rvfd *d, struct rvf_wire_counters *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (unsigned t = 0; t < d->threads; t++)
+	for (unsigned t = 0; t < rvfd_nworkers(d); t++)
 		for (int r = 0; r < RVF_WIRE_R_NREASONS; r++)
-			*rvf_wire_counter_field(out, r) += rd(&d->workers[t].c.reason[r]);
+			*rvf_wire_counter_field(out, r) += rd(&rvfd_worker_at(d, t)->c.reason[r]);
+}
+
+static void jafxdp(struct jbuf *j, struct rvfd *d)
+{
+	struct net_xsk_loop_stats x = { 0 };
+	struct net_xsk_kstats k = { 0 }, one;
+
+	if (!d->afxdp_wanted) {
+		jp(j, "null");
+		return;
+	}
+	for (unsigned i = 0; i < d->n_xworkers; i++) {
+		struct rvfd_worker *w = &d->xworkers[i];
+
+		x.frames += rd(&w->xio.frames);
+		x.datagrams += rd(&w->xio.datagrams);
+		x.not_parsed += rd(&w->xio.not_parsed);
+		x.sent += rd(&w->xio.sent);
+		x.send_errors += rd(&w->xio.send_errors);
+		x.wakeups += rd(&w->xio.wakeups);
+		x.multi_buffer += rd(&w->xio.multi_buffer);
+		if (w->xsk && net_xsk_kernel_stats(w->xsk, &one) == 0) {
+			k.rx_dropped += one.rx_dropped;
+			k.rx_invalid_descs += one.rx_invalid_descs;
+			k.rx_ring_full += one.rx_ring_full;
+			k.rx_fill_ring_empty_descs += one.rx_fill_ring_empty_descs;
+			k.tx_invalid_descs += one.tx_invalid_descs;
+		}
+	}
+	jp(j, "{\"mode\":\"%s\",\"note\":", d->xsk_mode ? net_xsk_mode_name(d->xsk_mode) : "udp");
+	jstr(j, d->xsk_why);
+	jp(j, ",\"sockets\":%u,\"zerocopy_refused\":%llu,\"fallbacks\":%llu,\"frames\":%llu,"
+	   "\"datagrams\":%llu,\"not_parsed\":%llu,\"sent\":%llu,\"send_errors\":%llu,"
+	   "\"wakeups\":%llu,\"multi_buffer_sockets\":%u,\"multi_buffer_frames\":%llu,"
+	   "\"xdp_statistics\":{\"rx_dropped\":%llu,\"rx_invalid_descs\":%llu,"
+	   "\"rx_ring_full\":%llu,\"rx_fill_ring_empty_descs\":%llu,\"tx_invalid_descs\":%llu}}",
+	   d->n_xworkers, (unsigned long long)d->xsk_zc_refused, (unsigned long long)d->xsk_fallbacks,
+	   (unsigned long long)x.frames, (unsigned long long)x.datagrams,
+	   (unsigned long long)x.not_parsed, (unsigned long long)x.sent,
+	   (unsigned long long)x.send_errors, (unsigned long long)x.wakeups, d->xsk_multi_buffer,
+	   (unsigned long long)x.multi_buffer,
+	   (unsigned long long)k.rx_dropped, (unsigned long long)k.rx_invalid_descs,
+	   (unsigned long long)k.rx_ring_full, (unsigned long long)k.rx_fill_ring_empty_descs,
+	   (unsigned long long)k.tx_invalid_descs);
 }
 
 int stats_json(struct rvfd *d, uint64_t request_id, char *buf, size_t cap)
@@ -138,8 +187,8 @@ int stats_json(struct rvfd *d, uint64_t request_id, char *buf, size_t cap)
 	unsigned b;
 
 	memset(&sum, 0, sizeof(sum));
-	for (unsigned t = 0; t < d->threads; t++) {
-		struct rvfd_worker *w = &d->workers[t];
+	for (unsigned t = 0; t < rvfd_nworkers(d); t++) {
+		struct rvfd_worker *w = rvfd_worker_at(d, t);
 		const uint64_t *src = (const uint64_t *)&w->c;
 		uint64_t *dst = (uint64_t *)&sum;
 
@@ -208,6 +257,8 @@ int stats_json(struct rvfd *d, uint64_t request_id, char *buf, size_t cap)
 	   (unsigned long long)io.received, (unsigned long long)io.sent,
 	   (unsigned long long)io.send_errors, (unsigned long long)io.rearms,
 	   (unsigned long long)io.drained, (unsigned long long)io.fallbacks);
+	jp(&j, ",\"afxdp\":");
+	jafxdp(&j, d);
 	jp(&j, ",\"namespaces\":[");
 	for (size_t i = 0; i < d->n_ns; i++) {
 		const struct rvfd_ns *n = &d->ns[i];

@@ -360,15 +360,26 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 		}
 	}
 	h->live = live;
-	/* a graph that strands a live node would answer without it forever */
+	/* Single inserts repair reachability only now and then, so a writer
+	 * can save a graph in which some live node has no path from the entry
+	 * yet; a search would never return it. Re-link such nodes here, and
+	 * refuse a graph that the repair cannot make whole. */
 	lost = hnsw_unreachable_live(h, &first);
+	if (lost > 0) {
+		log_debug("hnsw load: %d live nodes unreachable from the entry point (first: node %zu); "
+			  "repairing", lost, first);
+		err = hnsw_repair_reachability(h);
+		if (err)
+			goto fail;
+		lost = hnsw_unreachable_live(h, &first);
+	}
 	if (lost < 0) {
 		err = lost;
 		goto fail;
 	}
 	if (lost) {
 		err = log_fail(-EUCLEAN, "hnsw load: %d live nodes unreachable from the entry point %u "
-			       "(first: node %zu)", lost, h->entry, first);
+			       "(first: node %zu) even after repair", lost, h->entry, first);
 		goto fail;
 	}
 	free(seen);

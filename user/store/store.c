@@ -862,15 +862,18 @@ int ckpt_frame_check(const void *buf, size_t len, uint64_t covers, struct ckpt_h
 	if (len < CKPT_HDR)
 		return -EUCLEAN;
 	memcpy(ck, buf, sizeof(*ck));
-	if (ck->flags & ~CKPT_F_TABLES)
+	if (ck->flags & ~(CKPT_F_TABLES | CKPT_F_DELTA))
 		return -ENOTSUP;
-	if (!(ck->flags & CKPT_F_TABLES) && (ck->nsegs || ck->nlocs))
+	if ((!(ck->flags & CKPT_F_TABLES) && (ck->nsegs || ck->nlocs)) ||
+	    ((ck->flags & CKPT_F_DELTA) && !(ck->flags & CKPT_F_TABLES)))
 		return -EUCLEAN;
 	if (memcmp(ck->magic, CKPT_MAGIC, 8) || ck->covers_seg_id != covers || ck->reserved ||
 	    ck->nsegs > len / sizeof(struct ckpt_seg) || ck->nlocs > len / sizeof(struct loc) ||
 	    ck->blob_len > len)
 		return -EUCLEAN;
 	tables = ck->nsegs * sizeof(struct ckpt_seg) + ck->nlocs * sizeof(struct loc);
+	if (ck->flags & CKPT_F_DELTA)
+		tables += COW_TIE;
 	return CKPT_HDR + tables + ck->blob_len == len ? 0 : -EUCLEAN;
 }
 
@@ -982,16 +985,27 @@ static int load_graph(struct rvf_store *s, const uint8_t *buf, size_t len, const
 {
 	struct vcache c = { .s = s, .cur = -1 };
 	size_t off = len - ck->blob_len;
-	int err = rvf_hnsw_load(buf + off, ck->blob_len, ckpt_get_vec, &c, &s->h);
+	bool cow = store_is_cow(s);
+	size_t live0 = cow ? rvf_hnsw_live_count(s->h) : 0;
+	int err = cow ? rvf_hnsw_load_delta(s->h, s->cow.base_fp, buf + off, ck->blob_len, ckpt_get_vec, &c)
+		      : rvf_hnsw_load(buf + off, ck->blob_len, ckpt_get_vec, &c, &s->h);
 
 	if (err) {
 		if (c.err)
 			err = c.err;
+		if (err == -ESTALE || err == -ENOEXEC)
+			err = -EUCLEAN;        /* the tie said this base: the checkpoint lies */
 		log_error("%s: loading the graph checkpoint failed: %s", s->path, rvf_strerror(err));
 		goto out;
 	}
+	if (cow) {
+		err = cow_delta_loaded(s, live0);
+		if (err)
+			goto out;
+	}
 	if (rvf_hnsw_dim(s->h) != s->hdr.dimension || (uint32_t)rvf_hnsw_metric(s->h) != s->hdr.metric ||
-	    rvf_hnsw_live_count(s->h) != s->hdr.live || rvf_hnsw_count(s->h) != ck->nodes) {
+	    rvf_hnsw_live_count(s->h) != s->hdr.live + (cow ? s->cow.base_live : 0) ||
+	    rvf_hnsw_count(s->h) != ck->nodes) {
 		err = log_fail(-EUCLEAN, "%s: graph checkpoint (%zu live, dim %u) does not match the data (%llu live, dim %u)",
 			       s->path, rvf_hnsw_live_count(s->h), rvf_hnsw_dim(s->h),
 			       (unsigned long long)s->hdr.live, s->hdr.dimension);
@@ -1062,10 +1076,6 @@ static int store_load(struct rvf_store *s)
 			goto out;
 	}
 	if (store_is_cow(s)) {
-		if (s->hdr.ckpt_seg_id) {
-			err = log_fail(-EUCLEAN, "%s: a COW branch with a graph checkpoint", s->path);
-			goto out;
-		}
 		err = cow_attach(s, segs, n);
 		if (err)
 			goto out;
@@ -1092,6 +1102,18 @@ static int store_load(struct rvf_store *s)
 	}
 	if (s->hdr.ckpt_seg_id) {
 		err = ckpt_damage(s, ckpt_read(s, &ckbuf, &cklen, &ck));
+		if (!err)
+			err = ckpt_damage(s, cow_ckpt_usable(s, ckbuf, cklen, &ck));
+		if (err == -ESTALE) {
+			/* a branch's delta made against another parent graph (or
+			 * turned off): replay all of the branch's segments */
+			free(ckbuf);
+			ckbuf = NULL;
+			prefetch_stop(s->pf);
+			s->pf = NULL;
+			s->hdr.ckpt_seg_id = 0;
+			err = 0;
+		}
 		if (err)
 			goto out;
 	}
@@ -1202,7 +1224,7 @@ static int open_native(const char *path, const struct rvf_store_opts *o, bool re
 		store_free_handle(s);
 		return open_native(path, o, readonly, true, out);
 	}
-	if (!err && skip_ckpt && !readonly && !(s->hdr.flags & (STORE_F_FROZEN | STORE_F_COW))) {
+	if (!err && skip_ckpt && !readonly && !(s->hdr.flags & STORE_F_FROZEN)) {
 		/* not fatal: without one the next open rebuilds again */
 		if (store_checkpoint(s))
 			log_warn("%s: could not write a new graph checkpoint", path);
@@ -1270,7 +1292,7 @@ static int cmp_loc_row(const void *a, const void *b)
 }
 
 int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct idmap *m,
-	       uint64_t covers, struct ckpt_parts *p)
+	       uint64_t covers, const struct cow_state *cow, struct ckpt_parts *p)
 {
 	size_t blen = 0, ns = 0, nl = 0;
 	int err;
@@ -1293,7 +1315,13 @@ int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct id
 			p->locs[nl++].pad = 0;
 		}
 	qsort(p->locs, nl, sizeof(*p->locs), cmp_loc_row);
-	err = rvf_hnsw_save(h, 0, &p->blob, &blen);
+	if (cow && !cow->base_sign)
+		err = log_fail(-EINVAL, "internal: a branch checkpoint without the parent's list hashes");
+	else if (cow)
+		err = rvf_hnsw_save_delta(h, cow->base_sign, (size_t)cow->parent_nodes, cow->base_fp,
+					  &p->blob, &blen);
+	else
+		err = rvf_hnsw_save(h, 0, &p->blob, &blen);
 	if (err) {
 		ckpt_release(p);
 		return err;
@@ -1306,19 +1334,25 @@ int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct id
 	p->hdr.nsegs = ns;
 	p->hdr.nlocs = nl;
 	p->hdr.flags = CKPT_F_TABLES;
+	if (cow) {
+		p->hdr.flags |= CKPT_F_DELTA;
+		cow_tie_make(cow, p);
+	}
 	return 0;
 }
 
 int ckpt_write(struct rvf_dir *d, const struct ckpt_parts *p)
 {
-	struct iovec iov[4] = {
+	bool delta = p->hdr.flags & CKPT_F_DELTA;
+	struct iovec iov[5] = {
 		{ (void *)&p->hdr, sizeof(p->hdr) },
 		{ p->segs, p->hdr.nsegs * sizeof(*p->segs) },
 		{ p->locs, p->hdr.nlocs * sizeof(*p->locs) },
+		{ (void *)&p->tie, delta ? sizeof(p->tie) : 0 },
 		{ p->blob, p->hdr.blob_len },
 	};
 
-	return rvf_dir_write_vector_indexv(d, CKPT_FIELD, iov, 4);
+	return rvf_dir_write_vector_indexv(d, CKPT_FIELD, iov, 5);
 }
 
 void ckpt_release(struct ckpt_parts *p)
@@ -1329,10 +1363,10 @@ void ckpt_release(struct ckpt_parts *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static uint64_t ckpt_size(const struct ckpt_parts *p)
+uint64_t ckpt_size(const struct ckpt_parts *p)
 {
 	return CKPT_HDR + p->hdr.nsegs * sizeof(struct ckpt_seg) + p->hdr.nlocs * sizeof(struct loc) +
-	       p->hdr.blob_len;
+	       ((p->hdr.flags & CKPT_F_DELTA) ? COW_TIE : 0) + p->hdr.blob_len;
 }
 
 int store_checkpoint(struct rvf_store *s)
@@ -1342,14 +1376,15 @@ int store_checkpoint(struct rvf_store *s)
 	uint64_t t0 = now_mono_ns();
 	int err;
 
-	/* A frozen store never changes (not even derived data); a branch's
-	 * graph is its parent's plus its own rows, rebuilt at open from the
-	 * parent's checkpoint and its (small) local segments. */
-	if (s->hdr.flags & (STORE_F_FROZEN | STORE_F_COW)) {
+	/* A frozen store never changes (not even derived data). A branch's
+	 * checkpoint is its graph as a delta against its parent's (open
+	 * attaches the parent's graph and applies it). */
+	if (s->hdr.flags & STORE_F_FROZEN) {
 		s->pending_vecs = s->pending_dels = 0;
 		return 0;
 	}
-	err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1, &ck);
+	err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1,
+			 store_is_cow(s) ? &s->cow : NULL, &ck);
 	if (err)
 		return log_fail(err, "%s: saving the graph: %s", s->path, rvf_strerror(err));
 	err = ckpt_write(s->dir, &ck);

@@ -40,9 +40,22 @@
  * is one graph holding exactly what a full copy holds, plus tombstones that
  * only route: queries run as on any store. Internal ids below parent_nodes
  * are the parent's; a node there that is live is a parent vector the child
- * still sees (cow_parent_visible). Nothing of the child is checkpointed:
- * its own rows are inserted at each open (open cost grows with the child's
- * changes, not with the parent).
+ * still sees (cow_parent_visible).
+ *
+ * Checkpoint of a branch (vector index 0, CKPT_F_DELTA, layout in
+ * store_internal.h): the tables as for any store, a tie (parent state
+ * hash, epoch, parent node count, the fingerprint of the parent's graph as
+ * attached, the COW map generation) and an rvf_hnsw_save_delta blob: the
+ * nodes above parent_nodes with their lists, the parent nodes whose lists
+ * changed, the tombstones, entry point and max level. Attach hashes every
+ * parent node's lists (rvf_hnsw_base_sign) before the branch changes
+ * anything; that is what the delta is diffed and checked against. Open =
+ * attach + apply the delta (+ replay the segments newer than it). A delta
+ * that does not fit (another parent graph, e.g. one rebuilt after a damaged
+ * checkpoint, or RVF_COW_DELTA=0) is skipped and the branch's rows are
+ * re-inserted as without one; a damaged one makes open start over without
+ * it (as for a standalone store's checkpoint). Either way the next
+ * checkpoint writes a fresh delta.
  *
  * Writes on a branch: an ingest that replaces a visible parent id, or a
  * delete of one, adds the id to the hidden list (new COW_MAP in the same
@@ -529,6 +542,7 @@ static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
 
 void cow_release(struct cow_state *c)
 {
+	free(c->base_sign);
 	free(c->parent_path);
 	free(c->hidden);
 	free(c->local);
@@ -798,6 +812,16 @@ int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n
 	}
 	store_free_handle(p);
 	p = NULL;
+	/* the parent's graph as attached, before this branch changes it: what
+	 * a delta checkpoint is made against (lists hashed only where the
+	 * handle can write one) */
+	err = rvf_hnsw_base_sign(s->h, &c.base_sign, &c.base_fp);
+	if (err)
+		goto fail;
+	if (s->readonly) {
+		free(c.base_sign);
+		c.base_sign = NULL;
+	}
 	for (size_t i = 0; i < c.nhidden; i++) {
 		uint32_t iid;
 		if (rvf_hnsw_id_of(s->h, c.hidden[i], &iid) || iid >= c.parent_nodes ||
@@ -816,6 +840,99 @@ fail:
 	store_free_handle(p);
 	cow_release(&c);
 	return err;
+}
+
+/* ---- COW: the delta checkpoint ------------------------------------------------------------- */
+
+static uint64_t tie_check(const struct cow_tie *t, const void *segs, size_t segs_len, const void *locs,
+			  size_t locs_len)
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t h;
+
+	if (!st)
+		return 0;             /* a zero check fails at open: the delta is not used */
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, segs, segs_len);
+	XXH3_64bits_update(st, locs, locs_len);
+	XXH3_64bits_update(st, t, offsetof(struct cow_tie, check));
+	h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h | 1;
+}
+
+void cow_tie_make(const struct cow_state *c, struct ckpt_parts *p)
+{
+	struct cow_tie *t = &p->tie;
+
+	memset(t, 0, sizeof(*t));
+	memcpy(t->parent_hash, c->parent_hash, 32);
+	t->snapshot_epoch = c->snapshot_epoch;
+	t->parent_nodes = c->parent_nodes;
+	t->base_fp = c->base_fp;
+	t->generation = c->generation;
+	t->check = tie_check(t, p->segs, p->hdr.nsegs * sizeof(*p->segs), p->locs,
+			     p->hdr.nlocs * sizeof(*p->locs));
+}
+
+static bool delta_disabled(void)
+{
+	const char *e = getenv("RVF_COW_DELTA");
+
+	return e && !strcmp(e, "0");
+}
+
+int cow_ckpt_usable(const struct rvf_store *s, const void *buf, size_t len, const struct ckpt_hdr *ck)
+{
+	const uint8_t *p = buf;
+	size_t segs_len = ck->nsegs * sizeof(struct ckpt_seg), locs_len = ck->nlocs * sizeof(struct loc);
+	const char *why = NULL;
+	struct cow_tie t;
+
+	if (!store_is_cow(s)) {
+		if (ck->flags & CKPT_F_DELTA)
+			return log_fail(-EUCLEAN, "%s: a standalone store with a branch's delta checkpoint",
+					s->path);
+		return 0;
+	}
+	if (!(ck->flags & CKPT_F_DELTA))
+		return log_fail(-EUCLEAN, "%s: a COW branch with a standalone graph checkpoint", s->path);
+	if (len < CKPT_HDR + segs_len + locs_len + COW_TIE)
+		return -EUCLEAN;       /* ckpt_frame_check passed: cannot happen */
+	memcpy(&t, p + CKPT_HDR + segs_len + locs_len, sizeof(t));
+	if (t.reserved || t.check != tie_check(&t, p + CKPT_HDR, segs_len, p + CKPT_HDR + segs_len, locs_len))
+		return log_fail(-EUCLEAN, "%s: the branch's delta checkpoint fails its check", s->path);
+	if (delta_disabled())
+		why = "RVF_COW_DELTA=0";
+	else if (memcmp(t.parent_hash, s->cow.parent_hash, 32) || t.snapshot_epoch != s->cow.snapshot_epoch)
+		why = "it was made for another parent state";
+	else if (t.parent_nodes != s->cow.parent_nodes || t.base_fp != s->cow.base_fp)
+		why = "the parent's graph as attached is not the one it was made against";
+	else if (t.generation > s->cow.generation)
+		why = "it is newer than the branch's COW map";
+	if (why) {
+		log_warn("%s: not using the branch's delta checkpoint (%s): re-inserting the branch's own "
+			 "rows into its parent's graph", s->path, why);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+int cow_delta_loaded(struct rvf_store *s, size_t live0)
+{
+	size_t n = rvf_hnsw_count(s->h), live_new = 0;
+
+	for (size_t i = (size_t)s->cow.parent_nodes; i < n; i++) {
+		int dead = 1;
+		rvf_hnsw_label_of(s->h, (uint32_t)i, NULL, &dead);
+		live_new += !dead;
+	}
+	/* attach tombstoned every hidden parent id (the map is newest): the
+	 * delta's tombstones among the parent's nodes must all be among those */
+	if (rvf_hnsw_live_count(s->h) != live0 + live_new)
+		return log_fail(-EUCLEAN, "%s: the branch's delta checkpoint hides %zd parent vectors its COW "
+				"map does not", s->path, (ssize_t)(live0 + live_new) - (ssize_t)rvf_hnsw_live_count(s->h));
+	return 0;
 }
 
 /* ---- COW: writes ------------------------------------------------------------------------ */

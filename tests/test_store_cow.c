@@ -800,6 +800,9 @@ static void crash_during_child_writes_loses_nothing_committed(void **state)
 			if (rc)
 				break;
 			acked = i + 1;
+			/* the branch's delta checkpoint is written mid-way too */
+			if (i % 3 == 1 && store_checkpoint(c))
+				break;
 		}
 		crashsim_uninstall();
 		bool crashed = cs.crashed;
@@ -810,6 +813,7 @@ static void crash_during_child_writes_loses_nothing_committed(void **state)
 		/* the child is exactly as after `acked` ops, or the one in flight */
 		assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
 		assert_int_equal(rvf_store_verify(c), 0);
+		assert_int_equal(rvf_hnsw_check(c->h), 0);
 		uint64_t *ids;
 		size_t n;
 		assert_int_equal(rvf_store_live_ids(c, &ids, &n), 0);
@@ -841,6 +845,294 @@ static void crash_during_child_writes_loses_nothing_committed(void **state)
 	free(cp);
 }
 
+
+/* ---- the branch's delta checkpoint --------------------------------------------------------- */
+
+/* The graph's bytes (rvf_hnsw_save without live vectors). */
+static void graph_bytes(const struct rvf_store *s, void **b, size_t *l)
+{
+	assert_int_equal(rvf_hnsw_check(s->h), 0);
+	assert_int_equal(rvf_hnsw_save(s->h, 0, b, l), 0);
+}
+
+/* Graph (not exact) search on a and b gives the same ids and distances. */
+static void same_graph_results(struct rvf_store *a, struct rvf_store *b)
+{
+	for (uint64_t qi = 0; qi < 24; qi++) {
+		float q[DIM];
+		struct rvf_result ra[K], rb[K];
+		struct rvf_query_opts qo = { .ef_search = 2 * NID };
+		vec_of(seed * 5 + qi, q);
+		int na = rvf_store_query(a, q, DIM, K, &qo, ra);
+		int nb = rvf_store_query(b, q, DIM, K, &qo, rb);
+		assert_int_equal(na, nb);
+		for (int i = 0; i < na; i++) {
+			assert_int_equal(ra[i].id, rb[i].id);
+			assert_true(ra[i].distance == rb[i].distance);
+		}
+	}
+}
+
+static struct store_stats open_stats(const char *path, bool readonly, struct rvf_store **out)
+{
+	struct store_stats st;
+	struct rvf_store_opts o = { .threads = 1 };     /* inserts are deterministic */
+
+	if (readonly)
+		assert_int_equal(rvf_store_open_readonly(path, &o, out), 0);
+	else
+		assert_int_equal(rvf_store_open(path, &o, out), 0);
+	store_stats(*out, &st);
+	return st;
+}
+
+/* Close without the checkpoint close would write. */
+static void close_no_ckpt(struct rvf_store *s)
+{
+	s->pending_vecs = s->pending_dels = 0;
+	assert_int_equal(rvf_store_close(s), 0);
+}
+
+/* Rewrite the branch's checkpoint: edit(payload, tie offset) then commit. */
+static void edit_ckpt(const char *path, void (*edit)(uint8_t *buf, size_t len, size_t tie))
+{
+	struct rvf_store *s;
+	struct ckpt_hdr ck;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(rvf_store_open(path, NULL, &s), 0);
+	assert_int_equal(rvf_dir_read_vector_index(s->dir, CKPT_FIELD, (void **)&buf, &len), 0);
+	assert_int_equal(ckpt_frame_check(buf, len, s->hdr.ckpt_seg_id, &ck), 0);
+	assert_true(ck.flags & CKPT_F_DELTA);
+	edit(buf, len, CKPT_HDR + ck.nsegs * sizeof(struct ckpt_seg) + ck.nlocs * sizeof(struct loc));
+	assert_int_equal(rvf_dir_write_vector_index(s->dir, CKPT_FIELD, buf, len), 0);
+	assert_int_equal(store_commit(s, "test: edit the checkpoint"), 0);
+	free(buf);
+	close_no_ckpt(s);
+}
+
+/* The tie's check, as store_cow.c computes it. */
+static void tie_reseal(uint8_t *buf, size_t tie)
+{
+	struct cow_tie t;
+	XXH3_state_t *st = XXH3_createState();
+
+	memcpy(&t, buf + tie, sizeof(t));
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, buf + CKPT_HDR, tie - CKPT_HDR);
+	XXH3_64bits_update(st, &t, offsetof(struct cow_tie, check));
+	t.check = XXH3_64bits_digest(st) | 1;
+	XXH3_freeState(st);
+	memcpy(buf + tie, &t, sizeof(t));
+}
+
+static void flip_blob(uint8_t *buf, size_t len, size_t tie)
+{
+	buf[tie + COW_TIE + (len - tie - COW_TIE) / 2] ^= 0x40;
+}
+
+static void flip_tie(uint8_t *buf, size_t len, size_t tie)
+{
+	(void)len;
+	buf[tie + offsetof(struct cow_tie, generation)] ^= 1;    /* check no longer matches */
+}
+
+static void stale_fp(uint8_t *buf, size_t len, size_t tie)
+{
+	(void)len;
+	buf[tie + offsetof(struct cow_tie, base_fp)] ^= 1;
+	tie_reseal(buf, tie);
+}
+
+static void stale_gen(uint8_t *buf, size_t len, size_t tie)
+{
+	(void)len;
+	buf[tie + offsetof(struct cow_tie, generation) + 2] ^= 1;      /* +65536 */
+	tie_reseal(buf, tie);
+}
+
+/* The delta blob lies under a valid checksum (its entry point is past its
+ * nodes, offsets from hnsw_io.c's table): only the delta's own checks can
+ * catch it. */
+static void lying_blob(uint8_t *buf, size_t len, size_t tie)
+{
+	uint8_t *b = buf + tie + COW_TIE;
+	size_t bl = len - tie - COW_TIE;
+	uint64_t count, sum;
+	uint32_t entry;
+
+	memcpy(&count, b + 48, 8);
+	entry = (uint32_t)count;
+	memcpy(b + 64, &entry, 4);
+	sum = XXH3_64bits(b, bl - 8);
+	memcpy(b + bl - 8, &sum, 8);
+}
+
+static void branch_delta_checkpoint_equals_reinsert_and_a_full_copy(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *ch = P(f, "c.rvf");
+	struct rvf_store *p, *copy, *c, *fb;
+	struct model m = { 0 };
+	struct tu_rng r;
+	struct store_stats st;
+	int hits = 0, tot = 0;
+	void *ga, *gb;
+	size_t la, lb;
+
+	tu_rng_init(&r, seed + 11);
+	make_parent(pp, cp, &r, &m, &p, &copy, 40);
+	struct rvf_store_opts one = { .threads = 1 };
+	assert_int_equal(rvf_store_branch(p, ch, &one, &c), 0);
+	rvf_store_close(p);
+	for (int i = 0; i < 30; i++)
+		random_op(&r, c, &m, copy);
+	assert_int_equal(store_checkpoint(c), 0);
+	graph_bytes(c, &ga, &la);
+	close_no_ckpt(c);
+	/* open = attach + the delta: the graph the writer had, byte for byte */
+	for (int ro = 0; ro < 2; ro++) {
+		st = open_stats(ch, ro, &c);
+		assert_int_equal(st.ckpt_loaded, 1);
+		assert_int_equal(st.catchup_vectors, 0);      /* none of its rows re-inserted */
+		graph_bytes(c, &gb, &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(ga, gb, la);
+		free(gb);
+		check_equal(c, copy, &hits, &tot);
+		if (ro)
+			rvf_store_close(c);
+		else
+			close_no_ckpt(c);
+	}
+	/* more writes after it: open applies the delta, then replays only those */
+	st = open_stats(ch, false, &c);
+	for (int i = 0; i < 8; i++)
+		random_op(&r, c, &m, copy);
+	close_no_ckpt(c);
+	for (int ro = 1; ro >= 0; ro--) {
+		st = open_stats(ch, ro, &c);
+		assert_int_equal(st.ckpt_loaded, 1);
+		assert_true(st.catchup_vectors > 0 && st.catchup_vectors <= 8 * 32);
+		check_equal(c, copy, &hits, &tot);
+		/* the same answers as re-inserting all of the branch's rows (the
+		 * forced fallback; its graph is built another way, so ef covers
+		 * every node: both searches must then agree with each other) */
+		setenv("RVF_COW_DELTA", "0", 1);
+		st = open_stats(ch, true, &fb);
+		unsetenv("RVF_COW_DELTA");
+		assert_int_equal(st.ckpt_loaded, 0);
+		assert_true(st.catchup_vectors > 8 * 32);
+		check_equal(fb, copy, &hits, &tot);
+		same_graph_results(c, fb);
+		rvf_store_close(fb);
+		if (ro)
+			rvf_store_close(c);
+		else
+			assert_int_equal(rvf_store_close(c), 0);   /* writes a delta covering all */
+	}
+	st = open_stats(ch, true, &c);
+	assert_int_equal(st.ckpt_loaded, 1);
+	assert_int_equal(st.catchup_vectors, 0);
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+
+	/* a damaged delta (blob, tie, or a blob whose content lies under a
+	 * valid checksum): open starts over without it, answers the same, and a
+	 * writable open writes a fresh one */
+	void (*damage[])(uint8_t *, size_t, size_t) = { flip_blob, flip_tie, lying_blob };
+	for (size_t k = 0; k < sizeof(damage) / sizeof(damage[0]); k++) {
+		edit_ckpt(ch, damage[k]);
+		st = open_stats(ch, true, &c);
+		assert_int_equal(st.ckpt_loaded, 0);
+		check_equal(c, copy, &hits, &tot);
+		rvf_store_close(c);
+		st = open_stats(ch, false, &c);
+		assert_int_equal(st.ckpt_loaded, 0);
+		check_equal(c, copy, &hits, &tot);
+		assert_int_equal(rvf_store_close(c), 0);
+		st = open_stats(ch, true, &c);
+		assert_int_equal(st.ckpt_loaded, 1);
+		check_equal(c, copy, &hits, &tot);
+		rvf_store_close(c);
+	}
+	/* a stale delta (another parent graph; newer than the COW map): skipped
+	 * in place, rows re-inserted; the next checkpoint replaces it */
+	void (*stale[])(uint8_t *, size_t, size_t) = { stale_fp, stale_gen };
+	for (size_t k = 0; k < sizeof(stale) / sizeof(stale[0]); k++) {
+		edit_ckpt(ch, stale[k]);
+		st = open_stats(ch, false, &c);
+		assert_int_equal(st.ckpt_loaded, 0);
+		assert_true(st.catchup_vectors > 0);
+		check_equal(c, copy, &hits, &tot);
+		random_op(&r, c, &m, copy);
+		assert_int_equal(rvf_store_close(c), 0);
+		st = open_stats(ch, true, &c);
+		assert_int_equal(st.ckpt_loaded, 1);
+		check_equal(c, copy, &hits, &tot);
+		rvf_store_close(c);
+	}
+	/* compaction of the branch keeps a delta (new tables, same graph) */
+	struct rvf_compact_result cr;
+	assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	for (int i = 0; i < 6; i++)
+		random_op(&r, c, &m, copy);
+	assert_int_equal(rvf_store_compact(c, &cr), 0);
+	close_no_ckpt(c);
+	st = open_stats(ch, true, &c);
+	assert_int_equal(st.ckpt_loaded, 1);
+	assert_int_equal(st.catchup_vectors, 0);
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+	printf("info: delta reopen graph recall vs full copy exact: %.3f (%d/%d)\n", (double)hits / tot,
+	       hits, tot);
+	assert_true(hits * 100 >= tot * 95);
+	free(ga);
+	rvf_store_close(copy);
+	free(pp);
+	free(cp);
+	free(ch);
+}
+
+/* A branch of a branch: the middle one's delta is what the third attaches. */
+static void delta_of_a_branch_of_a_branch(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *b1 = P(f, "b1.rvf"), *b2 = P(f, "b2.rvf");
+	struct rvf_store *p, *copy, *c, *d;
+	struct model m = { 0 };
+	struct tu_rng r;
+	struct store_stats st;
+	int hits = 0, tot = 0;
+
+	tu_rng_init(&r, seed + 12);
+	make_parent(pp, cp, &r, &m, &p, &copy, 25);
+	assert_int_equal(rvf_store_branch(p, b1, NULL, &c), 0);
+	rvf_store_close(p);
+	for (int i = 0; i < 15; i++)
+		random_op(&r, c, &m, copy);
+	assert_int_equal(rvf_store_branch(c, b2, NULL, &d), 0);   /* freezes b1 (checkpoint first) */
+	rvf_store_close(c);
+	for (int i = 0; i < 15; i++)
+		random_op(&r, d, &m, copy);
+	assert_int_equal(rvf_store_close(d), 0);
+	st = open_stats(b1, true, &c);
+	assert_int_equal(st.ckpt_loaded, 1);
+	rvf_store_close(c);
+	st = open_stats(b2, true, &d);
+	assert_int_equal(st.ckpt_loaded, 1);
+	assert_int_equal(st.catchup_vectors, 0);
+	check_equal(d, copy, &hits, &tot);
+	rvf_store_close(d);
+	assert_true(hits * 100 >= tot * 95);
+	rvf_store_close(copy);
+	free(pp);
+	free(cp);
+	free(b1);
+	free(b2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -856,6 +1148,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compact_keeps_the_parent_reference_and_flatten_makes_it_standalone,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_during_child_writes_loses_nothing_committed, setup, teardown),
+		cmocka_unit_test_setup_teardown(branch_delta_checkpoint_equals_reinsert_and_a_full_copy, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(delta_of_a_branch_of_a_branch, setup, teardown),
 	};
 
 	seed = tu_seed();

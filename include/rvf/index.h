@@ -214,7 +214,8 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
  * fingerprint fp: -ESTALE for another base and -EBADMSG/-EUCLEAN/-ENOEXEC/
  * -ENOTSUP/-ENOMEM as rvf_hnsw_load, h untouched; -EUCLEAN after a change
  * only when the result fails rvf_hnsw_check (then discard h). get_vec gives
- * the new live nodes' vectors.
+ * the new live nodes' vectors. Base nodes h has tombstoned since it was
+ * signed stay tombstoned.
  */
 int rvf_hnsw_base_sign(const struct rvf_hnsw *h, uint64_t **hashes, uint64_t *fp);
 int rvf_hnsw_save_delta(const struct rvf_hnsw *h, const uint64_t *hashes, size_t nbase, uint64_t fp,

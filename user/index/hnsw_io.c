@@ -354,7 +354,7 @@ fail:
  *   36     4     max level (int32)
  *   40     8     B: base nodes (the base's count; the delta applies to no other)
  *   48     8     count: nodes after the delta (>= B; new nodes are B..count-1)
- *   56     8     live
+ *   56     8     live (after the delta, on the base as it was signed)
  *   64     4     entry point
  *   68     4     reserved (0)
  *   72     8     base fingerprint (rvf_hnsw_base_sign of the base as it was)
@@ -675,7 +675,9 @@ static int delta_parse(const struct rvf_hnsw *h, uint64_t fp, const uint8_t *p, 
 		if (u >= d->base || (i && u <= rd32(d->chg + 4 * (size_t)(i - 1))))
 			return log_fail(-EUCLEAN, "hnsw load delta: bad changed-node list");
 	}
-	if (live != d->live)
+	/* h may have more tombstones among the base nodes than the base had when
+	 * it was signed (a COW branch hides parent ids at attach): never fewer */
+	if (live > d->live)
 		return log_fail(-EUCLEAN, "hnsw load delta: live count %llu, the nodes give %zu",
 				(unsigned long long)d->live, live);
 	if (d->count && delta_level(h, d, d->entry) != d->maxlevel)

@@ -371,7 +371,8 @@ fail:
  *   128+P  8     XXH3-64 of bytes [0, 128+P)
  *
  * Loading checks everything against the blob's bounds and the base before
- * changing the base, then runs rvf_hnsw_check on the result.
+ * changing the base, then repairs reachability (as a batch insert does) and
+ * runs rvf_hnsw_check on the result.
  */
 #define DELTA_MAGIC   "RVFHDLT"
 #define DELTA_VERSION 1u
@@ -818,7 +819,11 @@ int rvf_hnsw_load_delta(struct rvf_hnsw *h, uint64_t fp, const void *buf, size_t
 	h->maxlevel = d.maxlevel;
 	memcpy(h->rng, d.rng, sizeof(h->rng));
 	h->adds_since_repair = 0;
-	err = rvf_hnsw_check(h);
+	/* single inserts repair reachability only now and then: a writer's graph
+	 * may hold a live node no path reaches yet; link it as an insert would */
+	err = hnsw_repair_reachability(h);
+	if (!err)
+		err = rvf_hnsw_check(h);
 	if (err)
 		return log_fail(err, "hnsw load delta: the graph after the delta fails its check");
 	log_debug("hnsw: applied a delta of %llu new nodes, %u changed and %u dead base nodes",

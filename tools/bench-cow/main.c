@@ -172,7 +172,11 @@ int main(void)
 		if ((rc = rvf_store_freeze(p)))
 			die("freeze", rc);
 		build_s = now() - t0;
-		/* branch creation: best of reps, each a new child file */
+		/* branch creation: best of reps, each a new child file. The
+		 * parent's own writes are flushed first: a branch's fsyncs would
+		 * otherwise wait for the journal to write them (a young 10k
+		 * parent's data is still dirty, a 100k one's has been written back) */
+		sync();
 		branch_ms[si] = 1e30;
 		for (int r = 0; r < reps; r++) {
 			snprintf(cp, sizeof(cp), "%s/c%zu-%d.rvf", dir, n, r);

@@ -398,7 +398,12 @@ int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len, size
 void prefetch_recycle(struct prefetch *p, void *buf, size_t cap);
 void prefetch_stop(struct prefetch *p);
 
-/* store_cow.c: membership and COW branches */
+/* store_cow.c, store_cow_write.c, store_member.c: COW branches, freeze,
+ * membership */
+size_t ids_sort_unique(uint64_t *a, size_t n);          /* sort, drop duplicates: new n */
+void segtab_remove(struct segtab *t, uint64_t id);
+int segtab_add_simple(struct rvf_store *s, uint64_t id, uint8_t type, size_t len);
+int freeze_read(const struct rvf_store *s, struct freeze_rec *rec);
 /* Rebuild the membership bitmap after the index changed (node count, renumbering). */
 int member_sync(struct rvf_store *s);
 /* Whether the membership filter admits caller id (no filter: true). */

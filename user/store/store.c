@@ -17,7 +17,9 @@
  *                   drops metadata.
  *   JOURNAL (0x04)  one per delete: the ids tombstoned (all live at the time).
  *   vector index 0  the graph checkpoint: ckpt_hdr | rvf_hnsw_save blob
- *                   without live vectors (they come from VEC segments).
+ *                   without live vectors (they come from VEC segments); a
+ *                   COW branch's is a delta against its parent's graph
+ *                   (CKPT_F_DELTA, store_cow.c).
  *   anything else   KERNEL, EBPF, types we do not know: kept as they are.
  *
  * Invariants

@@ -15,8 +15,9 @@
  *   3. query QPS on that child as a ratio to the same queries on a flattened
  *      copy of it (goal >= 0.9x).
  *
- * Each A/B pair is measured alternately, best of 5 (RVF_BENCH_REPS), to cut
- * the noise of a shared machine. One JSON line per measurement, then a
+ * Each comparison (the three branch sizes; parent open, child reopen with
+ * and without the delta; child and flat QPS) is measured alternately, best
+ * of 5 (RVF_BENCH_REPS), to cut the noise of a shared machine. One JSON line per measurement, then a
  * summary line.
  *
  * Environment: RVF_BENCH_QUICK=1 (10k and 100k only), RVF_BENCH_DIR (temp
@@ -152,12 +153,13 @@ int main(void)
 	snprintf(dir, sizeof(dir), "%s/bench-cow-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		return 1;
+	struct rvf_store *par[3] = { 0 };
+	double build_s[3] = { 0 };
 	for (size_t si = 0; si < nsz; si++) {
 		size_t n = sizes[si];
 		uint32_t d = n >= 1000000 ? big_dim : dim;
 		struct rvf_store_opts o = { .dimension = d };
-		struct rvf_store *p, *c, *f;
-		double build_s, t0;
+		double t0;
 		int rc;
 
 		if (n >= 1000000) {
@@ -166,37 +168,50 @@ int main(void)
 		}
 		snprintf(pp, sizeof(pp), "%s/p%zu.rvf", dir, n);
 		t0 = now();
-		if ((rc = rvf_store_create(pp, &o, &p)))
+		if ((rc = rvf_store_create(pp, &o, &par[si])))
 			die("create", rc);
-		ingest(p, 0, n, d);
-		if ((rc = rvf_store_freeze(p)))
+		ingest(par[si], 0, n, d);
+		if ((rc = rvf_store_freeze(par[si])))
 			die("freeze", rc);
-		build_s = now() - t0;
-		/* branch creation: best of reps, each a new child file. The
-		 * parent's own writes are flushed first: a branch's fsyncs would
-		 * otherwise wait for the journal to write them (a young 10k
-		 * parent's data is still dirty, a 100k one's has been written back) */
-		sync();
+		build_s[si] = now() - t0;
+	}
+	/* branch creation: the sizes alternately, best of reps, each a new
+	 * child file (a branch's cost is a few fsyncs: the disk's noise on a
+	 * shared box then hits every size alike); the parents' own writes are
+	 * flushed first, so no branch waits for them */
+	sync();
+	for (size_t si = 0; si < nsz; si++)
 		branch_ms[si] = 1e30;
-		for (int r = 0; r < reps; r++) {
-			snprintf(cp, sizeof(cp), "%s/c%zu-%d.rvf", dir, n, r);
+	for (int r = 0; r < reps; r++)
+		for (size_t si = 0; si < nsz; si++) {
+			double t0;
+			int rc;
+			snprintf(cp, sizeof(cp), "%s/c%zu-%d.rvf", dir, sizes[si], r);
 			t0 = now();
-			if ((rc = rvf_store_branch(p, cp, NULL, NULL)))
+			if ((rc = rvf_store_branch(par[si], cp, NULL, NULL)))
 				die("branch", rc);
 			branch_ms[si] = min2(branch_ms[si], (now() - t0) * 1e3);
 			child_bytes[si] = file_bytes(cp);
 			if (r)
 				unlink(cp);
 		}
+	for (size_t si = 0; si < nsz; si++) {
+		snprintf(pp, sizeof(pp), "%s/p%zu.rvf", dir, sizes[si]);
 		printf("{\"bench\":\"branch\",\"parent_vectors\":%zu,\"dim\":%u,\"parent_build_s\":%.1f,"
-		       "\"parent_bytes\":%lld,\"branch_ms_best\":%.3f,\"reps\":%d,\"child_bytes\":%lld}\n", n, d,
-		       build_s, file_bytes(pp), branch_ms[si], reps, child_bytes[si]);
-		fflush(stdout);
-		rvf_store_close(p);
-		snprintf(cp, sizeof(cp), "%s/c%zu-0.rvf", dir, n);
-		if (si != 1)
-			continue;
+		       "\"parent_bytes\":%lld,\"branch_ms_best\":%.3f,\"reps\":%d,\"child_bytes\":%lld}\n",
+		       sizes[si], sizes[si] >= 1000000 ? big_dim : dim, build_s[si], file_bytes(pp), branch_ms[si],
+		       reps, child_bytes[si]);
+		rvf_store_close(par[si]);
+	}
+	fflush(stdout);
+	{
+		size_t n = sizes[1];
+		uint32_t d = dim;
+		struct rvf_store *c, *f;
+		int rc;
 
+		snprintf(pp, sizeof(pp), "%s/p%zu.rvf", dir, n);
+		snprintf(cp, sizeof(cp), "%s/c%zu-0.rvf", dir, n);
 		/* a child with 10% local changes, closed: its delta is written */
 		if ((rc = rvf_store_open(cp, NULL, &c)))
 			die("open child", rc);

@@ -688,6 +688,69 @@ static void delta_of_a_branch_of_a_branch(void **state)
 	free(b2);
 }
 
+/* Edges: an empty parent (the delta's base has no nodes), a branch that
+ * only deletes (no new nodes), a branch that deletes all it sees. */
+static void delta_edges_empty_parent_and_delete_only_branches(void **state)
+{
+	struct fx *f = *state;
+	char *pp = P(f, "p.rvf"), *cp = P(f, "copy.rvf"), *ch = P(f, "c.rvf"), *ep = P(f, "e.rvf"),
+	     *ec = P(f, "ec.rvf");
+	struct rvf_store_opts o = opts();
+	struct rvf_store *p, *copy, *c;
+	struct model m = { 0 }, me = { 0 };
+	struct tu_rng r;
+	struct store_stats st;
+	int hits = 0, tot = 0;
+
+	/* empty parent */
+	assert_int_equal(rvf_store_create(ep, &o, &p), 0);
+	assert_int_equal(rvf_store_create(cp, &o, &copy), 0);
+	assert_int_equal(rvf_store_branch(p, ec, NULL, &c), 0);
+	rvf_store_close(p);
+	tu_rng_init(&r, seed + 13);
+	for (int i = 0; i < 10; i++)
+		random_op(&r, c, &me, copy);
+	assert_int_equal(rvf_store_close(c), 0);
+	st = open_stats(ec, true, &c);
+	assert_int_equal(st.ckpt_loaded, 1);
+	assert_int_equal(st.catchup_vectors, 0);
+	check_equal(c, copy, &hits, &tot);
+	rvf_store_close(c);
+	rvf_store_close(copy);
+	unlink(cp);
+
+	/* deletes only, then all of the parent's ids */
+	make_parent(pp, cp, &r, &m, &p, &copy, 20);
+	assert_int_equal(rvf_store_branch(p, ch, NULL, &c), 0);
+	rvf_store_close(p);
+	for (int round = 0; round < 2; round++) {
+		uint64_t ids[NID];
+		size_t n = 0;
+		for (uint64_t id = 0; id < NID; id++)
+			if (m.it[id].live && (round || id % 3 == 0))
+				ids[n++] = id;
+		del(c, &m, ids, n);
+		del(copy, NULL, ids, n);
+		/* (hiding parent ids re-inserts nothing at open, so it asks for no
+		 * checkpoint: write one, a delta with no new nodes) */
+		assert_int_equal(store_checkpoint(c), 0);
+		assert_int_equal(rvf_store_close(c), 0);
+		st = open_stats(ch, true, &c);
+		assert_int_equal(st.ckpt_loaded, 1);
+		assert_int_equal(st.catchup_vectors, 0);
+		check_equal(c, copy, &hits, &tot);
+		rvf_store_close(c);
+		assert_int_equal(rvf_store_open(ch, NULL, &c), 0);
+	}
+	rvf_store_close(c);
+	rvf_store_close(copy);
+	free(pp);
+	free(cp);
+	free(ch);
+	free(ep);
+	free(ec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +762,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(crash_during_child_writes_loses_nothing_committed, setup, teardown),
 		cmocka_unit_test_setup_teardown(branch_delta_checkpoint_equals_reinsert_and_a_full_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(delta_of_a_branch_of_a_branch, setup, teardown),
+		cmocka_unit_test_setup_teardown(delta_edges_empty_parent_and_delete_only_branches, setup, teardown),
 	};
 
 	seed = tu_seed();

@@ -844,7 +844,12 @@ static void delta_on_a_copy_of_the_base_is_the_grown_graph(void **state)
 		assert_int_equal(xl, bl);
 		assert_memory_equal(x, bb, bl);
 		free(x);
-		/* applied: the grown graph */
+		/* applied: the grown graph (on a base loaded with room for it too) */
+		struct rvf_hnsw *roomy = NULL;
+		assert_int_equal(rvf_hnsw_load_cap(bb, bl, NULL, NULL, nb + 2 * nn, &roomy), 0);
+		assert_true(rvf_hnsw_memory_bytes(roomy) > rvf_hnsw_memory_bytes(g));
+		assert_int_equal(rvf_hnsw_load_delta(roomy, fp, d, dl, get_vec, &src), 0);
+		check_ok(roomy, "applying a delta within the reserved room");
 		src.calls = 0;
 		assert_int_equal(rvf_hnsw_load_delta(g, fp, d, dl, get_vec, &src), 0);
 		check_ok(g, "applying a delta");
@@ -854,8 +859,13 @@ static void delta_on_a_copy_of_the_base_is_the_grown_graph(void **state)
 		assert_int_equal(xl, yl);
 		assert_memory_equal(x, y, xl);
 		same_results(h, g, &W.squeries);
+		free(y);
+		assert_int_equal(rvf_hnsw_save(roomy, 0, &y, &yl), 0);
+		assert_int_equal(xl, yl);
+		assert_memory_equal(x, y, xl);
 		free(x);
 		free(y);
+		rvf_hnsw_free(roomy);
 		rvf_hnsw_free(g);
 		/* a base that tombstoned more since it was signed keeps those */
 		g = NULL;

@@ -202,6 +202,10 @@ int rvf_hnsw_save(const struct rvf_hnsw *h, unsigned flags, void **buf, size_t *
  */
 int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ctx,
 		  struct rvf_hnsw **out);
+/* rvf_hnsw_load with room for capacity nodes (a hint: e.g. the nodes a delta
+ * will add, so applying it does not move the arrays). */
+int rvf_hnsw_load_cap(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ctx, size_t capacity,
+		      struct rvf_hnsw **out);
 
 /*
  * Deltas (a COW branch's graph against its parent's): an index whose first

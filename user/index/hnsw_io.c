@@ -165,6 +165,12 @@ static int read_list(struct rbuf *r, const struct rvf_hnsw *h, uint32_t u, int l
 int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ctx,
 		  struct rvf_hnsw **out)
 {
+	return rvf_hnsw_load_cap(buf, len, get_vec, ctx, 0, out);
+}
+
+int rvf_hnsw_load_cap(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ctx, size_t capacity,
+		      struct rvf_hnsw **out)
+{
 	uint32_t version = 0, flags = 0, dim = 0, metric = 0, M = 0, efc = 0, quant = 0, entry = 0, resv = 0;
 	uint64_t count = 0, live = 0, seed = 0, rng[4] = { 0 }, plen = 0, sum = 0;
 	struct rvf_hnsw_opts o = { 0 };
@@ -234,7 +240,11 @@ int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ct
 	if (err)
 		return err;
 	memcpy(h->rng, rng, sizeof(rng));
-	if (count) {
+	if (count || capacity) {
+		/* room asked for beyond the blob's nodes is only a hint */
+		if (capacity > count && capacity <= (size_t)UINT32_MAX - 1 && hnsw_reserve(h, capacity))
+			log_debug("hnsw load: no room for %zu nodes, loading %llu", capacity,
+				  (unsigned long long)count);
 		err = hnsw_reserve(h, count);
 		if (err)
 			goto fail;

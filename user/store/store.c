@@ -990,7 +990,8 @@ static int load_graph(struct rvf_store *s, const uint8_t *buf, size_t len, const
 	bool cow = store_is_cow(s);
 	size_t live0 = cow ? rvf_hnsw_live_count(s->h) : 0;
 	int err = cow ? rvf_hnsw_load_delta(s->h, s->cow.base_fp, buf + off, ck->blob_len, ckpt_get_vec, &c)
-		      : rvf_hnsw_load(buf + off, ck->blob_len, ckpt_get_vec, &c, &s->h);
+		      : rvf_hnsw_load_cap(buf + off, ck->blob_len, ckpt_get_vec, &c,
+					  cow_room ? (size_t)(ck->nodes + cow_room) : 0, &s->h);
 
 	if (err) {
 		if (c.err)

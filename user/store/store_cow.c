@@ -281,6 +281,7 @@ bad:
 /* ---- COW: open ------------------------------------------------------------------------- */
 
 static __thread int cow_depth;     /* parents being opened on this thread */
+__thread uint64_t cow_room;        /* nodes the branches being opened will add */
 #define COW_MAX_DEPTH 64
 
 bool cow_parent_visible(const struct rvf_store *s, uint64_t id)
@@ -331,9 +332,14 @@ int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n
 			       COW_MAX_DEPTH);
 		goto fail;
 	}
+	/* the parent's graph gets room for this branch's nodes (and those of the
+	 * branches below it): applying the deltas then moves no arrays */
+	uint64_t saved_room = cow_room, own = s->hdr.live + s->hdr.deleted;
+	cow_room += own + own / 4 + 64;
 	cow_depth++;
 	err = rvf_store_open_readonly(c.parent_path, &po, &p);
 	cow_depth--;
+	cow_room = saved_room;
 	if (err) {
 		err = log_fail(err, "%s: cannot open its parent %s: %s", s->path, c.parent_path,
 			       err == -ENOENT ? "the parent is missing" : rvf_strerror(err));

@@ -413,6 +413,9 @@ int member_load(struct rvf_store *s, const struct rvf_dir_segment *d);
 /* Open of a branch: read the COW_MAP, open and check the parent, adopt its
  * graph and metadata, hide what this child deleted or replaced. */
 int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n);
+/* While cow_attach opens a parent: the nodes the branches above will add to
+ * its graph (load_graph reserves room for them). */
+extern __thread uint64_t cow_room;
 /* Fill p->tie (and its check over p's tables) from c. */
 void cow_tie_make(const struct cow_state *c, struct ckpt_parts *p);
 /* Whether the checkpoint buf (framing checked) fits this store: 0 yes;

@@ -25,9 +25,11 @@
  * COW branch, in memory (open, cow_attach): the parent is opened read-only
  * (recursively: a parent that is a branch attaches its own parent), checked
  * (there, same file id, still frozen, same state hash, same graph size),
- * and its graph and metadata store are taken over; the hidden parent ids
- * are tombstoned in that graph, then the child's own segments are replayed
- * on top (inserts replace nodes, as an upsert does). So the child's index
+ * and its graph (loaded with room for the branch's nodes: cow_room) and
+ * metadata store are taken over; the hidden parent ids are tombstoned in
+ * that graph, then the branch's delta checkpoint is applied (below) and its
+ * own segments newer than that are replayed on top (inserts replace nodes,
+ * as an upsert does; without a usable delta, all of its segments). So the child's index
  * is one graph holding exactly what a full copy holds, plus tombstones that
  * only route: queries run as on any store. Internal ids below parent_nodes
  * are the parent's; a node there that is live is a parent vector the child
@@ -51,7 +53,8 @@
  * Writes on a branch: an ingest that replaces a visible parent id, or a
  * delete of one, adds the id to the hidden list (new COW_MAP in the same
  * commit); rows the child owns are tombstoned with JOURNAL as usual.
- */#include <errno.h>
+ */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

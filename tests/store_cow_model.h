@@ -297,6 +297,7 @@ static inline void membership_matches_brute(struct rvf_store *s, const struct mo
 
 /* ---- branches: a parent and its full copy ------------------------------------------------ */
 
+/* A parent with a random history and a full copy of it. */
 static inline void make_parent(const char *path, const char *copy, struct tu_rng *r, struct model *m,
 			struct rvf_store **parent, struct rvf_store **cp, int ops)
 {

@@ -25,7 +25,6 @@
 
 /* ---- branches ------------------------------------------------------------------------------ */
 
-/* A parent with a random history, frozen, and a full copy of it. */
 static void branch_answers_as_a_full_copy_across_reopen(void **state)
 {
 	struct fx *f = *state;

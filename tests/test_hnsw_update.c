@@ -1,6 +1,6 @@
 /*
  * test_hnsw_update.c - the HNSW index changing and persisting: tombstones,
- * re-insert, deleting everything, save/load round trips, hostile blobs,
+ * re-insert, deleting everything, save/load round trips, a COW delta applied to a copy of its base, hostile blobs,
  * determinism, the empty index.
  *
  * Data: base rows are the first FM_N Fashion-MNIST training images, queries
@@ -293,6 +293,100 @@ static struct rvf_hnsw *small_graph_with_tombstones(uint32_t dim, size_t n, uint
 }
 
 /* Recompute the trailing XXH3-64 after deliberate damage. */
+/* A delta against a base (a COW branch's graph against its parent's): the
+ * base grown, upserted and tombstoned, saved as a delta and applied to a
+ * fresh copy of the base, is the grown graph byte for byte. */
+static void delta_on_a_copy_of_the_base_is_the_grown_graph(void **state)
+{
+	static const enum rvf_metric ms[] = { RVF_METRIC_L2, RVF_METRIC_COSINE };
+	(void)state;
+
+	for (size_t mi = 0; mi < 2; mi++) {
+		struct rvf_hnsw_opts o = { .threads = 1, .M = 8, .ef_construction = 64, .seed = 5 };
+		size_t nb = SMALL_N / 2, nn = SMALL_N / 8;
+		struct rvf_hnsw *h = hw_build(&hw_W.small, nb, ms[mi], &o, LABEL_OFF), *g = NULL;
+		struct vec_src src = { hw_W.base.v, LABEL_OFF, SMALL_N, 0, -1 };
+		uint64_t *hashes = NULL, fp = 0, fp2 = 0, *h2 = NULL;
+		uint64_t labels[SMALL_N / 8];
+		void *bb, *d, *x, *y;
+		size_t bl, dl, xl, yl;
+
+		assert_int_equal(rvf_hnsw_save(h, RVF_HNSW_SAVE_VECTORS, &bb, &bl), 0);
+		assert_int_equal(rvf_hnsw_base_sign(h, &hashes, &fp), 0);
+		for (size_t i = 0; i < nb; i += 11)
+			assert_int_equal(rvf_hnsw_delete(h, LABEL_OFF + i), 0);
+		for (size_t i = 0; i < nn; i++)
+			labels[i] = LABEL_OFF + nb + i;
+		assert_int_equal(rvf_hnsw_add_batch(h, labels, hw_W.base.v + nb * DIM, nn), 0);
+		float *up = malloc(nb * DIM * sizeof(float));
+		size_t nup = 0;
+		for (size_t i = 3; i < nb; i += 97) {       /* upserts of base labels */
+			labels[nup] = LABEL_OFF + i;
+			memcpy(up + nup++ * DIM, hw_W.base.v + i * DIM, DIM * sizeof(float));
+		}
+		assert_int_equal(rvf_hnsw_add_batch(h, labels, up, nup), 0);
+		free(up);
+		for (size_t i = 0; i < nn; i++)
+			labels[i] = LABEL_OFF + nb + i;
+		for (size_t i = 0; i < nn; i += 13)
+			assert_int_equal(rvf_hnsw_delete(h, labels[i]), 0);
+		hw_check_ok(h, "growing the base");
+		assert_int_equal(rvf_hnsw_save_delta(h, hashes, nb, fp, &d, &dl), 0);
+		assert_true(dl < bl);                       /* far less than the whole graph */
+
+		assert_int_equal(rvf_hnsw_load(bb, bl, NULL, NULL, &g), 0);
+		assert_int_equal(rvf_hnsw_base_sign(g, &h2, &fp2), 0);
+		assert_int_equal(fp2, fp);
+		free(h2);
+		/* refused before any change: another base, damage */
+		assert_int_equal(rvf_hnsw_load_delta(g, fp ^ 1, d, dl, hw_get_vec, &src), -ESTALE);
+		assert_int_equal(rvf_hnsw_load_delta(g, fp, d, dl - 1, hw_get_vec, &src), -EUCLEAN);
+		((uint8_t *)d)[dl / 2] ^= 1;
+		assert_int_equal(rvf_hnsw_load_delta(g, fp, d, dl, hw_get_vec, &src), -EBADMSG);
+		((uint8_t *)d)[dl / 2] ^= 1;
+		assert_int_equal(rvf_hnsw_save(g, RVF_HNSW_SAVE_VECTORS, &x, &xl), 0);
+		assert_int_equal(xl, bl);
+		assert_memory_equal(x, bb, bl);
+		free(x);
+		/* applied: the grown graph (on a base loaded with room for it too) */
+		struct rvf_hnsw *roomy = NULL;
+		assert_int_equal(rvf_hnsw_load_cap(bb, bl, NULL, NULL, nb + 2 * nn, &roomy), 0);
+		assert_true(rvf_hnsw_memory_bytes(roomy) > rvf_hnsw_memory_bytes(g));
+		assert_int_equal(rvf_hnsw_load_delta(roomy, fp, d, dl, hw_get_vec, &src), 0);
+		hw_check_ok(roomy, "applying a delta within the reserved room");
+		src.calls = 0;
+		assert_int_equal(rvf_hnsw_load_delta(g, fp, d, dl, hw_get_vec, &src), 0);
+		hw_check_ok(g, "applying a delta");
+		assert_int_equal(src.calls, nn - (nn + 12) / 13 + (nb - 3 + 96) / 97);  /* live new nodes */
+		assert_int_equal(rvf_hnsw_save(h, 0, &x, &xl), 0);
+		assert_int_equal(rvf_hnsw_save(g, 0, &y, &yl), 0);
+		assert_int_equal(xl, yl);
+		assert_memory_equal(x, y, xl);
+		hw_same_results(h, g, &hw_W.squeries);
+		free(y);
+		assert_int_equal(rvf_hnsw_save(roomy, 0, &y, &yl), 0);
+		assert_int_equal(xl, yl);
+		assert_memory_equal(x, y, xl);
+		free(x);
+		free(y);
+		rvf_hnsw_free(roomy);
+		rvf_hnsw_free(g);
+		/* a base that tombstoned more since it was signed keeps those */
+		g = NULL;
+		assert_int_equal(rvf_hnsw_load(bb, bl, NULL, NULL, &g), 0);
+		assert_int_equal(rvf_hnsw_delete(g, LABEL_OFF + 1), 0);
+		assert_int_equal(rvf_hnsw_load_delta(g, fp, d, dl, hw_get_vec, &src), 0);
+		hw_check_ok(g, "a delta on a base with more tombstones");
+		assert_int_equal(rvf_hnsw_contains(g, LABEL_OFF + 1), 0);
+		assert_int_equal(rvf_hnsw_live_count(g), rvf_hnsw_live_count(h) - 1);
+		rvf_hnsw_free(g);
+		free(bb);
+		free(d);
+		free(hashes);
+		rvf_hnsw_free(h);
+	}
+}
+
 static void store_sum(uint8_t *b, size_t l)
 {
 	uint64_t s = XXH3_64bits(b, l - 8);
@@ -474,6 +568,7 @@ int main(void)
 		cmocka_unit_test(reinserted_label_is_live_again_with_its_new_vector),
 		cmocka_unit_test(deleting_every_node_leaves_an_empty_but_valid_index),
 		cmocka_unit_test(save_load_round_trip_gives_identical_results),
+		cmocka_unit_test(delta_on_a_copy_of_the_base_is_the_grown_graph),
 		cmocka_unit_test(corrupt_truncated_and_bit_flipped_blobs_are_rejected),
 		cmocka_unit_test(same_seed_and_serial_inserts_give_identical_graph_bytes),
 		cmocka_unit_test(empty_index_searches_saves_and_loads),

@@ -203,6 +203,30 @@ int rvf_hnsw_save(const struct rvf_hnsw *h, unsigned flags, void **buf, size_t *
  */
 int rvf_hnsw_load(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ctx,
 		  struct rvf_hnsw **out);
+/* rvf_hnsw_load with room for capacity nodes (a hint: e.g. the nodes a delta
+ * will add, so applying it does not move the arrays). */
+int rvf_hnsw_load_cap(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void *ctx, size_t capacity,
+		      struct rvf_hnsw **out);
+
+/*
+ * Deltas (a COW branch's graph against its parent's): an index whose first
+ * nbase nodes are a base graph saved as only what differs from that base
+ * (new nodes, changed lists, tombstones, entry point; layout in hnsw_io.c).
+ * rvf_hnsw_base_sign, on the base before it changes: per-node list hashes
+ * (*hashes owned, rvf_hnsw_count(h) of them) and a fingerprint of the whole
+ * base. rvf_hnsw_save_delta: h against those hashes (fp is recorded).
+ * rvf_hnsw_load_delta applies a delta to h, which must be the base with
+ * fingerprint fp: -ESTALE for another base and -EBADMSG/-EUCLEAN/-ENOEXEC/
+ * -ENOTSUP/-ENOMEM as rvf_hnsw_load, h untouched; -EUCLEAN after a change
+ * only when the result fails rvf_hnsw_check (then discard h). get_vec gives
+ * the new live nodes' vectors. Base nodes h has tombstoned since it was
+ * signed stay tombstoned.
+ */
+int rvf_hnsw_base_sign(const struct rvf_hnsw *h, uint64_t **hashes, uint64_t *fp);
+int rvf_hnsw_save_delta(const struct rvf_hnsw *h, const uint64_t *hashes, size_t nbase, uint64_t fp,
+			void **buf, size_t *len);
+int rvf_hnsw_load_delta(struct rvf_hnsw *h, uint64_t fp, const void *buf, size_t len,
+			rvf_hnsw_vec_fn get_vec, void *ctx);
 
 size_t rvf_hnsw_count(const struct rvf_hnsw *h);       /* nodes incl. tombstones */
 size_t rvf_hnsw_live_count(const struct rvf_hnsw *h);

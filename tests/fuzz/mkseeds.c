@@ -25,6 +25,7 @@
 #include "codec/rust_import.h"
 #include "rvf/rvf.h"
 #include "store/store_internal.h"
+#include "fuzz_delta_base.h"
 
 static const char *outdir;
 static int failures;
@@ -313,6 +314,43 @@ static void hnsw_seeds(void)
 	}
 }
 
+/* Deltas: fuzz_delta_base.h's base grown by a few nodes, a few deleted
+ * (some of the base's too); with and without the repair byte. */
+static void delta_seeds(void)
+{
+	for (int k = 0; k < 2; k++) {
+		struct rvf_hnsw *h = NULL;
+		uint64_t *hashes = NULL, fp = 0;
+		size_t nbase;
+		float row[FUZZ_DELTA_DIM];
+		void *buf = NULL;
+		size_t len;
+
+		if (fuzz_delta_base(&h) || rvf_hnsw_base_sign(h, &hashes, &fp)) {
+			fail("delta base");
+			rvf_hnsw_free(h);
+			continue;
+		}
+		nbase = rvf_hnsw_count(h);
+		for (uint32_t i = 0; i < (k ? 40u : 6u); i++) {
+			fuzz_delta_row(100 + i * 3, row);
+			if (rvf_hnsw_add(h, 2000 + i, row))
+				fail("delta add");
+		}
+		rvf_hnsw_delete(h, 1001);
+		rvf_hnsw_delete(h, 2002);
+		if (rvf_hnsw_save_delta(h, hashes, nbase, fp, &buf, &len)) {
+			fail("hnsw_save_delta");
+		} else {
+			put("fuzz_hnsw_delta", k ? "grow40" : "grow6", "\0", 1, buf, len);
+			put("fuzz_hnsw_delta", k ? "grow40_repair" : "grow6_repair", "\3", 1, buf, len);
+		}
+		free(buf);
+		free(hashes);
+		rvf_hnsw_free(h);
+	}
+}
+
 /* ---- CLI input files ----------------------------------------------------- */
 
 static void le32(uint8_t *p, uint32_t v)
@@ -524,6 +562,7 @@ int main(int argc, char **argv)
 	}
 	store_seeds();
 	hnsw_seeds();
+	delta_seeds();
 	input_seeds();
 	if (argc == 3)
 		fixture_seeds(argv[2]);

@@ -32,7 +32,7 @@ const char *__asan_default_options(void)
 typedef int (*fuzz_fn)(const uint8_t *data, size_t len);
 
 #define TARGETS(X) \
-	X(fuzz_dir_open) X(fuzz_filter_json) X(fuzz_hnsw_load) X(fuzz_input) \
+	X(fuzz_dir_open) X(fuzz_filter_json) X(fuzz_hnsw_delta) X(fuzz_hnsw_load) X(fuzz_input) \
 	X(fuzz_rust_import) X(fuzz_segments) X(fuzz_store_open) X(fuzz_wire)
 
 #define DECLARE(t) int rvf_##t(const uint8_t *data, size_t len);

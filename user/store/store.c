@@ -24,7 +24,9 @@
  *                   drops metadata.
  *   JOURNAL (0x04)  one per delete: the ids tombstoned (all live at the time).
  *   vector index 0  the graph checkpoint: ckpt_hdr | rvf_hnsw_save blob
- *                   without live vectors (they come from VEC segments).
+ *                   without live vectors (they come from VEC segments); a
+ *                   COW branch's is a delta against its parent's graph
+ *                   (CKPT_F_DELTA, store_cow.c).
  *   anything else   KERNEL, EBPF, types we do not know: kept as they are.
  *
  * Invariants
@@ -432,7 +434,7 @@ static int open_native(const char *path, const struct rvf_store_opts *o, bool re
 		store_free_handle(s);
 		return open_native(path, o, readonly, true, out);
 	}
-	if (!err && skip_ckpt && !readonly && !(s->hdr.flags & (STORE_F_FROZEN | STORE_F_COW))) {
+	if (!err && skip_ckpt && !readonly && !(s->hdr.flags & STORE_F_FROZEN)) {
 		/* not fatal: without one the next open rebuilds again */
 		if (store_checkpoint(s))
 			log_warn("%s: could not write a new graph checkpoint", path);

@@ -28,7 +28,7 @@ static int cmp_loc_row(const void *a, const void *b)
 }
 
 int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct idmap *m,
-	       uint64_t covers, struct ckpt_parts *p)
+	       uint64_t covers, const struct cow_state *cow, struct ckpt_parts *p)
 {
 	size_t blen = 0, ns = 0, nl = 0;
 	int err;
@@ -51,7 +51,13 @@ int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct id
 			p->locs[nl++].pad = 0;
 		}
 	qsort(p->locs, nl, sizeof(*p->locs), cmp_loc_row);
-	err = rvf_hnsw_save(h, 0, &p->blob, &blen);
+	if (cow && !cow->base_sign)
+		err = log_fail(-EINVAL, "internal: a branch checkpoint without the parent's list hashes");
+	else if (cow)
+		err = rvf_hnsw_save_delta(h, cow->base_sign, (size_t)cow->parent_nodes, cow->base_fp,
+					  &p->blob, &blen);
+	else
+		err = rvf_hnsw_save(h, 0, &p->blob, &blen);
 	if (err) {
 		ckpt_release(p);
 		return err;
@@ -64,19 +70,25 @@ int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct id
 	p->hdr.nsegs = ns;
 	p->hdr.nlocs = nl;
 	p->hdr.flags = CKPT_F_TABLES;
+	if (cow) {
+		p->hdr.flags |= CKPT_F_DELTA;
+		cow_tie_make(cow, p);
+	}
 	return 0;
 }
 
 int ckpt_write(struct rvf_dir *d, const struct ckpt_parts *p)
 {
-	struct iovec iov[4] = {
+	bool delta = p->hdr.flags & CKPT_F_DELTA;
+	struct iovec iov[5] = {
 		{ (void *)&p->hdr, sizeof(p->hdr) },
 		{ p->segs, p->hdr.nsegs * sizeof(*p->segs) },
 		{ p->locs, p->hdr.nlocs * sizeof(*p->locs) },
+		{ (void *)&p->tie, delta ? sizeof(p->tie) : 0 },
 		{ p->blob, p->hdr.blob_len },
 	};
 
-	return rvf_dir_write_vector_indexv(d, CKPT_FIELD, iov, 4);
+	return rvf_dir_write_vector_indexv(d, CKPT_FIELD, iov, 5);
 }
 
 void ckpt_release(struct ckpt_parts *p)
@@ -87,10 +99,10 @@ void ckpt_release(struct ckpt_parts *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static uint64_t ckpt_size(const struct ckpt_parts *p)
+uint64_t ckpt_size(const struct ckpt_parts *p)
 {
 	return CKPT_HDR + p->hdr.nsegs * sizeof(struct ckpt_seg) + p->hdr.nlocs * sizeof(struct loc) +
-	       p->hdr.blob_len;
+	       ((p->hdr.flags & CKPT_F_DELTA) ? COW_TIE : 0) + p->hdr.blob_len;
 }
 
 int store_checkpoint(struct rvf_store *s)
@@ -100,14 +112,15 @@ int store_checkpoint(struct rvf_store *s)
 	uint64_t t0 = now_mono_ns();
 	int err;
 
-	/* A frozen store never changes (not even derived data); a branch's
-	 * graph is its parent's plus its own rows, rebuilt at open from the
-	 * parent's checkpoint and its (small) local segments. */
-	if (s->hdr.flags & (STORE_F_FROZEN | STORE_F_COW)) {
+	/* A frozen store never changes (not even derived data). A branch's
+	 * checkpoint is its graph as a delta against its parent's (open
+	 * attaches the parent's graph and applies it). */
+	if (s->hdr.flags & STORE_F_FROZEN) {
 		s->pending_vecs = s->pending_dels = 0;
 		return 0;
 	}
-	err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1, &ck);
+	err = ckpt_build(s->h, &s->segs, &s->map, s->hdr.next_seg_id - 1,
+			 store_is_cow(s) ? &s->cow : NULL, &ck);
 	if (err)
 		return log_fail(err, "%s: saving the graph: %s", s->path, rvf_strerror(err));
 	err = ckpt_write(s->dir, &ck);

@@ -302,20 +302,21 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	 * the new bookkeeping in the same commit (the old checkpoint names rows
 	 * that are gone) */
 	/* A branch keeps the parent's node numbering (ids below parent_nodes
-	 * are the parent's) and has no checkpoint: its graph is rebuilt at open. */
+	 * are the parent's): its graph is not compacted, and its checkpoint is
+	 * the delta against the parent's graph. */
 	bool cow = store_is_cow(s);
 	if (!err && !cow) {
 		int r = rvf_hnsw_maybe_compact(s->h, 0.2);
 		err = r < 0 ? r : 0;
 	}
-	if (!err && !cow)
-		err = ckpt_build(s->h, &nt, &nm, o.next_id - 1, &ckp);
-	if (!err && !cow)
+	if (!err)
+		err = ckpt_build(s->h, &nt, &nm, o.next_id - 1, cow ? &s->cow : NULL, &ckp);
+	if (!err)
 		err = ckpt_write(s->dir, &ckp);
 	if (!err) {
 		s->hdr.next_seg_id = o.next_id;
-		s->hdr.ckpt_seg_id = cow ? 0 : ckp.hdr.covers_seg_id;
-		s->hdr.ckpt_count += !cow;
+		s->hdr.ckpt_seg_id = ckp.hdr.covers_seg_id;
+		s->hdr.ckpt_count++;
 		s->hdr.deleted = 0;
 		err = store_hdr_put(s);
 	}
@@ -332,8 +333,7 @@ static int compact_rewrite(struct rvf_store *s, uint64_t *ncompacted)
 	idmap_release(&s->map);
 	s->map = nm;
 	nm.slots = NULL;
-	s->ckpt_bytes = cow ? 0 : CKPT_HDR + ckp.hdr.nsegs * sizeof(struct ckpt_seg) +
-			ckp.hdr.nlocs * sizeof(struct loc) + ckp.hdr.blob_len;
+	s->ckpt_bytes = ckpt_size(&ckp);
 	s->pending_vecs = s->pending_dels = 0;
 out:
 	free(nt.a);
@@ -715,8 +715,15 @@ int rvf_store_verify(struct rvf_store *s)
 		VPROB(&v, "%s: verify: %zu ids have metadata on disk, %zu in memory", s->path,
 		      meta_store_count(v.ms), meta_store_count(s->ms));
 	meta_store_foreach(v.ms, meta_cmp_cb, &mc);
-	/* the checkpoint's graph must load (structure and checksum) */
-	if (ckbuf) {
+	/* the checkpoint's graph must load (structure and checksum); a branch's
+	 * delta applies to its parent's graph as attached, which the handle no
+	 * longer has: its tie is checked (the delta's own checks run at open) */
+	if (ckbuf && (ck.flags & CKPT_F_DELTA)) {
+		int e = cow_ckpt_usable(s, ckbuf, cklen, &ck);
+		if (e && e != -ESTALE)
+			VPROB(&v, "%s: verify: the branch's graph checkpoint is unusable: %s", s->path,
+			      rvf_strerror(e));
+	} else if (ckbuf) {
 		float *zero = calloc(s->hdr.dimension, 4);
 		struct rvf_hnsw *h = NULL;
 		int e = zero ? rvf_hnsw_load(ckbuf + cklen - ck.blob_len, ck.blob_len, vfy_zero_vec, zero, &h)

@@ -1,17 +1,8 @@
 /*
- * store/store_cow.c - freeze, the membership filter and copy-on-write
- * branches (include/rvf/rvf.h).
- *
- * Freeze: STORE_F_FROZEN in the store header plus a freeze record (vector
- * index field 1: the state hash of the frozen content), one commit, after a
- * graph checkpoint covering everything. store_writable refuses every
- * mutator of a frozen store; store_checkpoint writes nothing for one.
- *
- * Membership: the member ids (sorted u64) and the mode live in one
- * MEMBERSHIP segment (MembershipHeader, filter_type IDSET), replaced in the
- * commit of every change. In memory they become a bitmap over the index's
- * internal ids (member_sync after every change of the index), which the
- * query passes to the HNSW traversal.
+ * store/store_cow.c - copy-on-write branches (include/rvf/rvf.h): the COW
+ * map, attaching the parent at open, the delta checkpoint, stats and
+ * branch creation. Writes, flatten: store_cow_write.c; freeze and the
+ * membership filter: store_member.c.
  *
  * COW branch, on disk: the child is an ordinary store file whose header
  * has STORE_F_COW and whose segments are
@@ -34,15 +25,30 @@
  * COW branch, in memory (open, cow_attach): the parent is opened read-only
  * (recursively: a parent that is a branch attaches its own parent), checked
  * (there, same file id, still frozen, same state hash, same graph size),
- * and its graph and metadata store are taken over; the hidden parent ids
- * are tombstoned in that graph, then the child's own segments are replayed
- * on top (inserts replace nodes, as an upsert does). So the child's index
+ * and its graph (loaded with room for the branch's nodes: cow_room) and
+ * metadata store are taken over; the hidden parent ids are tombstoned in
+ * that graph, then the branch's delta checkpoint is applied (below) and its
+ * own segments newer than that are replayed on top (inserts replace nodes,
+ * as an upsert does; without a usable delta, all of its segments). So the child's index
  * is one graph holding exactly what a full copy holds, plus tombstones that
  * only route: queries run as on any store. Internal ids below parent_nodes
  * are the parent's; a node there that is live is a parent vector the child
- * still sees (cow_parent_visible). Nothing of the child is checkpointed:
- * its own rows are inserted at each open (open cost grows with the child's
- * changes, not with the parent).
+ * still sees (cow_parent_visible).
+ *
+ * Checkpoint of a branch (vector index 0, CKPT_F_DELTA, layout in
+ * store_internal.h): the tables as for any store, a tie (parent state
+ * hash, epoch, parent node count, the fingerprint of the parent's graph as
+ * attached, the COW map generation) and an rvf_hnsw_save_delta blob: the
+ * nodes above parent_nodes with their lists, the parent nodes whose lists
+ * changed, the tombstones, entry point and max level. Attach hashes every
+ * parent node's lists (rvf_hnsw_base_sign) before the branch changes
+ * anything; that is what the delta is diffed and checked against. Open =
+ * attach + apply the delta (+ replay the segments newer than it). A delta
+ * that does not fit (another parent graph, e.g. one rebuilt after a damaged
+ * checkpoint, or RVF_COW_DELTA=0) is skipped and the branch's rows are
+ * re-inserted as without one; a damaged one makes open start over without
+ * it (as for a standalone store's checkpoint). Either way the next
+ * checkpoint writes a fresh delta.
  *
  * Writes on a branch: an ingest that replaces a visible parent id, or a
  * delete of one, adds the id to the hidden list (new COW_MAP in the same
@@ -56,8 +62,8 @@
 #include <xxhash.h>
 
 #include "common/log.h"
-#include "format/hash.h"
-#include "format/identity.h"
+#include "codec/hash.h"
+#include "codec/identity.h"
 #include "store/store_internal.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -67,8 +73,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Sort and drop duplicates in place; returns the new count. */
-static size_t sort_unique(uint64_t *a, size_t n)
+size_t ids_sort_unique(uint64_t *a, size_t n)
 {
 	size_t u = 0;
 
@@ -79,12 +84,7 @@ static size_t sort_unique(uint64_t *a, size_t n)
 	return u;
 }
 
-static bool in_sorted(const uint64_t *a, size_t n, uint64_t id)
-{
-	return n && bsearch(&id, a, n, sizeof(*a), cmp_u64);
-}
-
-static void segtab_remove(struct segtab *t, uint64_t id)
+void segtab_remove(struct segtab *t, uint64_t id)
 {
 	struct sseg *g = segtab_find(t, id);
 
@@ -95,418 +95,12 @@ static void segtab_remove(struct segtab *t, uint64_t id)
 	t->n--;
 }
 
-static int segtab_add_simple(struct rvf_store *s, uint64_t id, uint8_t type, size_t len)
+int segtab_add_simple(struct rvf_store *s, uint64_t id, uint8_t type, size_t len)
 {
 	struct sseg g = { .id = id, .type = type, .payload_len = len,
 			  .disk_bytes = store_disk_bytes(s, len) };
 
 	return segtab_add(&s->segs, &g);
-}
-
-/* ---- freeze ------------------------------------------------------------------------ */
-
-bool rvf_store_is_frozen(const struct rvf_store *s)
-{
-	return s && (s->hdr.flags & STORE_F_FROZEN);
-}
-
-int rvf_store_freeze(struct rvf_store *s)
-{
-	struct store_hdr old;
-	struct freeze_rec rec;
-	int err;
-
-	if (!s)
-		return -EINVAL;
-	if (s->hdr.flags & STORE_F_FROZEN)
-		return 0;
-	if (s->readonly)
-		return log_fail(-EROFS, "%s: freeze: store is open read-only", s->path);
-	err = store_writable(s);
-	if (err)
-		return err;
-	if (s->pending_vecs || s->pending_dels) {
-		err = store_checkpoint(s);     /* the frozen file opens without catch-up */
-		if (err)
-			return err;
-	}
-	memset(&rec, 0, sizeof(rec));
-	memcpy(rec.magic, FREEZE_MAGIC, 8);
-	rec.epoch = rvf_dir_generation(s->dir);
-	err = rvf_store_state_hash(s, rec.state_hash);
-	if (err)
-		return log_fail(err, "%s: freeze: hashing the committed state: %s", s->path,
-				rvf_strerror(err));
-	rec.check = XXH3_64bits(&rec, offsetof(struct freeze_rec, check));
-	old = s->hdr;
-	s->hdr.flags |= STORE_F_FROZEN;
-	s->hdr.frozen_epoch = rec.epoch;
-	err = rvf_dir_write_vector_index(s->dir, FREEZE_FIELD, &rec, sizeof(rec));
-	if (!err)
-		err = store_hdr_put(s);
-	err = err ? err : store_commit(s, "freeze");
-	if (err) {
-		rvf_dir_rollback(s->dir);
-		s->hdr = old;
-		return err;
-	}
-	store_version_bump(s);
-	return 0;
-}
-
-/* The freeze record of a frozen store (checked). */
-static int freeze_read(const struct rvf_store *s, struct freeze_rec *rec)
-{
-	void *buf = NULL;
-	size_t len = 0;
-	int err = rvf_dir_read_vector_index(s->dir, FREEZE_FIELD, &buf, &len);
-
-	if (err)
-		return log_fail(err == -ENOENT ? -EUCLEAN : err, "%s: frozen store without a readable freeze record: %s",
-				s->path, rvf_strerror(err));
-	if (len != sizeof(*rec)) {
-		free(buf);
-		return log_fail(-EUCLEAN, "%s: freeze record has %zu bytes", s->path, len);
-	}
-	memcpy(rec, buf, sizeof(*rec));
-	free(buf);
-	if (memcmp(rec->magic, FREEZE_MAGIC, 8) || rec->reserved ||
-	    rec->check != XXH3_64bits(rec, offsetof(struct freeze_rec, check)) ||
-	    rec->epoch != s->hdr.frozen_epoch)
-		return log_fail(-EUCLEAN, "%s: the freeze record is damaged or does not match the header",
-				s->path);
-	return 0;
-}
-
-/* ---- membership ------------------------------------------------------------------ */
-
-void member_release(struct membership *m)
-{
-	free(m->ids);
-	free(m->bits);
-	memset(m, 0, sizeof(*m));
-}
-
-bool member_allows(const struct rvf_store *s, uint64_t id)
-{
-	const struct membership *m = &s->mem;
-
-	if (!m->active)
-		return true;
-	return in_sorted(m->ids, m->n, id) == (m->mode == RVF_MEMBERSHIP_INCLUDE);
-}
-
-int member_sync(struct rvf_store *s)
-{
-	struct membership *m = &s->mem;
-	size_t nb = s->h ? rvf_hnsw_count(s->h) : 0, words = (nb + 63) / 64, in = 0;
-	uint64_t *bits;
-
-	if (!m->active) {
-		free(m->bits);
-		m->bits = NULL;
-		m->nbits = 0;
-		m->allowed = 0;
-		return 0;
-	}
-	bits = malloc((words ? words : 1) * 8);
-	if (!bits)
-		return -ENOMEM;
-	memset(bits, m->mode == RVF_MEMBERSHIP_INCLUDE ? 0 : 0xff, words * 8);
-	if (m->mode != RVF_MEMBERSHIP_INCLUDE && nb % 64)
-		bits[words - 1] = (1ull << (nb % 64)) - 1;
-	for (size_t i = 0; i < m->n; i++) {
-		uint32_t iid;
-		if (rvf_hnsw_id_of(s->h, m->ids[i], &iid))
-			continue;
-		if (m->mode == RVF_MEMBERSHIP_INCLUDE)
-			bits[iid / 64] |= 1ull << (iid % 64);
-		else
-			bits[iid / 64] &= ~(1ull << (iid % 64));
-		in += rvf_hnsw_contains(s->h, m->ids[i]) == 1;
-	}
-	free(m->bits);
-	m->bits = bits;
-	m->nbits = nb;
-	m->allowed = m->mode == RVF_MEMBERSHIP_INCLUDE ? in : rvf_hnsw_live_count(s->h) - in;
-	return 0;
-}
-
-static int member_decode(const struct rvf_store *s, uint64_t seg, const void *buf, size_t len,
-			 struct membership *m)
-{
-	struct rvf_membership_hdr h;
-	uint8_t hash[RVF_HASH_LEN];
-	static const uint8_t zero[12];
-
-	if (len < sizeof(h))
-		goto bad;
-	memcpy(&h, buf, sizeof(h));
-	if (h.magic != RVF_MEMBERSHIP_MAGIC || h.version != RVF_MEMBERSHIP_VERSION)
-		goto bad;
-	if (h.filter_type != RVF_MEMBERSHIP_IDSET)
-		return log_fail(-ENOTSUP, "%s: MEMBERSHIP segment %llu: filter type %u is not supported",
-				s->path, (unsigned long long)seg, h.filter_type);
-	if (h.filter_mode > RVF_MEMBERSHIP_EXCLUDE || h.filter_offset != RVF_MEMBERSHIP_HDR_SIZE ||
-	    h.member_count > (len - sizeof(h)) / 8 || h.filter_size != h.member_count * 8 ||
-	    sizeof(h) + (uint64_t)h.filter_size != len || h.bloom_offset || h.bloom_size ||
-	    memcmp(h.reserved, zero, sizeof(zero)))
-		goto bad;
-	if (sha256((const uint8_t *)buf + sizeof(h), h.filter_size, hash) ||
-	    memcmp(hash, h.filter_hash, RVF_HASH_LEN))
-		return log_fail(-EBADMSG, "%s: MEMBERSHIP segment %llu: filter_hash does not match the ids",
-				s->path, (unsigned long long)seg);
-	memset(m, 0, sizeof(*m));
-	m->ids = malloc(h.member_count ? h.filter_size : 8);
-	if (!m->ids)
-		return -ENOMEM;
-	memcpy(m->ids, (const uint8_t *)buf + sizeof(h), h.filter_size);
-	m->n = h.member_count;
-	for (size_t i = 1; i < m->n; i++)
-		if (m->ids[i] <= m->ids[i - 1]) {
-			member_release(m);
-			goto bad;
-		}
-	m->active = true;
-	m->own = true;
-	m->mode = h.filter_mode;
-	m->generation = h.generation_id;
-	m->seg = seg;
-	return 0;
-bad:
-	return log_fail(-EUCLEAN, "%s: MEMBERSHIP segment %llu is invalid", s->path, (unsigned long long)seg);
-}
-
-int member_load(struct rvf_store *s, const struct rvf_dir_segment *d)
-{
-	if (d) {
-		struct membership m;
-		void *buf = NULL;
-		size_t len;
-		int err = store_replay_read(s, s->dir, d, &buf, &len);
-
-		if (!err)
-			err = member_decode(s, d->id, buf, len, &m);
-		free(buf);
-		if (err)
-			return err;
-		member_release(&s->mem);
-		s->mem = m;
-	}
-	return member_sync(s);
-}
-
-static int member_encode(const struct rvf_store *s, uint8_t mode, uint32_t gen, const uint64_t *ids,
-			 size_t n, void **out, size_t *outlen)
-{
-	struct rvf_membership_hdr h;
-	size_t len = sizeof(h) + n * 8;
-	uint8_t *buf;
-
-	if (n > UINT32_MAX / 8)
-		return log_fail(-E2BIG, "%s: membership of %zu ids is too large", s->path, n);
-	buf = malloc(len);
-	if (!buf)
-		return -ENOMEM;
-	memset(&h, 0, sizeof(h));
-	h.magic = RVF_MEMBERSHIP_MAGIC;
-	h.version = RVF_MEMBERSHIP_VERSION;
-	h.filter_type = RVF_MEMBERSHIP_IDSET;
-	h.filter_mode = mode;
-	h.vector_count = s->hdr.live + (store_is_cow(s) ? s->cow.base_live : 0);
-	h.member_count = n;
-	h.filter_offset = sizeof(h);
-	h.filter_size = (uint32_t)(n * 8);
-	h.generation_id = gen;
-	if (sha256(ids, n * 8, h.filter_hash)) {
-		free(buf);
-		return -EIO;
-	}
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), ids, n * 8);
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
-/* Commit a new member set (ids owned, sorted unique: taken) or, with
- * drop, no filter at all. */
-static int member_commit(struct rvf_store *s, uint8_t mode, uint64_t *ids, size_t n, bool drop)
-{
-	struct store_hdr old = s->hdr;
-	uint32_t gen = s->mem.generation + 1;
-	uint64_t seg = 0;
-	void *buf = NULL;
-	size_t len = 0;
-	int err = 0;
-
-	if (!drop)
-		err = member_encode(s, mode, gen, ids, n, &buf, &len);
-	if (!err && !drop) {
-		seg = s->hdr.next_seg_id;
-		err = rvf_dir_write_segment(s->dir, seg, RVF_SEG_MEMBERSHIP, buf, len);
-		s->hdr.next_seg_id = seg + 1;
-	}
-	if (!err && s->mem.seg && rvf_dir_remove_segments(s->dir, &s->mem.seg, 1) != 1)
-		err = -EUCLEAN;
-	if (!err)
-		err = store_hdr_put(s);
-	err = err ? err : store_commit(s, "membership");
-	if (err) {
-		rvf_dir_rollback(s->dir);
-		s->hdr = old;
-		free(ids);
-		free(buf);
-		return err;
-	}
-	store_version_bump(s);
-	free(buf);
-	if (s->mem.seg)
-		segtab_remove(&s->segs, s->mem.seg);
-	member_release(&s->mem);
-	if (!drop) {
-		s->mem.active = true;
-		s->mem.own = true;
-		s->mem.mode = mode;
-		s->mem.ids = ids;
-		s->mem.n = n;
-		s->mem.generation = gen;
-		s->mem.seg = seg;
-		err = segtab_add_simple(s, seg, RVF_SEG_MEMBERSHIP, len);
-	} else {
-		free(ids);
-		s->mem.generation = gen;
-	}
-	if (!err)
-		err = member_sync(s);
-	if (err) {
-		s->broken = err;
-		log_error("%s: membership committed but memory could not follow: %s; reopen the store",
-			  s->path, rvf_strerror(err));
-	}
-	return err;
-}
-
-static uint64_t *ids_dup(const uint64_t *ids, size_t n)
-{
-	uint64_t *a = malloc((n ? n : 1) * 8);
-
-	if (a && n)
-		memcpy(a, ids, n * 8);
-	return a;
-}
-
-int rvf_store_set_membership(struct rvf_store *s, enum rvf_membership_mode mode, const uint64_t *ids,
-			     size_t n)
-{
-	uint64_t *a;
-	int err = store_writable(s);
-
-	if (err)
-		return err;
-	if ((unsigned)mode > RVF_MEMBERSHIP_EXCLUDE)
-		return log_fail(-EINVAL, "%s: unknown membership mode %d", s->path, (int)mode);
-	if (!ids && n)
-		return log_fail(-EINVAL, "%s: membership: NULL id array", s->path);
-	a = ids_dup(ids, n);
-	if (!a)
-		return -ENOMEM;
-	n = sort_unique(a, n);
-	return member_commit(s, (uint8_t)mode, a, n, false);
-}
-
-/* add (true) or remove ids from the member set in the current mode. */
-static int member_change(struct rvf_store *s, const uint64_t *ids, size_t n, bool add)
-{
-	const struct membership *m = &s->mem;
-	uint64_t *a, *b;
-	size_t k = 0;
-	uint8_t mode;
-	int err = store_writable(s);
-
-	if (err)
-		return err;
-	if (!ids && n)
-		return log_fail(-EINVAL, "%s: membership: NULL id array", s->path);
-	mode = m->active ? m->mode : (add ? RVF_MEMBERSHIP_INCLUDE : RVF_MEMBERSHIP_EXCLUDE);
-	/* with no filter, "remove" hides the ids: an exclude filter holding them */
-	if (!m->active)
-		add = true;
-	b = ids_dup(ids, n);
-	a = malloc((m->n + n + 1) * 8);
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return -ENOMEM;
-	}
-	n = sort_unique(b, n);
-	for (size_t i = 0; m->active && i < m->n; i++)
-		if (add || !in_sorted(b, n, m->ids[i]))
-			a[k++] = m->ids[i];
-	if (add) {
-		memcpy(a + k, b, n * 8);
-		k = sort_unique(a, k + n);
-	}
-	free(b);
-	return member_commit(s, mode, a, k, false);
-}
-
-int rvf_store_membership_add(struct rvf_store *s, const uint64_t *ids, size_t n)
-{
-	return member_change(s, ids, n, true);
-}
-
-int rvf_store_membership_remove(struct rvf_store *s, const uint64_t *ids, size_t n)
-{
-	return member_change(s, ids, n, false);
-}
-
-int rvf_store_clear_membership(struct rvf_store *s)
-{
-	int err = store_writable(s);
-
-	if (err)
-		return err;
-	if (store_is_cow(s) && (s->mem.active || s->mem.seg)) {
-		/* the parent's filter must no longer apply: exclude nothing */
-		uint64_t *a = malloc(8);
-		if (!a)
-			return -ENOMEM;
-		return member_commit(s, RVF_MEMBERSHIP_EXCLUDE, a, 0, false);
-	}
-	if (!s->mem.active)
-		return 0;
-	return member_commit(s, 0, NULL, 0, true);
-}
-
-int rvf_store_membership_filter(const struct rvf_store *s, struct rvf_membership_info *out)
-{
-	if (!s || !out)
-		return -EINVAL;
-	if (store_readable(s))
-		return store_readable(s);
-	if (!s->mem.active)
-		return -ENOENT;
-	out->mode = (enum rvf_membership_mode)s->mem.mode;
-	out->generation = s->mem.generation;
-	out->inherited = !s->mem.own;
-	out->ids = s->mem.ids;
-	out->n = s->mem.n;
-	out->visible = s->mem.allowed;
-	return 0;
-}
-
-int rvf_store_membership_bitmap(const struct rvf_store *s, const uint64_t **words, size_t *nbits)
-{
-	if (!s || !words || !nbits)
-		return -EINVAL;
-	if (store_readable(s))
-		return store_readable(s);
-	if (!s->mem.active)
-		return -ENOENT;
-	*words = s->mem.bits;
-	*nbits = s->mem.nbits;
-	return 0;
 }
 
 /* ---- COW map codec ------------------------------------------------------------------- */
@@ -529,6 +123,7 @@ static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
 
 void cow_release(struct cow_state *c)
 {
+	free(c->base_sign);
 	free(c->parent_path);
 	free(c->hidden);
 	free(c->local);
@@ -689,6 +284,7 @@ bad:
 /* ---- COW: open ------------------------------------------------------------------------- */
 
 static __thread int cow_depth;     /* parents being opened on this thread */
+__thread uint64_t cow_room;        /* nodes the branches being opened will add */
 #define COW_MAX_DEPTH 64
 
 bool cow_parent_visible(const struct rvf_store *s, uint64_t id)
@@ -739,9 +335,14 @@ int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n
 			       COW_MAX_DEPTH);
 		goto fail;
 	}
+	/* the parent's graph gets room for this branch's nodes (and those of the
+	 * branches below it): applying the deltas then moves no arrays */
+	uint64_t saved_room = cow_room, own = s->hdr.live + s->hdr.deleted;
+	cow_room += own + own / 4 + 64;
 	cow_depth++;
 	err = rvf_store_open_readonly(c.parent_path, &po, &p);
 	cow_depth--;
+	cow_room = saved_room;
 	if (err) {
 		err = log_fail(err, "%s: cannot open its parent %s: %s", s->path, c.parent_path,
 			       err == -ENOENT ? "the parent is missing" : rvf_strerror(err));
@@ -798,6 +399,16 @@ int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n
 	}
 	store_free_handle(p);
 	p = NULL;
+	/* the parent's graph as attached, before this branch changes it: what
+	 * a delta checkpoint is made against (lists hashed only where the
+	 * handle can write one) */
+	err = rvf_hnsw_base_sign(s->h, &c.base_sign, &c.base_fp);
+	if (err)
+		goto fail;
+	if (s->readonly) {
+		free(c.base_sign);
+		c.base_sign = NULL;
+	}
 	for (size_t i = 0; i < c.nhidden; i++) {
 		uint32_t iid;
 		if (rvf_hnsw_id_of(s->h, c.hidden[i], &iid) || iid >= c.parent_nodes ||
@@ -818,39 +429,99 @@ fail:
 	return err;
 }
 
-/* ---- COW: writes ------------------------------------------------------------------------ */
+/* ---- COW: the delta checkpoint ------------------------------------------------------------- */
 
-int cow_merge(const struct cow_state *c, const uint64_t *add, const uint32_t *iids, size_t n,
-	      uint64_t **hid, size_t *nhid, uint64_t **loc)
+static uint64_t tie_check(const struct cow_tie *t, const void *segs, size_t segs_len, const void *locs,
+			  size_t locs_len)
 {
-	size_t words = (c->nclusters + 63) / 64 + 1, i = 0, j = 0, k = 0;
-	uint64_t *h = malloc((c->nhidden + n + 1) * 8), *l = malloc(words * 8);
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t h;
 
-	if (!h || !l) {
-		free(h);
-		free(l);
-		return -ENOMEM;
+	if (!st)
+		return 0;             /* a zero check fails at open: the delta is not used */
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, segs, segs_len);
+	XXH3_64bits_update(st, locs, locs_len);
+	XXH3_64bits_update(st, t, offsetof(struct cow_tie, check));
+	h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h | 1;
+}
+
+void cow_tie_make(const struct cow_state *c, struct ckpt_parts *p)
+{
+	struct cow_tie *t = &p->tie;
+
+	memset(t, 0, sizeof(*t));
+	memcpy(t->parent_hash, c->parent_hash, 32);
+	t->snapshot_epoch = c->snapshot_epoch;
+	t->parent_nodes = c->parent_nodes;
+	t->base_fp = c->base_fp;
+	t->generation = c->generation;
+	t->check = tie_check(t, p->segs, p->hdr.nsegs * sizeof(*p->segs), p->locs,
+			     p->hdr.nlocs * sizeof(*p->locs));
+}
+
+static bool delta_disabled(void)
+{
+	const char *e = getenv("RVF_COW_DELTA");
+
+	return e && !strcmp(e, "0");
+}
+
+int cow_ckpt_usable(const struct rvf_store *s, const void *buf, size_t len, const struct ckpt_hdr *ck)
+{
+	const uint8_t *p = buf;
+	size_t segs_len = ck->nsegs * sizeof(struct ckpt_seg), locs_len = ck->nlocs * sizeof(struct loc);
+	const char *why = NULL;
+	struct cow_tie t;
+
+	if (!store_is_cow(s)) {
+		if (ck->flags & CKPT_F_DELTA)
+			return log_fail(-EUCLEAN, "%s: a standalone store with a branch's delta checkpoint",
+					s->path);
+		return 0;
 	}
-	while (i < c->nhidden || j < n) {
-		if (j == n || (i < c->nhidden && c->hidden[i] < add[j]))
-			h[k++] = c->hidden[i++];
-		else if (i == c->nhidden || add[j] < c->hidden[i])
-			h[k++] = add[j++];
-		else {
-			h[k++] = add[j++];
-			i++;
-		}
+	if (!(ck->flags & CKPT_F_DELTA))
+		return log_fail(-EUCLEAN, "%s: a COW branch with a standalone graph checkpoint", s->path);
+	if (len < CKPT_HDR + segs_len + locs_len + COW_TIE)
+		return -EUCLEAN;       /* ckpt_frame_check passed: cannot happen */
+	memcpy(&t, p + CKPT_HDR + segs_len + locs_len, sizeof(t));
+	if (t.reserved || t.check != tie_check(&t, p + CKPT_HDR, segs_len, p + CKPT_HDR + segs_len, locs_len))
+		return log_fail(-EUCLEAN, "%s: the branch's delta checkpoint fails its check", s->path);
+	if (delta_disabled())
+		why = "RVF_COW_DELTA=0";
+	else if (memcmp(t.parent_hash, s->cow.parent_hash, 32) || t.snapshot_epoch != s->cow.snapshot_epoch)
+		why = "it was made for another parent state";
+	else if (t.parent_nodes != s->cow.parent_nodes || t.base_fp != s->cow.base_fp)
+		why = "the parent's graph as attached is not the one it was made against";
+	else if (t.generation > s->cow.generation)
+		why = "it is newer than the branch's COW map";
+	if (why) {
+		log_warn("%s: not using the branch's delta checkpoint (%s): re-inserting the branch's own "
+			 "rows into its parent's graph", s->path, why);
+		return -ESTALE;
 	}
-	memcpy(l, c->local, words * 8);
-	for (j = 0; j < n; j++) {
-		uint64_t cl = iids[j] / c->vpc;
-		l[cl / 64] |= 1ull << (cl % 64);
-	}
-	*hid = h;
-	*nhid = k;
-	*loc = l;
 	return 0;
 }
+
+int cow_delta_loaded(struct rvf_store *s, size_t live0)
+{
+	size_t n = rvf_hnsw_count(s->h), live_new = 0;
+
+	for (size_t i = (size_t)s->cow.parent_nodes; i < n; i++) {
+		int dead = 1;
+		rvf_hnsw_label_of(s->h, (uint32_t)i, NULL, &dead);
+		live_new += !dead;
+	}
+	/* attach tombstoned every hidden parent id (the map is newest): the
+	 * delta's tombstones among the parent's nodes must all be among those */
+	if (rvf_hnsw_live_count(s->h) != live0 + live_new)
+		return log_fail(-EUCLEAN, "%s: the branch's delta checkpoint hides %zd parent vectors its COW "
+				"map does not", s->path, (ssize_t)(live0 + live_new) - (ssize_t)rvf_hnsw_live_count(s->h));
+	return 0;
+}
+/* ---- COW: stats ------------------------------------------------------------------------ */
 
 static int rvf_cow_none(const struct rvf_store *s)
 {
@@ -890,7 +561,6 @@ int rvf_store_cow_stats(const struct rvf_store *s, struct rvf_cow_stats *out)
 	*out = r;
 	return 0;
 }
-
 /* ---- COW: branch ----------------------------------------------------------------------- */
 
 int rvf_store_branch(struct rvf_store *parent, const char *child_path, const struct rvf_store_opts *o,
@@ -949,230 +619,4 @@ out:
 	free(buf);
 	free(abs);
 	return err;
-}
-
-/* ---- COW: flatten ----------------------------------------------------------------------- */
-
-struct flat_ctx { const struct rvf_store *s; };
-
-static bool keep_parent_origin(void *ctx, uint64_t id)
-{
-	const struct flat_ctx *f = ctx;
-
-	return cow_parent_visible(f->s, id);
-}
-
-#define FLAT_ROWS 65536u
-
-/*
- * One commit: the parent vectors this branch sees become VEC segments of
- * its own (rows read from the adopted graph), their metadata one META
- * segment, the COW_MAP goes and the header loses STORE_F_COW. The lineage
- * (parent id and hash) stays: the file still records where it came from.
- */
-static int flatten(struct rvf_store *s)
-{
-	struct store_hdr old = s->hdr;
-	size_t nodes = (size_t)s->cow.parent_nodes, nv = 0, nsegs = 0;
-	uint32_t dim = s->hdr.dimension;
-	uint64_t *ids = NULL, *segids = NULL, *segrows = NULL, mseg = 0;
-	void *mbuf = NULL;
-	size_t mlen = 0;
-	uint8_t *vbuf = NULL;
-	struct vec_hdr vh;
-	struct flat_ctx fc = { s };
-	int err = 0;
-
-	ids = malloc((nodes ? nodes : 1) * 8);
-	segids = malloc((nodes / FLAT_ROWS + 2) * 8);
-	segrows = malloc((nodes / FLAT_ROWS + 2) * 8);
-	if (!ids || !segids || !segrows) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < nodes; i++) {
-		uint64_t label;
-		int dead;
-		if (!rvf_hnsw_label_of(s->h, (uint32_t)i, &label, &dead) && !dead &&
-		    cow_parent_visible(s, label))
-			ids[nv++] = label;
-	}
-	if (nv != s->cow.base_live) {
-		err = log_fail(-EUCLEAN, "%s: flatten: %zu parent vectors visible, the map says %llu", s->path,
-			       nv, (unsigned long long)s->cow.base_live);
-		goto out;
-	}
-	vec_hdr_make(&vh, dim, FLAT_ROWS);
-	if (posix_memalign((void **)&vbuf, 64, vh.rows_off + (size_t)FLAT_ROWS * vh.stride)) {
-		vbuf = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < nv && !err; i += FLAT_ROWS) {
-		size_t k = nv - i < FLAT_ROWS ? nv - i : FLAT_ROWS;
-		vec_hdr_make(&vh, dim, k);
-		memset(vbuf, 0, vh.rows_off);
-		memcpy(vbuf, &vh, sizeof(vh));
-		memcpy(vbuf + VEC_HDR, ids + i, k * 8);
-		for (size_t j = 0; j < k; j++)
-			memcpy(vbuf + vh.rows_off + j * vh.stride, rvf_hnsw_vector(s->h, ids[i + j]), vh.stride);
-		segids[nsegs] = s->hdr.next_seg_id++;
-		segrows[nsegs] = k;
-		err = rvf_dir_write_segment(s->dir, segids[nsegs++], RVF_SEG_VEC, vbuf,
-					    vh.rows_off + k * vh.stride);
-	}
-	if (!err) {
-		err = meta_seg_encode_store(s->ms, keep_parent_origin, &fc, &mbuf, &mlen);
-		if (!err && mlen > META_SEG_HDR) {
-			mseg = s->hdr.next_seg_id++;
-			err = rvf_dir_write_segment(s->dir, mseg, RVF_SEG_META, mbuf, mlen);
-		}
-	}
-	if (!err && rvf_dir_remove_segments(s->dir, &s->cow.seg, 1) != 1)
-		err = -EUCLEAN;
-	if (!err) {
-		s->hdr.flags &= ~(uint64_t)STORE_F_COW;
-		s->hdr.live += nv;
-		err = store_hdr_put(s);
-	}
-	err = err ? err : store_commit(s, "flatten");
-	if (err) {
-		rvf_dir_rollback(s->dir);
-		s->hdr = old;
-		goto out;
-	}
-	store_version_bump(s);
-	/* durable: memory follows (the graph already holds every row) */
-	s->hdr.live = old.live;
-	segtab_remove(&s->segs, s->cow.seg);
-	for (size_t i = 0, off = 0; i < nsegs && !err; off += segrows[i], i++) {
-		size_t k = segrows[i];
-		vec_hdr_make(&vh, dim, k);
-		err = segtab_add_simple(s, segids[i], RVF_SEG_VEC, vh.rows_off + k * vh.stride);
-		if (!err) {
-			segtab_find(&s->segs, segids[i])->rows = k;
-			err = store_apply_vec_ids(s, segids[i], ids + off, k);
-		}
-	}
-	if (!err && mseg) {
-		err = segtab_add_simple(s, mseg, RVF_SEG_META, mlen);
-		if (!err)
-			err = store_apply_meta(s, mseg, mbuf, mlen);
-	}
-	cow_release(&s->cow);
-	if (!err && (s->hdr.live != old.live + nv || rvf_hnsw_live_count(s->h) != s->hdr.live))
-		err = log_fail(-EUCLEAN, "%s: internal: counters after flatten disagree", s->path);
-	if (err) {
-		s->broken = err;
-		log_error("%s: flatten committed but memory could not follow: %s; reopen the store", s->path,
-			  rvf_strerror(err));
-		goto out;
-	}
-	s->pending_vecs += nv;
-out:
-	free(ids);
-	free(segids);
-	free(segrows);
-	free(vbuf);
-	free(mbuf);
-	return err;
-}
-
-int rvf_store_compact_flags(struct rvf_store *s, unsigned flags, struct rvf_compact_result *res)
-{
-	int err;
-
-	if (flags & ~RVF_COMPACT_FLATTEN)
-		return -EINVAL;
-	if ((flags & RVF_COMPACT_FLATTEN) && s && store_is_cow(s)) {
-		err = store_writable(s);
-		if (!err)
-			err = flatten(s);
-		if (err)
-			return err;
-		/* a standalone store now: a checkpoint, so its next open loads the graph */
-		err = store_checkpoint(s);
-		if (err)
-			return err;
-	}
-	return rvf_store_compact(s, res);
-}
-
-/* ---- COW: staged map changes (store_write.c) --------------------------------------------- */
-
-int cow_stage_ids(struct rvf_store *s, const uint64_t *ids, size_t n, struct cow_stage *cs)
-{
-	size_t k = 0;
-	int err;
-
-	memset(cs, 0, sizeof(*cs));
-	cs->ids = malloc((n ? n : 1) * 8);
-	if (!cs->ids)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (cow_parent_visible(s, ids[i]))
-			cs->ids[k++] = ids[i];
-	k = sort_unique(cs->ids, k);
-	cs->n = k;
-	if (!k)
-		return 0;
-	cs->iids = malloc(k * sizeof(*cs->iids));
-	if (!cs->iids)
-		return -ENOMEM;
-	for (size_t i = 0; i < k; i++)
-		if (rvf_hnsw_id_of(s->h, cs->ids[i], &cs->iids[i]))
-			return -EUCLEAN;
-	err = cow_merge(&s->cow, cs->ids, cs->iids, k, &cs->hid, &cs->nhid, &cs->loc);
-	if (err)
-		return err;
-	struct cow_state c = s->cow;
-	c.generation++;
-	return cow_map_encode(s, &c, cs->hid, cs->nhid, cs->loc, &cs->buf, &cs->len);
-}
-
-int cow_stage_write(struct rvf_store *s, struct cow_stage *cs)
-{
-	int err;
-
-	cs->seg = s->hdr.next_seg_id;
-	err = rvf_dir_write_segment(s->dir, cs->seg, RVF_SEG_COW_MAP, cs->buf, cs->len);
-	if (err)
-		return err;
-	s->hdr.next_seg_id++;
-	return rvf_dir_remove_segments(s->dir, &s->cow.seg, 1) == 1 ? 0 : -EUCLEAN;
-}
-
-int cow_stage_apply(struct rvf_store *s, struct cow_stage *cs, bool tombstone)
-{
-	int err;
-
-	if (tombstone)
-		for (size_t i = 0; i < cs->n; i++) {
-			err = rvf_hnsw_delete(s->h, cs->ids[i]);
-			if (err)
-				return err;
-			meta_store_remove(s->ms, cs->ids[i]);
-		}
-	segtab_remove(&s->segs, s->cow.seg);
-	err = segtab_add_simple(s, cs->seg, RVF_SEG_COW_MAP, cs->len);
-	free(s->cow.hidden);
-	free(s->cow.local);
-	s->cow.hidden = cs->hid;
-	s->cow.nhidden = cs->nhid;
-	s->cow.local = cs->loc;
-	cs->hid = cs->loc = NULL;
-	s->cow.seg = cs->seg;
-	s->cow.generation++;
-	s->cow.base_live -= cs->n;
-	return err;
-}
-
-void cow_stage_release(struct cow_stage *cs)
-{
-	free(cs->ids);
-	free(cs->iids);
-	free(cs->hid);
-	free(cs->loc);
-	free(cs->buf);
-	memset(cs, 0, sizeof(*cs));
 }

@@ -82,6 +82,7 @@ _Static_assert(sizeof(struct vec_hdr) == VEC_HDR, "vec header size");
 #define CKPT_HDR    64u
 #define CKPT_FIELD  0u
 #define CKPT_F_TABLES 0x1u     /* segment stats and id locations follow the header */
+#define CKPT_F_DELTA  0x2u     /* a COW branch's: a cow_tie, then an rvf_hnsw_save_delta blob */
 struct ckpt_hdr {
 	char     magic[8];           /* 0x00 */
 	uint64_t covers_seg_id;      /* 0x08 must equal the store header's ckpt_seg_id */
@@ -104,6 +105,33 @@ struct ckpt_seg {
 	uint64_t id, rows, live_rows, live_bytes;
 };
 _Static_assert(sizeof(struct ckpt_seg) == 32, "checkpoint segment entry");
+
+/* With CKPT_F_DELTA (a COW branch; CKPT_F_TABLES too) the payload is
+ *   ckpt_hdr | ckpt_seg[nsegs] | loc[nlocs] | cow_tie | delta blob
+ * The blob (index/hnsw_io.c) holds the branch's graph as a delta against
+ * its parent's graph as attached; the tie says which parent state it was
+ * made against. Open uses it only if every tie field matches the attached
+ * parent and the branch's COW map (generation <= the map's: later map
+ * changes come with segments newer than covers_seg_id, which are replayed).
+ *   offset size
+ *   0x00   32    parent_hash      the parent's frozen state hash (COW_MAP)
+ *   0x20   8     snapshot_epoch   the parent's frozen epoch
+ *   0x28   8     parent_nodes     nodes of the parent's graph
+ *   0x30   8     base_fp          rvf_hnsw_base_sign fingerprint of that graph
+ *   0x38   4     generation       the COW map's generation at the checkpoint
+ *   0x3C   4     reserved (0)
+ *   0x40   8     check            XXH3-64 of the tables and tie bytes 0..0x40 */
+#define COW_TIE 72u
+struct cow_tie {
+	uint8_t  parent_hash[32];
+	uint64_t snapshot_epoch;
+	uint64_t parent_nodes;
+	uint64_t base_fp;
+	uint32_t generation;
+	uint32_t reserved;
+	uint64_t check;
+} __attribute__((packed));
+_Static_assert(sizeof(struct cow_tie) == COW_TIE, "cow tie size");
 
 /* ---- id map: where each id's current row and metadata record live ---------- */
 #define LOC_USED    0x1u
@@ -249,6 +277,9 @@ struct cow_state {
 	uint64_t *local;             /* bitmap over clusters: holds a hidden parent vector */
 	uint64_t nclusters;
 	uint64_t seg;                /* the COW_MAP segment id */
+	uint64_t *base_sign;         /* per parent node: hash of its lists as attached
+	                              * (rvf_hnsw_base_sign; writable handles only) */
+	uint64_t base_fp;            /* fingerprint of the parent's graph as attached */
 };
 
 struct rvf_store {
@@ -301,12 +332,16 @@ int store_checkpoint(struct rvf_store *s);
  * segments <= covers: written with ckpt_write, released with ckpt_release. */
 struct ckpt_parts {
 	struct ckpt_hdr hdr;
+	struct cow_tie tie;          /* CKPT_F_DELTA */
 	struct ckpt_seg *segs;
 	struct loc *locs;
 	void *blob;
 };
+/* cow (a branch's state, or NULL): the blob is a delta against the parent's
+ * graph, with the tie (CKPT_F_DELTA). */
 int ckpt_build(const struct rvf_hnsw *h, const struct segtab *t, const struct idmap *m,
-	       uint64_t covers, struct ckpt_parts *p);
+	       uint64_t covers, const struct cow_state *cow, struct ckpt_parts *p);
+uint64_t ckpt_size(const struct ckpt_parts *p);
 int ckpt_write(struct rvf_dir *d, const struct ckpt_parts *p);
 void ckpt_release(struct ckpt_parts *p);
 int ckpt_frame_check(const void *buf, size_t len, uint64_t covers, struct ckpt_hdr *ck);
@@ -371,7 +406,12 @@ int prefetch_take(struct prefetch *p, uint64_t id, void **buf, size_t *len, size
 void prefetch_recycle(struct prefetch *p, void *buf, size_t cap);
 void prefetch_stop(struct prefetch *p);
 
-/* store_cow.c: membership and COW branches */
+/* store_cow.c, store_cow_write.c, store_member.c: COW branches, freeze,
+ * membership */
+size_t ids_sort_unique(uint64_t *a, size_t n);          /* sort, drop duplicates: new n */
+void segtab_remove(struct segtab *t, uint64_t id);
+int segtab_add_simple(struct rvf_store *s, uint64_t id, uint8_t type, size_t len);
+int freeze_read(const struct rvf_store *s, struct freeze_rec *rec);
 /* Rebuild the membership bitmap after the index changed (node count, renumbering). */
 int member_sync(struct rvf_store *s);
 /* Whether the membership filter admits caller id (no filter: true). */
@@ -381,6 +421,18 @@ int member_load(struct rvf_store *s, const struct rvf_dir_segment *d);
 /* Open of a branch: read the COW_MAP, open and check the parent, adopt its
  * graph and metadata, hide what this child deleted or replaced. */
 int cow_attach(struct rvf_store *s, const struct rvf_dir_segment *segs, size_t n);
+/* While cow_attach opens a parent: the nodes the branches above will add to
+ * its graph (load_graph reserves room for them). */
+extern __thread uint64_t cow_room;
+/* Fill p->tie (and its check over p's tables) from c. */
+void cow_tie_make(const struct cow_state *c, struct ckpt_parts *p);
+/* Whether the checkpoint buf (framing checked) fits this store: 0 yes;
+ * -ESTALE a branch's delta made against another parent state (logged: the
+ * caller replays instead); -EUCLEAN damaged or of the wrong kind. */
+int cow_ckpt_usable(const struct rvf_store *s, const void *buf, size_t len, const struct ckpt_hdr *ck);
+/* After the delta was applied to the attached graph (live0 live nodes
+ * before): it must hide no parent node the COW map does not. */
+int cow_delta_loaded(struct rvf_store *s, size_t live0);
 void cow_release(struct cow_state *c);
 void member_release(struct membership *m);
 /* Whether id's current node is a live node of the parent (not replaced here). */

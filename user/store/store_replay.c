@@ -369,15 +369,18 @@ int ckpt_frame_check(const void *buf, size_t len, uint64_t covers, struct ckpt_h
 	if (len < CKPT_HDR)
 		return -EUCLEAN;
 	memcpy(ck, buf, sizeof(*ck));
-	if (ck->flags & ~CKPT_F_TABLES)
+	if (ck->flags & ~(CKPT_F_TABLES | CKPT_F_DELTA))
 		return -ENOTSUP;
-	if (!(ck->flags & CKPT_F_TABLES) && (ck->nsegs || ck->nlocs))
+	if ((!(ck->flags & CKPT_F_TABLES) && (ck->nsegs || ck->nlocs)) ||
+	    ((ck->flags & CKPT_F_DELTA) && !(ck->flags & CKPT_F_TABLES)))
 		return -EUCLEAN;
 	if (memcmp(ck->magic, CKPT_MAGIC, 8) || ck->covers_seg_id != covers || ck->reserved ||
 	    ck->nsegs > len / sizeof(struct ckpt_seg) || ck->nlocs > len / sizeof(struct loc) ||
 	    ck->blob_len > len)
 		return -EUCLEAN;
 	tables = ck->nsegs * sizeof(struct ckpt_seg) + ck->nlocs * sizeof(struct loc);
+	if (ck->flags & CKPT_F_DELTA)
+		tables += COW_TIE;
 	return CKPT_HDR + tables + ck->blob_len == len ? 0 : -EUCLEAN;
 }
 
@@ -489,16 +492,28 @@ static int load_graph(struct rvf_store *s, const uint8_t *buf, size_t len, const
 {
 	struct vcache c = { .s = s, .cur = -1 };
 	size_t off = len - ck->blob_len;
-	int err = rvf_hnsw_load(buf + off, ck->blob_len, ckpt_get_vec, &c, &s->h);
+	bool cow = store_is_cow(s);
+	size_t live0 = cow ? rvf_hnsw_live_count(s->h) : 0;
+	int err = cow ? rvf_hnsw_load_delta(s->h, s->cow.base_fp, buf + off, ck->blob_len, ckpt_get_vec, &c)
+		      : rvf_hnsw_load_cap(buf + off, ck->blob_len, ckpt_get_vec, &c,
+					  cow_room ? (size_t)(ck->nodes + cow_room) : 0, &s->h);
 
 	if (err) {
 		if (c.err)
 			err = c.err;
+		if (err == -ESTALE || err == -ENOEXEC)
+			err = -EUCLEAN;        /* the tie said this base: the checkpoint lies */
 		log_error("%s: loading the graph checkpoint failed: %s", s->path, rvf_strerror(err));
 		goto out;
 	}
+	if (cow) {
+		err = cow_delta_loaded(s, live0);
+		if (err)
+			goto out;
+	}
 	if (rvf_hnsw_dim(s->h) != s->hdr.dimension || (uint32_t)rvf_hnsw_metric(s->h) != s->hdr.metric ||
-	    rvf_hnsw_live_count(s->h) != s->hdr.live || rvf_hnsw_count(s->h) != ck->nodes) {
+	    rvf_hnsw_live_count(s->h) != s->hdr.live + (cow ? s->cow.base_live : 0) ||
+	    rvf_hnsw_count(s->h) != ck->nodes) {
 		err = log_fail(-EUCLEAN, "%s: graph checkpoint (%zu live, dim %u) does not match the data (%llu live, dim %u)",
 			       s->path, rvf_hnsw_live_count(s->h), rvf_hnsw_dim(s->h),
 			       (unsigned long long)s->hdr.live, s->hdr.dimension);
@@ -569,10 +584,6 @@ int store_load(struct rvf_store *s)
 			goto out;
 	}
 	if (store_is_cow(s)) {
-		if (s->hdr.ckpt_seg_id) {
-			err = log_fail(-EUCLEAN, "%s: a COW branch with a graph checkpoint", s->path);
-			goto out;
-		}
 		err = cow_attach(s, segs, n);
 		if (err)
 			goto out;
@@ -599,6 +610,18 @@ int store_load(struct rvf_store *s)
 	}
 	if (s->hdr.ckpt_seg_id) {
 		err = ckpt_damage(s, ckpt_read(s, &ckbuf, &cklen, &ck));
+		if (!err)
+			err = ckpt_damage(s, cow_ckpt_usable(s, ckbuf, cklen, &ck));
+		if (err == -ESTALE) {
+			/* a branch's delta made against another parent graph (or
+			 * turned off): replay all of the branch's segments */
+			free(ckbuf);
+			ckbuf = NULL;
+			prefetch_stop(s->pf);
+			s->pf = NULL;
+			s->hdr.ckpt_seg_id = 0;
+			err = 0;
+		}
 		if (err)
 			goto out;
 	}

@@ -30,7 +30,7 @@
  *   graph checkpoint (vector index 0)     user/store/store_internal.h  struct ckpt_hdr
  *   HNSW blob (inside the checkpoint)     user/index/hnsw_io.c         header comment
  *   COW branch checkpoint (CKPT_F_DELTA)  user/store/store_internal.h  struct cow_tie
- *   HNSW delta blob (inside that)         user/index/hnsw_io.c         "Delta blob"
+ *   HNSW delta blob (inside that)         user/index/hnsw_delta.c      "Delta blob"
  *   META payload (0x07)                   user/meta/meta_store.h       "META segment payload"
  *   KERNEL / EBPF / identity / lineage /  include/rvf/payload.h        (RVF's own layouts)
  *   MEMBERSHIP / COW_MAP headers

@@ -211,7 +211,7 @@ int rvf_hnsw_load_cap(const void *buf, size_t len, rvf_hnsw_vec_fn get_vec, void
 /*
  * Deltas (a COW branch's graph against its parent's): an index whose first
  * nbase nodes are a base graph saved as only what differs from that base
- * (new nodes, changed lists, tombstones, entry point; layout in hnsw_io.c).
+ * (new nodes, changed lists, tombstones, entry point; layout in hnsw_delta.c).
  * rvf_hnsw_base_sign, on the base before it changes: per-node list hashes
  * (*hashes owned, rvf_hnsw_count(h) of them) and a fingerprint of the whole
  * base. rvf_hnsw_save_delta: h against those hashes (fp is recorded).

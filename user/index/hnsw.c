@@ -8,7 +8,8 @@
  *                    insertion and queries run (hnsw_traverse.h)
  *   hnsw_build.c     insertion, multi-threaded batch build, deletion
  *   hnsw_search.c    the public searches: filtered beam search, exact scan
- *   hnsw_io.c        save / load;  hnsw_check.c  invariants, reachability repair
+ *   hnsw_io.c        save / load;  hnsw_delta.c  a delta against a base;
+ *   hnsw_check.c     invariants, reachability repair
  *
  * Invariants (rvf_hnsw_check): list sizes <= Mmax, ids < count, no self or
  * duplicate links, node levels <= maxlevel, entry has level maxlevel,

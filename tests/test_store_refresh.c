@@ -343,7 +343,11 @@ static void *serve_worker(void *arg)
  * poller (here the main thread) asks rvf_store_changed without any lock,
  * beside the queries, and refreshes under the write lock; a forked writer
  * ingests, deletes and compacts without waiting for anyone. Whenever the
- * writer has not moved on, the reader is compared with a fresh handle.
+ * writer has not moved on, the reader is compared with a fresh handle:
+ * status, live ids and exact answers equal; HNSW answers valid and of high
+ * recall on both, not equal, since the refreshed graph grew commit by
+ * commit while the fresh one may start from a newer writer checkpoint
+ * (make test-seeds, seed 6: one query's third neighbour differed).
  */
 static void workers_query_while_a_poller_refreshes_under_a_rwlock(void **state)
 {
@@ -407,7 +411,7 @@ static void workers_query_while_a_poller_refreshes_under_a_rwlock(void **state)
 			rf_answers_of(f, s.r, a);
 			pthread_rwlock_unlock(&s.lock);
 			rf_answers_of(f, fresh, b);
-			rf_same_answers(a, b, "while serving");
+			rf_equivalent_answers(a, b, "while serving");
 			rf_answers_release(a);
 			rf_answers_release(b);
 			free(a);

@@ -185,7 +185,82 @@ void rf_same_results(const struct rvf_result *x, int nx, const struct rvf_result
 				 y[i].distance);
 }
 
+/* rf_answers_of stores each HNSW answer (even index) right before the
+ * exact answer to the same query (odd index). */
+static bool answer_is_exact(size_t i)
+{
+	return i % 2 == 1;
+}
+
+static bool id_is_live(const struct answers *a, uint64_t id)
+{
+	size_t lo = 0, hi = a->nids;
+
+	while (lo < hi) {                       /* live ids come sorted */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < a->nids && a->ids[lo] == id;
+}
+
+/* How many of the exact answer's ids the HNSW answer holds. */
+static size_t overlap(const struct rvf_result *x, int nx, const struct rvf_result *e, int ne)
+{
+	size_t hit = 0;
+
+	for (int i = 0; i < nx; i++)
+		for (int j = 0; j < ne; j++)
+			if (x[i].id == e[j].id) {
+				hit++;
+				break;
+			}
+	return hit;
+}
+
+void rf_equivalent_answers(const struct answers *a, const struct answers *b, const char *what)
+{
+	size_t hit_a = 0, hit_b = 0, want = 0;
+
+	rf_same_status_and_ids(a, b, what);
+	for (size_t i = 0; i < NANS; i++) {
+		const size_t e = i + 1;         /* the exact twin of an HNSW answer */
+
+		if (answer_is_exact(i)) {
+			rf_same_results(a->r[i], a->n[i], b->r[i], b->n[i], what, i);
+			continue;
+		}
+		if (a->n[i] != b->n[i])
+			fail_msg("%s %zu: %d results vs %d", what, i, a->n[i], b->n[i]);
+		for (int j = 0; j < a->n[i]; j++) {
+			if (!id_is_live(a, a->r[i][j].id) || !id_is_live(b, b->r[i][j].id))
+				fail_msg("%s %zu: result %d is not a live id", what, i, j);
+			if ((j && a->r[i][j].distance < a->r[i][j - 1].distance) ||
+			    (j && b->r[i][j].distance < b->r[i][j - 1].distance))
+				fail_msg("%s %zu: results out of distance order", what, i);
+		}
+		hit_a += overlap(a->r[i], a->n[i], a->r[e], a->n[e]);
+		hit_b += overlap(b->r[i], b->n[i], b->r[e], b->n[e]);
+		want += (size_t)a->n[e];
+	}
+	/* two graphs built along different paths may each miss a neighbour the
+	 * other finds; both must still find nearly all of them */
+	if (want && (hit_a * 100 < want * 95 || hit_b * 100 < want * 95))
+		fail_msg("%s: HNSW recall against the exact answers %.4f (refreshed) and %.4f (fresh), "
+			 "need >= 0.95", what, (double)hit_a / (double)want, (double)hit_b / (double)want);
+}
+
 void rf_same_answers(const struct answers *a, const struct answers *b, const char *what)
+{
+	rf_same_status_and_ids(a, b, what);
+	for (size_t i = 0; i < NANS; i++)
+		rf_same_results(a->r[i], a->n[i], b->r[i], b->n[i], what, i);
+}
+
+void rf_same_status_and_ids(const struct answers *a, const struct answers *b, const char *what)
 {
 	if (a->st.epoch != b->st.epoch || a->st.live_vectors != b->st.live_vectors ||
 	    a->st.deleted_vectors != b->st.deleted_vectors || a->st.segments != b->st.segments ||
@@ -199,8 +274,6 @@ void rf_same_answers(const struct answers *a, const struct answers *b, const cha
 	assert_int_equal(a->nids, b->nids);
 	if (a->nids)
 		assert_memory_equal(a->ids, b->ids, a->nids * sizeof(*a->ids));
-	for (size_t i = 0; i < NANS; i++)
-		rf_same_results(a->r[i], a->n[i], b->r[i], b->n[i], what, i);
 }
 
 void rf_expect_matches_fresh(struct fx *f, const struct rvf_store *r, const char *what)

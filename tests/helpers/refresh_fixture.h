@@ -76,6 +76,13 @@ void rf_answers_release(struct answers *a);
 void rf_same_results(const struct rvf_result *x, int nx, const struct rvf_result *y, int ny,
 		     const char *what, size_t idx);
 void rf_same_answers(const struct answers *a, const struct answers *b, const char *what);
+void rf_same_status_and_ids(const struct answers *a, const struct answers *b, const char *what);
+/* Equal status, live ids and exact answers; HNSW answers valid (live ids,
+ * in distance order) and, over all queries, >= 0.95 recall against the
+ * exact ones on both sides: for handles whose graphs were built along
+ * different paths (a refresh that replayed commits one at a time beside a
+ * fresh open that loaded the writer's newer checkpoint). */
+void rf_equivalent_answers(const struct answers *a, const struct answers *b, const char *what);
 /* The reader answers as a fresh read-only handle on the same snapshot. */
 void rf_expect_matches_fresh(struct fx *f, const struct rvf_store *r, const char *what);
 /* A query context answers every query as rvf_store_query on the same handle

@@ -75,10 +75,12 @@ LINK_LIBS  := $(if $(SVC_SRCS),$(B)/lib/librvfsvc.a) $(B)/lib/librvf.a
 ASAN_LINK_LIBS := $(if $(SVC_SRCS),$(B)/asan/librvfsvc.a) $(B)/asan/librvf.a
 RVFD_OBJS  := $(RVFD_SRCS:%.c=$(B)/obj/%.o)
 
-DATA_SRCS  := $(wildcard tools/data/*.c)
+# tools/data (dataset readers) and tools/harness (veth pairs, rvfd readiness)
+# are not programs: their objects link into every tool and test.
+DATA_SRCS  := $(wildcard tools/data/*.c tools/harness/*.c)
 DATA_OBJS  := $(DATA_SRCS:%.c=$(B)/obj/%.o)
 ASAN_DATA_OBJS := $(DATA_SRCS:%.c=$(B)/asan/%.o)
-TOOL_DIRS  := $(filter-out data,$(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp)))))
+TOOL_DIRS  := $(filter-out data harness,$(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp)))))
 TOOL_BINS  := $(TOOL_DIRS:%=$(B)/bin/%)
 
 TEST_SRCS  := $(wildcard tests/test_*.c tests/*/test_*.c)

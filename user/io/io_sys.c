@@ -98,6 +98,8 @@ static const struct io_ops sys_ops = {
 	.pwritev = sys_pwritev,
 	.sync = sys_sync,
 	.commit = io_commit_steps,
+	.truncate = io_fd_truncate,
+	.sync_parent = io_fd_sync_parent,
 	.release = sys_release,
 };
 

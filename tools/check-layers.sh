@@ -33,8 +33,8 @@ declare -A allow=(
   [store]="common io storage codec format index meta"
   [wire]="common"
   [net]="common wire"
-  [bpfload]="common codec format wire net"
-  [rvfd]="common io storage codec format index meta store wire net bpfload"
+  [bpfload]="common codec wire net"
+  [rvfd]="common io storage codec index meta store wire net bpfload"
 )
 declare -A public=(
   [error]=common [io]=io [dir]=storage [format]=storage [payload]=codec

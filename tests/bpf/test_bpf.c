@@ -27,8 +27,8 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_fixture.h"
-#include "format/ebpf.h"
-#include "format/hash.h"
+#include "codec/ebpf.h"
+#include "codec/hash.h"
 
 #define VERIFY_BUDGET 2000u      /* verified insns per program (xdp: about 1100 today) */
 

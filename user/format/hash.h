@@ -1,8 +1,8 @@
 /*
  * format/hash.h - forwarding header: the payload codecs moved to user/codec/
  * (user/format/ clashed with include/rvf/format.h, the storage layout).
- * Kept only while user/bpfload/bpfload.c, user/store/store_cow.c and
- * tests/bpf/test_bpf.c (branches in flight) still include "format/hash.h";
- * delete this directory once they include "codec/hash.h".
+ * Kept only while user/store/store_cow.c (and store_member.c on the cow
+ * branch) still include "format/hash.h"; delete this directory once they
+ * include "codec/hash.h". Nothing else in the tree uses it.
  */
 #include "codec/hash.h"

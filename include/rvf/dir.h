@@ -134,6 +134,10 @@ int rvf_dir_segments(struct rvf_dir *d, struct rvf_dir_segment **out, size_t *n)
 
 /* Look up one committed segment; -ENOENT if absent. */
 int rvf_dir_segment_info(struct rvf_dir *d, uint64_t id, struct rvf_dir_segment *out);
+/* The 64-byte header committed segment id has in the file (rvf/format.h),
+ * built from its snapshot entry as the segment write built it: 0 or
+ * -ENOENT. */
+int rvf_dir_segment_header(struct rvf_dir *d, uint64_t id, struct rvf_seg_hdr *h);
 
 /* Make every pending change durable and visible. Empty and metadata-only
  * commits are real commits (the generation advances). Two fsyncs. Either way

@@ -51,6 +51,28 @@ struct dg {
 	const char *name;
 };
 
+/* d: a query for ns with field f set to v (pf_query), request id id; its
+ * buffer goes with free_dgs. */
+static void dg_query(struct dg *d, uint64_t id, uint32_t ns, enum fld f, int64_t v, bool pass,
+		     unsigned reason, const char *name)
+{
+	d->buf = malloc(8192);
+	if (!d->buf)
+		abort();
+	d->id = id;
+	d->len = pf_query(d->buf, ns, f, v, id);
+	d->pass = pass;
+	d->reason = reason;
+	d->name = name;
+}
+
+/* d: a stats request (passed by every filter), request id id. */
+static void dg_stats(struct dg *d, uint64_t id)
+{
+	dg_query(d, id, NS_F32, F_NONE, 0, true, C(other_passed), "stats request");
+	d->len = pf_stats(d->buf, id);
+}
+
 static int udp_bound(const char *ip, uint16_t port, uint16_t *bound)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -137,53 +159,43 @@ static int exchange(int tx, const char *ip, uint16_t port, int rx, const struct 
 static int socket_cases(struct dg *d)
 {
 	int n = 0;
-	size_t i;
 
-	for (i = 0; i < pf_nqcases; i++) {
+	for (size_t i = 0; i < pf_nqcases; i++) {
 		const struct pf_qcase *c = &pf_qcases[i];
 
-		d[n].buf = malloc(8192);
-		d[n].id = 1000 + i;
-		d[n].len = pf_query(d[n].buf, c->ns, c->f, c->v, d[n].id);
-		d[n].pass = c->pass;
-		d[n].reason = c->reason;
-		d[n].name = c->name;
-		n++;
+		dg_query(&d[n++], 1000 + i, c->ns, c->f, c->v, c->pass, c->reason, c->name);
 	}
-	d[n].buf = malloc(8192);
-	d[n].id = 2000;
-	d[n].len = pf_stats(d[n].buf, d[n].id);
-	d[n].pass = true;
-	d[n].reason = C(other_passed);
-	d[n].name = "stats request";
-	n++;
-	d[n].buf = malloc(8192);
-	d[n].id = 2001;
-	d[n].len = pf_query(d[n].buf, NS_BIG, F_NONE, 0, d[n].id);
-	d[n].pass = true;
-	d[n].reason = C(passed);
-	d[n].name = "6 KB query";
-	n++;
-	d[n].buf = malloc(8192);
-	d[n].id = 2002;
-	d[n].len = pf_query(d[n].buf, NS_BIG, F_EXTRA, 4, d[n].id);
-	d[n].pass = false;
-	d[n].reason = C(bad_length);
-	d[n].name = "6 KB query one element long";
-	n++;
-	d[n].buf = malloc(8192);
-	d[n].id = 9999;
-	d[n].len = pf_query(d[n].buf, NS_F32, F_NONE, 0, d[n].id);
-	d[n].pass = true;
-	d[n].reason = C(passed);
-	d[n].name = "sentinel";
-	return n + 1;
+	dg_stats(&d[n++], 2000);
+	dg_query(&d[n++], 2001, NS_BIG, F_NONE, 0, true, C(passed), "6 KB query");
+	dg_query(&d[n++], 2002, NS_BIG, F_EXTRA, 4, false, C(bad_length), "6 KB query one element long");
+	dg_query(&d[n++], 9999, NS_F32, F_NONE, 0, true, C(passed), "sentinel");
+	return n;
 }
 
 static void free_dgs(struct dg *d, int n)
 {
 	while (n--)
 		free(d[n].buf);
+}
+
+/* Run fn(arg) in a forked child, which reports through its exit status
+ * (never cmocka); fail the test, naming what, unless it exits 0. */
+static void in_child(void (*fn)(void *), void *arg, const char *what)
+{
+	int st;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("%s failed (status 0x%x)", what, st);
 }
 
 static void sock_prefilter_filters_a_real_udp_socket(void **state)
@@ -237,40 +249,19 @@ static int cbpf_check(int rx, int tx, uint16_t port, char *err, size_t errlen)
 {
 	struct dg d[64];
 	int n = 0, rc;
-	size_t i;
 
-	for (i = 0; i < pf_nqcases; i++) {
+	for (size_t i = 0; i < pf_nqcases; i++) {
 		const struct pf_qcase *c = &pf_qcases[i];
 
 		if (c->ns != NS_F32 && c->ns != NS_OUT)
 			continue;
-		d[n].buf = malloc(8192);
-		d[n].id = 1000 + i;
-		d[n].len = pf_query(d[n].buf, c->ns, c->f, c->v, d[n].id);
 		/* cBPF has no maps: a non-member passes, and it does not look at ef */
-		d[n].pass = c->pass || c->ns == NS_OUT || c->f == F_EF;
-		d[n].reason = 0;
-		d[n].name = c->name;
-		n++;
+		dg_query(&d[n++], 1000 + i, c->ns, c->f, c->v, c->pass || c->ns == NS_OUT || c->f == F_EF,
+			 0, c->name);
 	}
-	d[n].buf = malloc(64);
-	d[n].id = 2000;
-	d[n].len = pf_stats(d[n].buf, d[n].id);
-	d[n].pass = true;
-	d[n].name = "stats request";
-	n++;
-	d[n].buf = malloc(8192);
-	d[n].id = 2001;
-	d[n].len = pf_query(d[n].buf, NS_BIG, F_NONE, 0, d[n].id);
-	d[n].pass = false;
-	d[n].name = "a valid query of another shape";
-	n++;
-	d[n].buf = malloc(8192);
-	d[n].id = 9999;
-	d[n].len = pf_query(d[n].buf, NS_F32, F_NONE, 0, d[n].id);
-	d[n].pass = true;
-	d[n].name = "sentinel";
-	n++;
+	dg_stats(&d[n++], 2000);
+	dg_query(&d[n++], 2001, NS_BIG, F_NONE, 0, false, 0, "a valid query of another shape");
+	dg_query(&d[n++], 9999, NS_F32, F_NONE, 0, true, 0, "sentinel");
 	rc = exchange(tx, "127.0.0.1", port, rx, d, n, err, errlen);
 	free_dgs(d, n);
 	return rc;
@@ -298,44 +289,40 @@ static void cbpf_fallback_filters_a_real_udp_socket(void **state)
 	close(tx);
 }
 
+static void cbpf_as_nobody(void *arg)
+{
+	char err[256];
+	uint16_t port;
+	int rx = udp_bound("127.0.0.1", 0, &port), tx = udp_bound("127.0.0.1", 0, NULL), e;
+	struct rvf_bpf *b = NULL;
+
+	(void)arg;
+	if (rx < 0 || tx < 0 || setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534)) {
+		fprintf(stderr, "child: cannot drop privileges: %s\n", strerror(errno));
+		_exit(2);
+	}
+	e = rvf_bpf_open(NULL, &b);
+	if (e != -EPERM) {
+		fprintf(stderr, "child: eBPF load as nobody gave %d, expected -EPERM\n", e);
+		_exit(3);
+	}
+	e = rvf_cbpf_attach(rx, 8, RVF_WIRE_ELEM_F32);
+	if (e) {
+		fprintf(stderr, "child: cBPF attach as nobody: %d\n", e);
+		_exit(4);
+	}
+	if (cbpf_check(rx, tx, port, err, sizeof(err))) {
+		fprintf(stderr, "child: cBPF filter as nobody: %s\n", err);
+		_exit(5);
+	}
+	_exit(0);
+}
+
 static void cbpf_fallback_works_without_privileges(void **state)
 {
-	int st;
-	pid_t pid;
-
 	(void)state;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char err[256];
-		uint16_t port;
-		int rx = udp_bound("127.0.0.1", 0, &port), tx = udp_bound("127.0.0.1", 0, NULL), e;
-		struct rvf_bpf *b = NULL;
-
-		if (rx < 0 || tx < 0 || setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534)) {
-			fprintf(stderr, "child: cannot drop privileges: %s\n", strerror(errno));
-			_exit(2);
-		}
-		e = rvf_bpf_open(NULL, &b);
-		if (e != -EPERM) {
-			fprintf(stderr, "child: eBPF load as nobody gave %d, expected -EPERM\n", e);
-			_exit(3);
-		}
-		e = rvf_cbpf_attach(rx, 8, RVF_WIRE_ELEM_F32);
-		if (e) {
-			fprintf(stderr, "child: cBPF attach as nobody: %d\n", e);
-			_exit(4);
-		}
-		if (cbpf_check(rx, tx, port, err, sizeof(err))) {
-			fprintf(stderr, "child: cBPF filter as nobody: %s\n", err);
-			_exit(5);
-		}
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		fail_msg("unprivileged child failed (status 0x%x)", st);
+	in_child(cbpf_as_nobody, NULL, "the unprivileged child");
 }
 
 /*
@@ -344,62 +331,58 @@ static void cbpf_fallback_works_without_privileges(void **state)
  * pointer rules apply) and no CAP_SYS_ADMIN. Tried as uid 65534 holding just
  * those two.
  */
+static void load_with_two_caps(void *arg)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct cap[2];
+	struct rvf_bpf *b = NULL;
+	struct rvf_bpf_opts o = { .port = TEST_PORT };
+	uint16_t port;
+	int e, rx = udp_bound("127.0.0.1", 0, &port);
+	size_t n;
+	uint32_t rv1, rv2;
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = pkt, .repeat = 1);
+
+	(void)arg;
+	memset(cap, 0, sizeof(cap));
+	cap[0].effective = cap[0].permitted = 1u << CAP_NET_ADMIN;
+	cap[1].effective = cap[1].permitted = 1u << (39 - 32);  /* CAP_BPF: not in 6.1 headers */
+	if (rx < 0 || prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) ||
+	    setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534) ||
+	    syscall(SYS_capset, &hdr, cap)) {
+		fprintf(stderr, "child: cannot drop to CAP_BPF+CAP_NET_ADMIN: %s\n", strerror(errno));
+		_exit(2);
+	}
+	e = rvf_bpf_open(&o, &b);
+	if (e) {
+		fprintf(stderr, "child: load with CAP_BPF+CAP_NET_ADMIN: %d (%s)\n", e,
+			rvf_last_error());
+		_exit(3);
+	}
+	if (pf_configure_ns(b) || rvf_bpf_attach_socket(b, rx)) {
+		fprintf(stderr, "child: configure/attach: %s\n", rvf_last_error());
+		_exit(4);
+	}
+	n = pf_query(dgram, NS_F32, F_NONE, 0, 1);
+	t.data_size_in = (uint32_t)pf_frame_ipv4(pkt, &(struct pf_frame){ .opt_words = 2 }, dgram, n);
+	e = bpf_prog_test_run_opts(rvf_bpf_prog_fd(b, RVF_BPF_PROG_XDP), &t);
+	rv1 = t.retval;
+	n = pf_query(dgram, NS_OUT, F_NONE, 0, 1);
+	t.data_size_in = (uint32_t)pf_frame_ipv4(pkt, &(struct pf_frame){ .opt_words = 2 }, dgram, n);
+	e = e ? e : bpf_prog_test_run_opts(rvf_bpf_prog_fd(b, RVF_BPF_PROG_XDP), &t);
+	rv2 = t.retval;
+	if (e || rv1 != XDP_PASS || rv2 != XDP_DROP) {
+		fprintf(stderr, "child: test run %d, verdicts %u %u\n", e, rv1, rv2);
+		_exit(5);
+	}
+	rvf_bpf_close(b);
+	_exit(0);
+}
+
 static void loads_with_cap_bpf_and_cap_net_admin_only(void **state)
 {
-	int st;
-	pid_t pid;
-
 	(void)state;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-		struct __user_cap_data_struct cap[2];
-		struct rvf_bpf *b = NULL;
-		struct rvf_bpf_opts o = { .port = TEST_PORT };
-		uint16_t port;
-		int e, rx = udp_bound("127.0.0.1", 0, &port);
-		size_t n;
-		uint32_t rv1, rv2;
-		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = pkt, .repeat = 1);
-
-		memset(cap, 0, sizeof(cap));
-		cap[0].effective = cap[0].permitted = 1u << CAP_NET_ADMIN;
-		cap[1].effective = cap[1].permitted = 1u << (39 - 32);  /* CAP_BPF: not in 6.1 headers */
-		if (rx < 0 || prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) ||
-		    setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534) ||
-		    syscall(SYS_capset, &hdr, cap)) {
-			fprintf(stderr, "child: cannot drop to CAP_BPF+CAP_NET_ADMIN: %s\n", strerror(errno));
-			_exit(2);
-		}
-		e = rvf_bpf_open(&o, &b);
-		if (e) {
-			fprintf(stderr, "child: load with CAP_BPF+CAP_NET_ADMIN: %d (%s)\n", e,
-				rvf_last_error());
-			_exit(3);
-		}
-		if (pf_configure_ns(b) || rvf_bpf_attach_socket(b, rx)) {
-			fprintf(stderr, "child: configure/attach: %s\n", rvf_last_error());
-			_exit(4);
-		}
-		n = pf_query(dgram, NS_F32, F_NONE, 0, 1);
-		t.data_size_in = (uint32_t)pf_frame_ipv4(pkt, &(struct pf_frame){ .opt_words = 2 }, dgram, n);
-		e = bpf_prog_test_run_opts(rvf_bpf_prog_fd(b, RVF_BPF_PROG_XDP), &t);
-		rv1 = t.retval;
-		n = pf_query(dgram, NS_OUT, F_NONE, 0, 1);
-		t.data_size_in = (uint32_t)pf_frame_ipv4(pkt, &(struct pf_frame){ .opt_words = 2 }, dgram, n);
-		e = e ? e : bpf_prog_test_run_opts(rvf_bpf_prog_fd(b, RVF_BPF_PROG_XDP), &t);
-		rv2 = t.retval;
-		if (e || rv1 != XDP_PASS || rv2 != XDP_DROP) {
-			fprintf(stderr, "child: test run %d, verdicts %u %u\n", e, rv1, rv2);
-			_exit(5);
-		}
-		rvf_bpf_close(b);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		fail_msg("CAP_BPF+CAP_NET_ADMIN child failed (status 0x%x)", st);
+	in_child(load_with_two_caps, NULL, "the CAP_BPF+CAP_NET_ADMIN child");
 }
 
 /* ---- XDP on veth, in private network namespaces ------------------------------------- */
@@ -432,6 +415,22 @@ static uint32_t prog_id(int fd)
  */
 static void xdp_veth_child(int mtu, int mode, enum rvf_bpf_prog want_prog)
 {
+	static const struct {
+		uint32_t ns;
+		enum fld f;
+		int64_t v;
+		bool pass;
+		const char *name;
+	} cases[] = {   /* 6 KB queries fragment at MTU 1500; the sentinel last */
+		{ NS_F32, F_NONE, 0, true, "valid" },
+		{ NS_F32, F_MAGIC, 0x11223344, false, "bad magic" },
+		{ NS_F32, F_DIM, 9, false, "bad dim" },
+		{ NS_OUT, F_NONE, 0, false, "not a member" },
+		{ NS_BIG, F_NONE, 0, true, "6 KB valid" },
+		{ NS_BIG, F_MAGIC, 0x11223344, false, "6 KB bad magic" },
+		{ NS_BIG, F_NONE, 0, true, "6 KB valid again" },
+		{ NS_F32, F_NONE, 0, true, "sentinel" },
+	};
 	struct rvf_bpf *b = NULL, *other = NULL;
 	struct rvf_bpf_opts o = { .port = TEST_PORT };
 	struct rvf_wire_counters before, after;
@@ -468,20 +467,15 @@ static void xdp_veth_child(int mtu, int mode, enum rvf_bpf_prog want_prog)
 	CHILD_CHECK(q.attach_mode == (mode == RVF_XDP_NATIVE ? XDP_ATTACHED_DRV : XDP_ATTACHED_SKB),
 		    "attach mode %u", q.attach_mode);
 
-#define ADD(ns_, f_, v_, pass_, name_) do { \
-	d[n].buf = malloc(8192); d[n].id = 100 + n; \
-	d[n].len = pf_query(d[n].buf, ns_, f_, v_, d[n].id); \
-	d[n].pass = pass_; d[n].name = name_; n++; \
-} while (0)
-	ADD(NS_F32, F_NONE, 0, true, "valid");                passed++;
-	ADD(NS_F32, F_MAGIC, 0x11223344, false, "bad magic"); bad_magic++;
-	ADD(NS_F32, F_DIM, 9, false, "bad dim");               bad_dim++;
-	ADD(NS_OUT, F_NONE, 0, false, "not a member");         not_member++;
-	ADD(NS_BIG, F_NONE, 0, true, "6 KB valid");            passed++; nbig++;
-	ADD(NS_BIG, F_MAGIC, 0x11223344, false, "6 KB bad magic"); bad_magic++; nbig++;
-	ADD(NS_BIG, F_NONE, 0, true, "6 KB valid again");      passed++; nbig++;
-	ADD(NS_F32, F_NONE, 0, true, "sentinel");              passed++;
-#undef ADD
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++, n++) {
+		dg_query(&d[n], 100 + (uint64_t)n, cases[i].ns, cases[i].f, cases[i].v, cases[i].pass, 0,
+			 cases[i].name);
+		passed += cases[i].pass;
+		bad_magic += cases[i].f == F_MAGIC;
+		bad_dim += cases[i].f == F_DIM;
+		not_member += cases[i].ns == NS_OUT;
+		nbig += cases[i].ns == NS_BIG;
+	}
 	CHILD_CHECK(rvf_bpf_counters(b, RVF_WIRE_SLOT_XDP, &before) == 0, "counters");
 	CHILD_CHECK(setns(nsa, CLONE_NEWNET) == 0, "setns A");
 	tx = udp_bound("10.213.0.1", 0, NULL);
@@ -511,18 +505,26 @@ static void xdp_veth_child(int mtu, int mode, enum rvf_bpf_prog want_prog)
 	_exit(0);
 }
 
+struct xdp_case {
+	int mtu, mode;
+	enum rvf_bpf_prog want;
+};
+
+static void xdp_child(void *arg)
+{
+	const struct xdp_case *x = arg;
+
+	xdp_veth_child(x->mtu, x->mode, x->want);
+}
+
 static void run_xdp_child(int mtu, int mode, enum rvf_bpf_prog want)
 {
-	int st;
-	pid_t pid = fork();
+	struct xdp_case x = { mtu, mode, want };
+	char what[96];
 
-	assert_true(pid >= 0);
-	if (pid == 0)
-		xdp_veth_child(mtu, mode, want);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		fail_msg("XDP over veth at MTU %d (%s) failed (status 0x%x)", mtu,
-			 mode == RVF_XDP_NATIVE ? "native" : "generic", st);
+	snprintf(what, sizeof(what), "XDP over veth at MTU %d (%s)", mtu,
+		 mode == RVF_XDP_NATIVE ? "native" : "generic");
+	in_child(xdp_child, &x, what);
 }
 
 static void xdp_native_on_veth_mtu_1500_judges_first_fragments(void **state)
@@ -545,35 +547,31 @@ static void xdp_generic_on_veth_mtu_1500(void **state)
 
 /* bpffs missing: the loader mounts it (tried in a private mount namespace,
  * so the machine's /sys/fs/bpf is never touched). */
+static void mount_bpffs_child(void *arg)
+{
+	struct rvf_bpf_opts o = { .pin_dir = "/sys/fs/bpf/rvf/mount-test" };
+	struct rvf_bpf *b = NULL;
+	struct statfs sf;
+	int i;
+
+	(void)arg;
+	CHILD_CHECK(unshare(CLONE_NEWNS) == 0, "unshare mount ns: %s", strerror(errno));
+	CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make private");
+	for (i = 0; i < 16 && statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC; i++)
+		umount2("/sys/fs/bpf", MNT_DETACH);
+	CHILD_CHECK(statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type != BPF_FS_MAGIC,
+		    "bpffs still mounted");
+	CHILD_CHECK(rvf_bpf_open(&o, &b) == 0, "open: %s", rvf_last_error());
+	CHILD_CHECK(statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC, "not mounted");
+	CHILD_CHECK(pf_is_pinned(o.pin_dir, "rvf_counters"), "not pinned");
+	rvf_bpf_close(b);
+	_exit(0);
+}
+
 static void missing_bpffs_is_mounted(void **state)
 {
-	int st;
-	pid_t pid;
-
 	(void)state;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rvf_bpf_opts o = { .pin_dir = "/sys/fs/bpf/rvf/mount-test" };
-		struct rvf_bpf *b = NULL;
-		struct statfs sf;
-		int i;
-
-		CHILD_CHECK(unshare(CLONE_NEWNS) == 0, "unshare mount ns: %s", strerror(errno));
-		CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make private");
-		for (i = 0; i < 16 && statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC; i++)
-			umount2("/sys/fs/bpf", MNT_DETACH);
-		CHILD_CHECK(statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type != BPF_FS_MAGIC,
-			    "bpffs still mounted");
-		CHILD_CHECK(rvf_bpf_open(&o, &b) == 0, "open: %s", rvf_last_error());
-		CHILD_CHECK(statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC, "not mounted");
-		CHILD_CHECK(pf_is_pinned(o.pin_dir, "rvf_counters"), "not pinned");
-		rvf_bpf_close(b);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		fail_msg("mount child failed (status 0x%x)", st);
+	in_child(mount_bpffs_child, NULL, "the mount child");
 }
 
 int main(void)

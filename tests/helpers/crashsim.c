@@ -178,9 +178,10 @@ static int cs_pwritev(struct io *io, const struct iovec *iov, int iovcnt, uint64
 	return 0;
 }
 
-static int cs_sync(struct io *io)
+/* A sync-like op begins: 0 to go on, -EIO when it fails or the power goes
+ * at it (then the held writes have met their fate). */
+static int sync_op(struct cs_io *c)
 {
-	struct cs_io *c = to_cs(io);
 	int t = tick(c, 1);
 
 	if (t < 0)
@@ -189,13 +190,21 @@ static int cs_sync(struct io *io)
 		crash_now(c);
 		return -EIO;
 	}
-	for (size_t i = 0; i < c->nheld; i++) {
-		int err = apply(c, &c->held[i], c->held[i].len);
-		if (err)
-			return err;
-	}
-	drop_held(c);
 	return 0;
+}
+
+static int cs_sync(struct io *io)
+{
+	struct cs_io *c = to_cs(io);
+	int err = sync_op(c);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->nheld && !err; i++)
+		err = apply(c, &c->held[i], c->held[i].len);
+	if (!err)
+		drop_held(c);
+	return err;
 }
 
 /* Held writes past size are cut, as the file they would land in is. */
@@ -238,15 +247,9 @@ static int cs_truncate(struct io *io, uint64_t size)
 static int cs_sync_parent(struct io *io, const char *path)
 {
 	struct cs_io *c = to_cs(io);
-	int t = tick(c, 1);
+	int err = sync_op(c);
 
-	if (t < 0)
-		return t;
-	if (t == 1) {
-		crash_now(c);
-		return -EIO;
-	}
-	return c->inner->ops->sync_parent(c->inner, path);
+	return err ? err : c->inner->ops->sync_parent(c->inner, path);
 }
 
 static void cs_release(struct io *io)

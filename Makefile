@@ -52,8 +52,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 # tools/check-layers.sh (a make test line) lists and keeps from growing.
 INC_ALL := -Iinclude -Iuser -Itools -Itests/helpers
 INC      = $(INC_ALL)
-TOOLS_INTERNAL := tools/data tools/bench-bpf tools/bench-dir tools/bench-store tools/rvf-load \
-                  tools/rvf/cmd_payload.c tools/rvf/cmd_remote.c
+TOOLS_INTERNAL := tools/data tools/bench-dir tools/bench-store
 CFLAGS_BASE = -std=gnu11 -g -D_GNU_SOURCE -fPIC $(INC) $(WARN) $(EXTRA_CFLAGS)
 OPT     := -O2
 CFLAGS   = $(CFLAGS_BASE) $(OPT)
@@ -75,10 +74,12 @@ LINK_LIBS  := $(if $(SVC_SRCS),$(B)/lib/librvfsvc.a) $(B)/lib/librvf.a
 ASAN_LINK_LIBS := $(if $(SVC_SRCS),$(B)/asan/librvfsvc.a) $(B)/asan/librvf.a
 RVFD_OBJS  := $(RVFD_SRCS:%.c=$(B)/obj/%.o)
 
-DATA_SRCS  := $(wildcard tools/data/*.c)
+# tools/data (dataset readers) and tools/harness (veth pairs, rvfd readiness)
+# are not programs: their objects link into every tool and test.
+DATA_SRCS  := $(wildcard tools/data/*.c tools/harness/*.c)
 DATA_OBJS  := $(DATA_SRCS:%.c=$(B)/obj/%.o)
 ASAN_DATA_OBJS := $(DATA_SRCS:%.c=$(B)/asan/%.o)
-TOOL_DIRS  := $(filter-out data,$(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp)))))
+TOOL_DIRS  := $(filter-out data harness,$(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c tools/*/*.cpp)))))
 TOOL_BINS  := $(TOOL_DIRS:%=$(B)/bin/%)
 
 TEST_SRCS  := $(wildcard tests/test_*.c tests/*/test_*.c)

@@ -136,6 +136,115 @@ static void fsync_failure_poisons_and_is_never_retried(void **state)
 	}
 }
 
+/* A new name's durability (the parent directory's fsync) goes through the
+ * I/O backend: the crash simulator counts it, and when it fails, create and
+ * link say so and leave no name behind. */
+static void parent_fsync_goes_through_io_and_failure_is_reported(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_dir *d = NULL, *e = NULL;
+	char *other = tu_path(f->dir, "other"), *third = tu_path(f->dir, "third");
+	struct crashsim cs;
+	struct stat st;
+
+	/* ops of a create: 1 snapshot write, 2 sync, 3 root write, 4 sync,
+	 * 5 the parent directory's sync */
+	memset(&cs, 0, sizeof(cs));
+	cs.fail_at = 5;
+	crashsim_install(&cs);
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), -EIO);
+	crashsim_uninstall();
+	assert_null(d);
+	assert_int_equal(cs.ops, 5);
+	assert_int_equal(cs.syncs, 3);
+	assert_int_equal(stat(f->path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	memset(&cs, 0, sizeof(cs));
+	crashsim_install(&cs);
+	assert_int_equal(rvf_dir_create(f->path, NULL, &d), 0);
+	assert_int_equal(cs.syncs, 3);
+	/* a second name: its sync fails, then works */
+	cs.fail_at = cs.ops + 1;
+	assert_int_equal(rvf_dir_link(d, other), -EIO);
+	assert_int_equal(stat(other, &st), -1);
+	assert_int_equal(rvf_dir_link(d, other), 0);
+	assert_int_equal(cs.syncs, 5);
+	assert_int_equal(rvf_dir_link(d, other), -EEXIST);
+	rvf_dir_close(d);
+	crashsim_uninstall();
+	assert_int_equal(rvf_dir_open_readonly(other, NULL, &e), 0);
+	assert_int_equal(rvf_dir_generation(e), 1);
+	assert_int_equal(rvf_dir_link(e, third), -EROFS);
+	rvf_dir_close(e);
+	assert_int_equal(rvf_dir_link(NULL, third), -EINVAL);
+	free(other);
+	free(third);
+}
+
+/* A store at path whose next commit trims a free 1 MiB tail; its size. */
+static off_t with_free_tail(const char *path)
+{
+	struct rvf_dir *d = NULL;
+	struct stat st;
+	uint64_t one = 1;
+
+	assert_int_equal(rvf_dir_create(path, NULL, &d), 0);
+	df_put(d, 2, RVF_SEG_VEC, 100, 2);
+	df_put(d, 1, RVF_SEG_VEC, 1 << 20, 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	assert_int_equal(rvf_dir_remove_segments(d, &one, 1), 1);
+	assert_int_equal(rvf_dir_commit(d), 0);
+	rvf_dir_close(d);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size > 1 << 20);
+	return st.st_size;
+}
+
+/* Trimming a free tail (ftruncate) is an I/O op too: through the crash
+ * simulator it shrinks the file; failed there, the file keeps its size and
+ * the commit stands. */
+static void tail_trim_goes_through_io(void **state)
+{
+	struct fx *f = *state;
+	char *other = tu_path(f->dir, "other");
+	struct rvf_dir *d = NULL;
+	struct crashsim cs;
+	struct stat st;
+	uint64_t before;
+	off_t big;
+
+	for (int fail = 0; fail < 2; fail++) {
+		const char *path = fail ? other : f->path;
+
+		big = with_free_tail(path);
+		memset(&cs, 0, sizeof(cs));
+		crashsim_install(&cs);
+		assert_int_equal(rvf_dir_open(path, NULL, &d), 0);
+		df_put(d, 3, RVF_SEG_VEC, 100, 3);
+		/* the commit's ops: 1 snapshot write, 2 sync, 3 root write,
+		 * 4 sync, 5 the trim */
+		before = cs.ops;
+		cs.fail_at = fail ? before + 5 : 0;
+		assert_int_equal(rvf_dir_commit(d), 0);
+		assert_int_equal(cs.failed, fail);
+		assert_int_equal(cs.ops, before + 5);
+		assert_int_equal(stat(path, &st), 0);
+		if (fail)
+			assert_int_equal(st.st_size, big);
+		else
+			assert_true(st.st_size < big - (1 << 19));
+		df_expect_segment(d, 2, 100, 2);
+		df_expect_segment(d, 3, 100, 3);
+		rvf_dir_close(d);
+		crashsim_uninstall();
+		assert_int_equal(rvf_dir_open(path, NULL, &d), 0);
+		assert_int_equal(rvf_dir_generation(d), 4);
+		assert_int_equal(rvf_dir_check(d, NULL), 0);
+		rvf_dir_close(d);
+	}
+	free(other);
+}
+
 static void bad_files_get_clear_errors_and_stay_untouched(void **state)
 {
 	struct fx *f = *state;
@@ -284,6 +393,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(second_writer_gets_ebusy_after_timeout, df_setup, df_teardown),
 		cmocka_unit_test_setup_teardown(write_failure_poisons_handle, df_setup, df_teardown),
 		cmocka_unit_test_setup_teardown(fsync_failure_poisons_and_is_never_retried, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(parent_fsync_goes_through_io_and_failure_is_reported, df_setup, df_teardown),
+		cmocka_unit_test_setup_teardown(tail_trim_goes_through_io, df_setup, df_teardown),
 		cmocka_unit_test_setup_teardown(bad_files_get_clear_errors_and_stay_untouched, df_setup, df_teardown),
 		cmocka_unit_test_setup_teardown(permission_denied_is_clear, df_setup, df_teardown),
 		cmocka_unit_test_setup_teardown(check_detects_damaged_payload, df_setup, df_teardown),

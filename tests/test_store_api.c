@@ -16,10 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <dirent.h>
 
 #include "rvf/rvf.h"
 #include "codec/hash.h"
 #include "store/store_internal.h"
+#include "crashsim.h"
 #include "testutil.h"
 #include "store_fixture.h"
 
@@ -493,11 +495,65 @@ static void queries_from_many_threads(void **state)
 	sf_ds_free(&d);
 }
 
+/* Files in dir other than . and .. */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/* The store's new name is made durable through the I/O layer (the crash
+ * simulator counts the parent directory's fsync); when that fsync fails,
+ * create reports it and leaves neither the store nor its temporary file. */
+static void create_reports_a_failed_parent_fsync(void **state)
+{
+	struct fx *f = *state;
+	struct rvf_store_opts o = { .dimension = 4 };
+	struct rvf_store *s = NULL;
+	struct crashsim cs;
+	struct stat st;
+	uint64_t ops, syncs;
+
+	memset(&cs, 0, sizeof(cs));
+	crashsim_install(&cs);
+	assert_int_equal(rvf_store_create(f->path, &o, &s), 0);
+	crashsim_uninstall();
+	ops = cs.ops;
+	syncs = cs.syncs;
+	assert_int_equal(rvf_store_close(s), 0);
+	assert_int_equal(unlink(f->path), 0);
+	/* the last op of a create is that fsync: fail it */
+	memset(&cs, 0, sizeof(cs));
+	cs.fail_at = ops;
+	crashsim_install(&cs);
+	s = NULL;
+	assert_int_equal(rvf_store_create(f->path, &o, &s), -EIO);
+	crashsim_uninstall();
+	assert_null(s);
+	assert_int_equal(cs.ops, ops);
+	assert_int_equal(cs.syncs, syncs);
+	assert_int_equal(stat(f->path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(entries(f->dir), 0);
+	assert_non_null(strstr(rvf_last_error(), "parent directory"));
+	/* and without the failure it works again */
+	assert_int_equal(rvf_store_create(f->path, &o, &s), 0);
+	assert_int_equal(rvf_store_close(s), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(readonly_handle_refuses_every_mutator, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(bad_input_is_rejected_with_reasons, sf_setup, sf_teardown),
+		cmocka_unit_test_setup_teardown(create_reports_a_failed_parent_fsync, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(extreme_finite_values_are_stored_and_searched, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(profile_comes_from_the_extension, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(recall_through_the_store_api, sf_setup, sf_teardown),

@@ -4,13 +4,15 @@
 # root. Fails, naming file and line, when:
 #
 #   1. a user/ module includes a module above it. Bottom to top:
-#        common; io; storage; codec (payload codecs; format/ forwards to it);
+#        common; io; storage; codec (payload codecs);
 #        index; meta; store; wire; net; bpfload; rvfd
 #      (index and meta sit beside each other on common only; the service
 #      modules wire/net/bpfload/rvfd sit on top). A public header counts as
 #      the module it belongs to: rvf/error.h common, rvf/io.h io, rvf/dir.h
 #      and rvf/format.h storage, rvf/payload.h codec, rvf/index.h index,
-#      rvf/meta.h meta, rvf/rvf.h store, rvf/wire.h wire. So user/io/io.h
+#      rvf/meta.h meta, rvf/rvf.h store, rvf/wire.h wire, rvf/svc.h net
+#      (librvfsvc's public part: its declarations need only wire.h, and
+#      net and bpfload, which implement it, both include it). So user/io/io.h
 #      may not include rvf/dir.h. include/rvf/*.h are held to the same table.
 #   2. a tool or bench (tools/) includes an internal header ("<module>/x.h"
 #      of user/) outside the known violations in the Makefile's
@@ -27,18 +29,17 @@ declare -A allow=(
   [io]="common"
   [storage]="common io"
   [codec]="common storage"
-  [format]="codec"
   [index]="common"
   [meta]="common"
-  [store]="common io storage codec format index meta"
+  [store]="common io storage codec index meta"
   [wire]="common"
   [net]="common wire"
-  [bpfload]="common codec format wire net"
-  [rvfd]="common io storage codec format index meta store wire net bpfload"
+  [bpfload]="common codec wire net"
+  [rvfd]="common io storage codec index meta store wire net bpfload"
 )
 declare -A public=(
   [error]=common [io]=io [dir]=storage [format]=storage [payload]=codec
-  [index]=index [meta]=meta [rvf]=store [wire]=wire
+  [index]=index [meta]=meta [rvf]=store [wire]=wire [svc]=net
 )
 
 # module of an include target: "mod/x.h" -> mod, "rvf/x.h" -> its layer
@@ -92,7 +93,9 @@ for f in include/rvf/*.h; do
 done
 
 # 2. tools and benches: public headers (and tools/) only
-known=$(sed -n '/^TOOLS_INTERNAL *:=/,/[^\\]$/p' Makefile | sed 's/^TOOLS_INTERNAL *:=//; s/\\$//' | tr -s ' \n' ' ')
+# the assignment and its continuation lines (it may be a single line)
+known=$(awk '/^TOOLS_INTERNAL *:=/ { on = 1 } on { print; if ($0 !~ /\\$/) exit }' Makefile |
+        sed 's/^TOOLS_INTERNAL *:=//; s/\\$//' | tr -s ' \n' ' ')
 is_known() {
   local f=$1 k
   for k in $known; do

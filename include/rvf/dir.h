@@ -85,6 +85,17 @@ int rvf_dir_open_readonly(const char *path, const struct rvf_dir_opts *o, struct
 /* Close; a pending transaction is rolled back. Accepts NULL. */
 void rvf_dir_close(struct rvf_dir *d);
 
+/* Give d's file a second name, path (link(2); -EEXIST if it exists), and
+ * make that name durable: the parent directory is fsynced through d's I/O
+ * backend. A failed fsync is returned and the new name removed. Not on a
+ * read-only handle (-EROFS). */
+int rvf_dir_link(struct rvf_dir *d, const char *path);
+
+/* The first len bytes of the file at path, read through the I/O layer
+ * (before anything says it is a store file): 0, -ENODATA when the file is
+ * shorter, or -errno. */
+int rvf_dir_read_head(const char *path, void *buf, size_t len);
+
 /* How long a writer waits for the writer lock before -EBUSY (open's default:
  * 5000 ms). 0 here means do not wait at all (unlike opts, where 0 means the
  * default). */
@@ -123,6 +134,10 @@ int rvf_dir_segments(struct rvf_dir *d, struct rvf_dir_segment **out, size_t *n)
 
 /* Look up one committed segment; -ENOENT if absent. */
 int rvf_dir_segment_info(struct rvf_dir *d, uint64_t id, struct rvf_dir_segment *out);
+/* The 64-byte header committed segment id has in the file (rvf/format.h),
+ * built from its snapshot entry as the segment write built it: 0 or
+ * -ENOENT. */
+int rvf_dir_segment_header(struct rvf_dir *d, uint64_t id, struct rvf_seg_hdr *h);
 
 /* Make every pending change durable and visible. Empty and metadata-only
  * commits are real commits (the generation advances). Two fsyncs. Either way

@@ -599,21 +599,6 @@ static void bad_configuration_exits_nonzero_with_a_message(void **state)
 }
 
 
-/* Run a shell command line (the rvf CLI); its exit status. */
-static int run_sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 /* rvf remote-query prints what rvf query prints; a query whose reply does
  * not come is sent again with the same request id; no daemon is a clear
  * error; rvf stats reads the daemon and the pins. */
@@ -637,8 +622,8 @@ static void the_client_matches_rvf_query_and_retries(void **state)
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
 	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0", NULL });
 
-	assert_int_equal(run_sh("%s query %s --queries %s --k 10 --ef 64 > %s 2>/dev/null", rvf, f->store, qf, a), 0);
-	assert_int_equal(run_sh("%s remote-query 127.0.0.1:%u --ns %u --queries %s --k 10 --ef 64 > %s 2> %s",
+	assert_int_equal(sh("%s query %s --queries %s --k 10 --ef 64 > %s 2>/dev/null", rvf, f->store, qf, a), 0);
+	assert_int_equal(sh("%s remote-query 127.0.0.1:%u --ns %u --queries %s --k 10 --ef 64 > %s 2> %s",
 				rvf, d.port, NS1, qf, b, e), 0);
 	ta = tu_slurp(a, &la);
 	tb = tu_slurp(b, &lb);
@@ -681,12 +666,12 @@ static void the_client_matches_rvf_query_and_retries(void **state)
 	free(ta);
 
 	/* stats: text, JSON, and from the pins */
-	assert_int_equal(run_sh("%s stats 127.0.0.1:%u > %s", rvf, d.port, o), 0);
+	assert_int_equal(sh("%s stats 127.0.0.1:%u > %s", rvf, d.port, o), 0);
 	ta = tu_slurp(o, &la);
 	assert_non_null(strstr(ta, "filter ebpf"));
 	assert_non_null(strstr(ta, "kernel socket filter: passed"));
 	free(ta);
-	assert_int_equal(run_sh("%s stats 127.0.0.1:%u --json > %s", rvf, d.port, o), 0);
+	assert_int_equal(sh("%s stats 127.0.0.1:%u --json > %s", rvf, d.port, o), 0);
 	{
 		json_error_t je;
 		json_t *js = json_load_file(o, 0, &je);
@@ -695,7 +680,7 @@ static void the_client_matches_rvf_query_and_retries(void **state)
 		assert_true(json_integer_value(json_object_get(js, "queries")) >= 101);
 		json_decref(js);
 	}
-	assert_int_equal(run_sh("%s stats --pin-dir %s > %s", rvf, d.pin_dir, o), 0);
+	assert_int_equal(sh("%s stats --pin-dir %s > %s", rvf, d.pin_dir, o), 0);
 	ta = tu_slurp(o, &la);
 	assert_non_null(strstr(ta, "sock: passed"));
 	assert_non_null(strstr(ta, "user: passed"));
@@ -703,12 +688,12 @@ static void the_client_matches_rvf_query_and_retries(void **state)
 	assert_int_equal(daemon_stop(&d), 0);
 
 	/* nobody listening now: a clear error after the retries */
-	assert_int_equal(run_sh("%s remote-query 127.0.0.1:%u --ns 1 --queries %s --timeout-ms 50 --retries 2 "
+	assert_int_equal(sh("%s remote-query 127.0.0.1:%u --ns 1 --queries %s --timeout-ms 50 --retries 2 "
 				"> /dev/null 2> %s", rvf, d.port, q1, e), 1);
 	ta = tu_slurp(e, &la);
 	assert_non_null(strstr(ta, "no reply from"));
 	free(ta);
-	assert_int_equal(run_sh("%s stats --pin-dir %s > /dev/null 2> %s", rvf, d.pin_dir, e), 1);
+	assert_int_equal(sh("%s stats --pin-dir %s > /dev/null 2> %s", rvf, d.pin_dir, e), 1);
 	ta = tu_slurp(e, &la);
 	assert_non_null(strstr(ta, "cannot read the pinned counters"));
 	free(ta);

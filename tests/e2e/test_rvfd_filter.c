@@ -358,16 +358,11 @@ static void a_foreign_ebpf_segment_needs_trust(void **state)
 static int veth_client(const char *ns, const char *ip, uint16_t port, const float *q, uint32_t dim,
 		       size_t nq, const struct rvf_result *want, const int *nwant)
 {
-	char path[PATH_MAX];
-	int fd;
 	struct client c;
 	static uint8_t pkt[RVF_WIRE_MAX_DATAGRAM], rep[2048];
 
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
+	if (netns_enter(ns))
 		return 200;
-	close(fd);
 	c.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	memset(&c.to, 0, sizeof(c.to));
 	c.to.sin_family = AF_INET;
@@ -479,16 +474,12 @@ static void veth_pair_serves_at_mtu_1500_and_9000(void **state)
  * want; exit 0, or a step number. */
 static int xdp_client(const char *ns, const char *ip, uint16_t port, struct fx *f, const struct rvf_result *want)
 {
-	char path[PATH_MAX];
-	int fd, status[B_N] = { [B_NAN] = RVF_WIRE_BAD_REQUEST };
+	int status[B_N] = { [B_NAN] = RVF_WIRE_BAD_REQUEST };
 	struct client c;
 	uint8_t pkt[4096], rep[2048];
 
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET))
+	if (netns_enter(ns))
 		return 200;
-	close(fd);
 	client_open(&c, ip, port);
 	send_bads(&c, f->q, 1u << B_NAN, status);
 	for (int i = 0; i < 10; i++) {

@@ -178,9 +178,10 @@ static int cs_pwritev(struct io *io, const struct iovec *iov, int iovcnt, uint64
 	return 0;
 }
 
-static int cs_sync(struct io *io)
+/* A sync-like op begins: 0 to go on, -EIO when it fails or the power goes
+ * at it (then the held writes have met their fate). */
+static int sync_op(struct cs_io *c)
 {
-	struct cs_io *c = to_cs(io);
 	int t = tick(c, 1);
 
 	if (t < 0)
@@ -189,13 +190,66 @@ static int cs_sync(struct io *io)
 		crash_now(c);
 		return -EIO;
 	}
-	for (size_t i = 0; i < c->nheld; i++) {
-		int err = apply(c, &c->held[i], c->held[i].len);
-		if (err)
-			return err;
-	}
-	drop_held(c);
 	return 0;
+}
+
+static int cs_sync(struct io *io)
+{
+	struct cs_io *c = to_cs(io);
+	int err = sync_op(c);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->nheld && !err; i++)
+		err = apply(c, &c->held[i], c->held[i].len);
+	if (!err)
+		drop_held(c);
+	return err;
+}
+
+/* Held writes past size are cut, as the file they would land in is. */
+static void cut_held(struct cs_io *c, uint64_t size)
+{
+	for (size_t i = 0; i < c->nheld; i++) {
+		struct held *h = &c->held[i];
+
+		if (h->off >= size)
+			h->len = 0;
+		else if (h->off + h->len > size)
+			h->len = (size_t)(size - h->off);
+	}
+}
+
+/* A size change is an op like a write. It takes effect at once (the file
+ * everybody reads is the one on disk plus the held writes); when the power
+ * goes at it, it reached the disk or did not, at random. */
+static int cs_truncate(struct io *io, uint64_t size)
+{
+	struct cs_io *c = to_cs(io);
+	int t = tick(c, 0), err = 0;
+
+	if (t < 0)
+		return t;
+	if (t == 0 || tu_rng_below(&c->rng, 2)) {
+		cut_held(c, size);
+		err = c->inner->ops->truncate(c->inner, size);
+	}
+	if (t == 1) {
+		crash_now(c);
+		return -EIO;
+	}
+	return err;
+}
+
+/* The parent directory's fsync is an op like a sync: fail_at fails it,
+ * crash_at loses the power there (the held writes of this file go as in
+ * any crash; the name itself, already in the directory, stays). */
+static int cs_sync_parent(struct io *io, const char *path)
+{
+	struct cs_io *c = to_cs(io);
+	int err = sync_op(c);
+
+	return err ? err : c->inner->ops->sync_parent(c->inner, path);
 }
 
 static void cs_release(struct io *io)
@@ -216,6 +270,8 @@ static const struct io_ops cs_ops = {
 	/* the backends' own sequence, so a wrong order in it shows up here
 	 * (the io_uring chain is tested by tests/crash/test_chain.c) */
 	.commit = io_commit_steps,
+	.truncate = cs_truncate,
+	.sync_parent = cs_sync_parent,
 	.release = cs_release,
 };
 

@@ -12,6 +12,9 @@
  *                  whole, not at all, or torn (a prefix cut at a sector
  *                  boundary or at any byte). Every later op fails with -EIO.
  *
+ * A truncate counts as a write (at a crash it happened or not, at random),
+ * the parent directory's fsync (a new file name made durable) as a sync.
+ *
  * The commit goes through io_commit_steps (the syscall backend's sequence),
  * so the simulator sees the order a backend uses.
  *   fail_at = N    op N fails with -EIO (a sync failure also drops the held

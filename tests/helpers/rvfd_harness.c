@@ -205,26 +205,17 @@ int daemon_start(const char *dir, struct daemon *d, const struct start *s, char 
 	}
 	track(d, true);
 	/* ready, or exited: bounded wait (30 s: a loaded machine) */
-	for (int i = 0; i < 3000; i++) {
-		char *p;
-
-		read_text(d->out, d->text, sizeof(d->text));
-		if ((p = strstr(d->text, "listening on ")) && strstr(d->text, "rvfd: ready")) {
-			char *colon = strchr(p, ']') ? strchr(p, ']') + 1 : strchr(p + 13, ':');
-
-			d->port = (uint16_t)atoi(colon + 1);
-			return -1;
-		}
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			track(d, false);
-			d->pid = 0;
-			read_text(d->out, d->text, sizeof(d->text));
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		}
-		usleep(10000);
+	switch (rvfd_wait_ready(d->pid, d->out, d->text, sizeof(d->text), &d->port, &st)) {
+	case 0:
+		return -1;
+	case -ECHILD:
+		track(d, false);
+		d->pid = 0;
+		return st;
+	default:
+		fail_msg("rvfd did not get ready in 30 s");
+		return 0;
 	}
-	fail_msg("rvfd did not get ready in 30 s");
-	return 0;
 }
 
 void must_start(const char *dir, struct daemon *d, const struct start *s, char *const *args)
@@ -524,28 +515,6 @@ void json_to_counters(json_t *o, struct rvf_wire_counters *c)
 
 struct netpair pairs[2];
 
-int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-void netpair_destroy(struct netpair *p)
-{
-	if (!p->made)
-		return;
-	sh("ip netns del %s 2>/dev/null", p->cli);
-	sh("ip netns del %s 2>/dev/null", p->srv);
-	p->made = false;
-}
-
 void destroy_all_pairs(void)
 {
 	for (int i = 0; i < 2; i++)
@@ -555,17 +524,7 @@ void destroy_all_pairs(void)
 /* Client 10.201.<n>.1 in p->cli, server 10.201.<n>.2 in p->srv. */
 void netpair_create(struct netpair *p, int n, int mtu)
 {
-	snprintf(p->cli, sizeof(p->cli), "rvt%dc%d", (int)getpid(), n);
-	snprintf(p->srv, sizeof(p->srv), "rvt%ds%d", (int)getpid(), n);
-	p->made = true;
-	if (sh("ip netns add %s", p->cli) || sh("ip netns add %s", p->srv) ||
-	    sh("ip link add rvt%dc netns %s type veth peer name rvt%ds netns %s", (int)getpid() % 100000,
-	       p->cli, (int)getpid() % 100000, p->srv) ||
-	    sh("ip -n %s addr add 10.201.%d.1/24 dev rvt%dc", p->cli, n, (int)getpid() % 100000) ||
-	    sh("ip -n %s addr add 10.201.%d.2/24 dev rvt%ds", p->srv, n, (int)getpid() % 100000) ||
-	    sh("ip -n %s link set rvt%dc mtu %d up", p->cli, (int)getpid() % 100000, mtu) ||
-	    sh("ip -n %s link set rvt%ds mtu %d up", p->srv, (int)getpid() % 100000, mtu) ||
-	    sh("ip -n %s link set lo up", p->cli) || sh("ip -n %s link set lo up", p->srv))
+	if (netpair_setup(p, "rvt", 201, n, mtu))
 		fail_msg("cannot set up the veth pair %s <-> %s", p->cli, p->srv);
 }
 
@@ -588,20 +547,6 @@ void find_binary(void)
 }
 
 /* ---- network helpers --------------------------------------------------------- */
-
-int netns_enter(const char *ns)
-{
-	char path[PATH_MAX];
-	int fd, rc;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = setns(fd, CLONE_NEWNET);
-	close(fd);
-	return rc;
-}
 
 static uint16_t icmp_sum(const void *p, size_t len)
 {

@@ -4,7 +4,9 @@
  * real build/bin/rvfd started as a separate process (optionally inside a
  * named network namespace, as nobody, with io_uring denied) and stopped, a
  * UDP client speaking the wire codec, the bad-datagram kinds the filters
- * must drop, and veth pairs between two network namespaces.
+ * must drop, and veth pairs between two network namespaces (struct netpair,
+ * sh, netpair_destroy and netns_enter are tools/harness's, shared with
+ * tools/bench-rvfd).
  *
  * Cleanup: every daemon started is tracked; kill_leftovers (atexit) kills
  * what a failed test left running and removes its pins; destroy_all_pairs
@@ -21,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "harness/harness.h"
 #include "testutil.h"
 #include "rvf/rvf.h"
 #include "rvf/wire.h"
@@ -130,23 +133,14 @@ void json_to_counters(json_t *o, struct rvf_wire_counters *c);
 
 /* ---- veth between two network namespaces ---------------------------------- */
 
-struct netpair {
-	char cli[32], srv[32];
-	bool made;
-};
 extern struct netpair pairs[2];
 
-/* system() of the formatted command: its exit status, -1 if it did not exit. */
-int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Namespaces rvt<pid>c<n> and rvt<pid>s<n>, a veth rvt<pid%100000>c <->
  * rvt<pid%100000>s between them at mtu, client 10.201.<n>.1, server
  * 10.201.<n>.2, lo up in both. Fails the test on any error. */
 void netpair_create(struct netpair *p, int n, int mtu);
-void netpair_destroy(struct netpair *p);
 void destroy_all_pairs(void);
 
-/* setns into the named namespace (/run/netns/NS): 0 or -1. */
-int netns_enter(const char *ns);
 /* One ICMP echo to ip answered (raw socket, in the caller's namespace): 0,
  * else -1 after three tries of 1 s. */
 int ping_once(const char *ip);

@@ -25,7 +25,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "bpfload/bpfload.h"
+#include "rvf/svc.h"
 #include "rvf/error.h"
 
 #define REPEAT   1000000u

@@ -64,6 +64,19 @@ static int c_commit(struct io *io, const struct iovec *meta, int cnt, uint64_t m
 	return c->inner->ops->commit(c->inner, meta, cnt, meta_off, root, root_len, root_off);
 }
 
+static int c_truncate(struct io *io, uint64_t size)
+{
+	struct counting_io *c = (struct counting_io *)io;
+	return c->inner->ops->truncate(c->inner, size);
+}
+
+static int c_sync_parent(struct io *io, const char *path)
+{
+	struct counting_io *c = (struct counting_io *)io;
+	n_syncs++;
+	return c->inner->ops->sync_parent(c->inner, path);
+}
+
 static void c_release(struct io *io)
 {
 	struct counting_io *c = (struct counting_io *)io;
@@ -73,7 +86,8 @@ static void c_release(struct io *io)
 
 static const struct io_ops counting_ops = {
 	.name = "counting", .preadv = c_preadv, .pwritev = c_pwritev, .sync = c_sync,
-	.commit = c_commit, .release = c_release,
+	.commit = c_commit, .truncate = c_truncate, .sync_parent = c_sync_parent,
+	.release = c_release,
 };
 
 static struct io *wrap(struct io *inner, void *ctx)

@@ -83,20 +83,6 @@ static double system_busy_s(void)
 	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static int enter_ns(const char *ns)
-{
-	char path[PATH_MAX];
-	int fd, rc;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = setns(fd, CLONE_NEWNET);
-	close(fd);
-	return rc;
-}
-
 /* measure() from a child in the client namespace; lat filled. 0 or -1. */
 static int latency_from_client(const char *ip, uint16_t port, const struct data_mat *qm, double *lat)
 {
@@ -110,7 +96,7 @@ static int latency_from_client(const char *ip, uint16_t port, const struct data_
 	c = fork();
 	if (c == 0) {
 		close(pfd[0]);
-		if (enter_ns(ns_cli) || measure(ip, port, qm->v, qm->n, qm->dim, lat))
+		if (netns_enter(bench_pair.cli) || measure(ip, port, qm->v, qm->n, qm->dim, lat))
 			_exit(1);
 		_exit(write(pfd[1], lat, want) == (ssize_t)want ? 0 : 2);
 	}
@@ -134,7 +120,7 @@ static double load_from_client(const char *ip, uint16_t port, const char *qfile)
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s %s/rvf-load %s:%u --ns 1 --queries %s --seconds 3 "
-		 "--inflight 16 --k %d --ef %d --json", ns_cli, bindir, ip, port, qfile, A_K, A_EF);
+		 "--inflight 16 --k %d --ef %d --json", bench_pair.cli, bindir, ip, port, qfile, A_K, A_EF);
 	p = popen(cmd, "r");
 	if (!p)
 		return 0;
@@ -159,7 +145,7 @@ static double load_from_client(const char *ip, uint16_t port, const char *qfile)
 static int round_of(struct side *sd, int r, const char *dir, const char *store, const char *qfile,
 		    const char *extra, const struct data_mat *qm, double in_p50, double mhz)
 {
-	char log[PATH_MAX], text[8192] = "";
+	char log[PATH_MAX], text[8192] = "", listen[32];
 	double *lat = malloc(qm->n * sizeof(double)), c0, s0, dc, sc;
 	uint16_t port;
 	int fd, rc = -1;
@@ -168,7 +154,8 @@ static int round_of(struct side *sd, int r, const char *dir, const char *store, 
 	snprintf(log, sizeof(log), "%s/bench-rvfd-%s-%d.log", dir, sd->name, r);
 	if (sd->io)
 		setenv("RVF_IO", sd->io, 1);
-	port = start_rvfd(log, ns_srv, store, "10.203.0.2:0", extra, NULL, 0);
+	snprintf(listen, sizeof(listen), "%s:0", bench_pair.srv_ip);
+	port = start_rvfd(log, bench_pair.srv, store, listen, extra, NULL, 0);
 	unsetenv("RVF_IO");
 	if (!port || !lat)
 		goto out;
@@ -181,13 +168,13 @@ static int round_of(struct side *sd, int r, const char *dir, const char *store, 
 		fprintf(stderr, "bench-rvfd: afxdp: the daemon is not in copy mode:\n%s\n", text);
 		goto out;
 	}
-	if (latency_from_client("10.203.0.2", port, qm, lat))
+	if (latency_from_client(bench_pair.srv_ip, port, qm, lat))
 		goto out;
 	sd->p50[r] = pct(lat, qm->n, 0.50);
 	sd->p99[r] = pct(lat, qm->n, 0.99);
 	c0 = daemon_cpu_s();
 	s0 = system_busy_s();
-	sd->qps[r] = load_from_client("10.203.0.2", port, qfile);
+	sd->qps[r] = load_from_client(bench_pair.srv_ip, port, qfile);
 	dc = daemon_cpu_s() - c0;
 	sc = system_busy_s() - s0;
 	if (sd->qps[r] <= 0)
@@ -228,7 +215,7 @@ int bench_afxdp(const char *dir)
 	struct side xdp = { .name = "afxdp_copy", .io = NULL };   /* its UDP workers: the default */
 	char store[PATH_MAX], qfile[PATH_MAX], extra_udp[64], extra_xdp[96];
 	double *inproc = NULL, in_p50, in_p99, mhz = cpu_mhz();
-	int pid = (int)getpid() % 100000, ok = 1, rc;
+	int ok = 1, rc;
 
 	if (geteuid() != 0) {
 		printf("{\"bench\":\"rvfd_afxdp\",\"skipped\":\"needs root (namespaces, XDP, AF_XDP)\"}\n");
@@ -254,22 +241,13 @@ int bench_afxdp(const char *dir)
 	bench_k = A_K;
 	bench_ef = A_EF;
 
-	snprintf(ns_cli, sizeof(ns_cli), "rvx%dc", (int)getpid());
-	snprintf(ns_srv, sizeof(ns_srv), "rvx%ds", (int)getpid());
-	ns_made = true;
-	if (sh("ip netns add %s && ip netns add %s", ns_cli, ns_srv) ||
-	    sh("ip link add rvx%dc netns %s type veth peer name rvx%ds netns %s", pid, ns_cli, pid, ns_srv) ||
-	    sh("ip -n %s addr add 10.203.0.1/24 dev rvx%dc && ip -n %s link set rvx%dc up", ns_cli, pid,
-	       ns_cli, pid) ||
-	    sh("ip -n %s addr add 10.203.0.2/24 dev rvx%ds && ip -n %s link set rvx%ds up", ns_srv, pid,
-	       ns_srv, pid) ||
-	    sh("ip -n %s link set lo up && ip -n %s link set lo up", ns_cli, ns_srv)) {
+	if (netpair_setup(&bench_pair, "rvx", 203, 0, 0)) {
 		fprintf(stderr, "bench-rvfd: afxdp: cannot set up the veth pair\n");
 		cleanup();
 		return 1;
 	}
-	snprintf(extra_udp, sizeof(extra_udp), "--iface rvx%ds", pid);
-	snprintf(extra_xdp, sizeof(extra_xdp), "--iface rvx%ds --xdp-mode afxdp", pid);
+	snprintf(extra_udp, sizeof(extra_udp), "--iface %s", bench_pair.srv_if);
+	snprintf(extra_xdp, sizeof(extra_xdp), "--iface %s --xdp-mode afxdp", bench_pair.srv_if);
 	for (int r = 0; r < ROUNDS && ok; r++)
 		ok = !round_of(&udp, r, dir, store, qfile, extra_udp, &qm, in_p50, mhz) &&
 		     !round_of(&sys, r, dir, store, qfile, extra_udp, &qm, in_p50, mhz) &&

@@ -12,17 +12,16 @@
 #include <sys/types.h>
 
 #include "data/data.h"
+#include "harness/harness.h"
 
 extern char bindir[PATH_MAX];          /* where rvfd, rvf and rvf-load are */
-extern char ns_cli[32], ns_srv[32];    /* the veth namespaces, removed by cleanup() */
-extern bool ns_made;
+extern struct netpair bench_pair;      /* the veth pair, removed by cleanup() */
 extern pid_t daemon_pid;               /* the running rvfd, or 0 */
 extern int bench_k, bench_ef;          /* what measure() asks for */
 
 double now_s(void);
 /* The q-quantile of v[0..n) (sorts v). */
 double pct(double *v, size_t n, double q);
-int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Kill the daemon, remove the namespaces (also atexit). */
 void cleanup(void);
 /* rvfd on store (namespace 1), one worker, in netns (NULL: here); extra:

@@ -57,8 +57,7 @@
 #define EF 64
 
 char bindir[PATH_MAX];
-char ns_cli[32], ns_srv[32];
-bool ns_made;
+struct netpair bench_pair;
 pid_t daemon_pid;
 int bench_k = K, bench_ef = EF;
 
@@ -85,19 +84,6 @@ double pct(double *v, size_t n, double q)
 	return v[i ? i - 1 : 0];
 }
 
-int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 void cleanup(void)
 {
 	if (daemon_pid > 0) {
@@ -105,11 +91,7 @@ void cleanup(void)
 		waitpid(daemon_pid, NULL, 0);
 		daemon_pid = 0;
 	}
-	if (ns_made) {
-		sh("ip netns del %s 2>/dev/null", ns_cli);
-		sh("ip netns del %s 2>/dev/null", ns_srv);
-		ns_made = false;
-	}
+	netpair_destroy(&bench_pair);
 }
 
 static void on_signal(int sig)
@@ -125,8 +107,9 @@ uint16_t start_rvfd(const char *log, const char *netns, const char *store, const
 			   const char *extra, char *filter_line, size_t fl_len)
 {
 	char text[8192], nsarg[64], storearg[PATH_MAX + 4], rvfd[PATH_MAX + 8], *p;
-	char *argv[32], extra_buf[512], *save = NULL;
-	int fd, a = 0;
+	char *argv[32], extra_buf[512], *save = NULL, *f;
+	uint16_t port = 0;
+	int a = 0, st = 0;
 
 	snprintf(nsarg, sizeof(nsarg), "--net=/run/netns/%s", netns ? netns : "");
 	snprintf(storearg, sizeof(storearg), "1=%s", store);
@@ -159,30 +142,19 @@ uint16_t start_rvfd(const char *log, const char *netns, const char *store, const
 		execvp(argv[0], argv);
 		_exit(121);
 	}
-	for (int i = 0; i < 3000; i++) {
-		ssize_t n;
-
-		fd = open(log, O_RDONLY);
-		n = fd < 0 ? 0 : read(fd, text, sizeof(text) - 1);
-		if (fd >= 0)
-			close(fd);
-		text[n > 0 ? n : 0] = '\0';
-		if (strstr(text, "rvfd: ready") && (p = strstr(text, "listening on "))) {
-			char *f = strstr(text, "rvfd: filter: "), *colon = strrchr(strtok(p + 13, ","), ':');
-
-			if (f && filter_line) {
-				snprintf(filter_line, fl_len, "%.*s", (int)strcspn(f + 14, "\n"), f + 14);
-			}
-			return (uint16_t)atoi(colon + 1);
-		}
-		if (waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid) {
-			fprintf(stderr, "bench-rvfd: rvfd exited at start:\n%s\n", text);
-			daemon_pid = 0;
-			return 0;
-		}
-		usleep(10000);
+	switch (rvfd_wait_ready(daemon_pid, log, text, sizeof(text), &port, &st)) {
+	case 0:
+		if (filter_line && (f = strstr(text, "rvfd: filter: ")))
+			snprintf(filter_line, fl_len, "%.*s", (int)strcspn(f + 14, "\n"), f + 14);
+		return port;
+	case -ECHILD:
+		fprintf(stderr, "bench-rvfd: rvfd exited at start (status %d):\n%s\n", st, text);
+		daemon_pid = 0;
+		return 0;
+	default:
+		fprintf(stderr, "bench-rvfd: rvfd did not get ready in 30 s\n");
+		return 0;
 	}
-	return 0;
 }
 
 void stop_rvfd(void)
@@ -525,39 +497,25 @@ int main(int argc, char **argv)
 	}
 
 	/* veth between two namespaces */
-	snprintf(ns_cli, sizeof(ns_cli), "rvb%dc", (int)getpid());
-	snprintf(ns_srv, sizeof(ns_srv), "rvb%ds", (int)getpid());
 	if (geteuid() != 0) {
 		printf("{\"bench\":\"rvfd_latency\",\"path\":\"veth\",\"skipped\":\"needs root\"}\n");
 	} else {
-		int pid = (int)getpid() % 100000;
-
-		ns_made = true;
-		if (sh("ip netns add %s && ip netns add %s", ns_cli, ns_srv) ||
-		    sh("ip link add rvb%dc netns %s type veth peer name rvb%ds netns %s", pid, ns_cli, pid, ns_srv) ||
-		    sh("ip -n %s addr add 10.202.0.1/24 dev rvb%dc && ip -n %s link set rvb%dc up", ns_cli, pid,
-		       ns_cli, pid) ||
-		    sh("ip -n %s addr add 10.202.0.2/24 dev rvb%ds && ip -n %s link set rvb%ds up", ns_srv, pid,
-		       ns_srv, pid) ||
-		    sh("ip -n %s link set lo up && ip -n %s link set lo up", ns_cli, ns_srv)) {
+		if (netpair_setup(&bench_pair, "rvb", 202, 0, 0)) {
 			fprintf(stderr, "bench-rvfd: cannot set up the veth pair\n");
 		} else {
+			char listen[32];
 			uint16_t port;
 			int pfd[2];
 
 			snprintf(log, sizeof(log), "%s/bench-rvfd-veth.log", dir);
-			port = start_rvfd(log, ns_srv, store, "10.202.0.2:0", NULL, NULL, 0);
+			snprintf(listen, sizeof(listen), "%s:0", bench_pair.srv_ip);
+			port = start_rvfd(log, bench_pair.srv, store, listen, NULL, NULL, 0);
 			if (port && pipe(pfd) == 0) {
 				pid_t c = fork();
 
 				if (c == 0) {
-					char path[PATH_MAX];
-					int nsfd;
-
-					snprintf(path, sizeof(path), "/run/netns/%s", ns_cli);
-					nsfd = open(path, O_RDONLY);
-					if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) ||
-					    measure("10.202.0.2", port, qm.v, qm.n, qm.dim, lat))
+					if (netns_enter(bench_pair.cli) ||
+					    measure(bench_pair.srv_ip, port, qm.v, qm.n, qm.dim, lat))
 						_exit(1);
 					if (write(pfd[1], lat, qm.n * sizeof(double)) != (ssize_t)(qm.n * sizeof(double)))
 						_exit(2);

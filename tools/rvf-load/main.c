@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "data/data.h"
-#include "net/net.h"
 #include "rvf/error.h"
+#include "rvf/svc.h"
 #include "rvf/wire.h"
 
 #define MAX_SECONDS   60
@@ -132,7 +132,8 @@ int main(int argc, char **argv)
 	const char *qpath = NULL;
 	bool json = false, kinds_on[BAD_NKINDS] = { true, true, true, true };
 	struct data_mat qm = { 0 };
-	struct net_addr a;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	struct slot *slots = NULL;
 	float *lat = NULL, *vx = NULL;
 	size_t nlat = 0, lat_cap = 0;
@@ -202,7 +203,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rvf-load: --bad-kinds: no kind given\n");
 		return 2;
 	}
-	if (net_addr_parse(argv[optind], &a)) {
+	if (rvf_svc_addr_parse(argv[optind], &ss, &sslen)) {
 		fprintf(stderr, "rvf-load: %s\n", rvf_last_error());
 		return 2;
 	}
@@ -229,8 +230,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rvf-load: dimension %u is more than the wire carries\n", dim);
 		goto out;
 	}
-	fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a.ss, a.len)) {
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sslen)) {
 		fprintf(stderr, "rvf-load: %s: %s\n", argv[optind], strerror(errno));
 		goto out;
 	}

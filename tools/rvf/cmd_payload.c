@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpfload/bpfload.h"
+#include "rvf/svc.h"
 #include "cli.h"
 
 struct name_val { const char *name; unsigned val; };

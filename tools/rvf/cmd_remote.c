@@ -21,10 +21,9 @@
 
 #include <jansson.h>
 
-#include "bpfload/bpfload.h"
+#include "rvf/svc.h"
 #include "cli.h"
 #include "input.h"
-#include "net/net.h"
 #include "rvf/wire.h"
 
 static const char remote_usage[] =
@@ -138,21 +137,22 @@ struct remote {
 
 static int remote_open(const char *addr_s, struct remote *r)
 {
-	struct net_addr a;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 
 	cli_clear_lib_err();
-	if (net_addr_parse(addr_s, &a)) {
+	if (rvf_svc_addr_parse(addr_s, &ss, &sslen)) {
 		cli_err("%s", cli_lib_detail());
 		return -EINVAL;
 	}
-	r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	r->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (r->fd < 0) {
 		cli_err("socket: %s", strerror(errno));
 		return -errno;
 	}
 	/* connected: only the daemon's datagrams reach us, and an ICMP port
 	 * unreachable surfaces as ECONNREFUSED */
-	if (connect(r->fd, (struct sockaddr *)&a.ss, a.len)) {
+	if (connect(r->fd, (struct sockaddr *)&ss, sslen)) {
 		cli_err("%s: connect: %s", addr_s, strerror(errno));
 		close(r->fd);
 		return -errno;

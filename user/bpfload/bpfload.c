@@ -47,8 +47,8 @@
 #include "bpfload/bpfload.h"
 #include "bpfload/bpfload_priv.h"
 #include "common/log.h"
-#include "format/ebpf.h"
-#include "format/hash.h"
+#include "codec/ebpf.h"
+#include "codec/hash.h"
 
 #define OBJ_NAME "rvf"          /* libbpf prefixes internal maps: rvf.rodata */
 

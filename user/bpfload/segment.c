@@ -21,8 +21,8 @@
 #include "bpfload/bpfload.h"
 #include "bpfload/bpfload_priv.h"
 #include "common/log.h"
-#include "format/ebpf.h"
-#include "format/hash.h"
+#include "codec/ebpf.h"
+#include "codec/hash.h"
 
 /* build/gen/prefilter_obj.S: the object's bytes and SHA-256, made at build time */
 extern const uint8_t prefilter_obj_start[];

@@ -11,19 +11,9 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "common/bytes.h"
 #include "common/log.h"
 #include "codec/identity.h"
-
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
 
 /* Fill buf with n random bytes, never all zero. */
 static int random_id(uint8_t *buf, size_t n)

@@ -10,20 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/log.h"
 #include "codec/hash.h"
 #include "codec/kernel.h"
-
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
 
 int kernel_payload_size(size_t image_len, size_t cmdline_len, bool with_binding, size_t *out)
 {

@@ -3,11 +3,15 @@
  *
  * Selection: an explicit kind wins; AUTO reads $RVF_IO, then tries io_uring
  * and falls back to syscalls, logging once per process why. Also the commit
- * sequence for backends that have no chain of their own.
+ * sequence for backends that have no chain of their own, and the truncate
+ * and parent-directory sync both backends share.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "io/io.h"
@@ -67,6 +71,29 @@ void io_close(struct io *io)
 {
 	if (io)
 		io->ops->release(io);
+}
+
+int io_fd_truncate(struct io *io, uint64_t size)
+{
+	return ftruncate(io->fd, (off_t)size) ? -errno : 0;
+}
+
+int io_fd_sync_parent(struct io *io, const char *path)
+{
+	char *copy = strdup(path);
+	int fd, err = 0;
+
+	(void)io;
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* never retried, like the file's own sync */
+	if (fd < 0 || fsync(fd))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return err;
 }
 
 int io_commit_steps(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,

@@ -7,6 +7,10 @@
  * (pread/pwritev/fdatasync), for hosts where io_uring is unavailable. Tests
  * wrap a backend (io_set_wrapper) to inject faults and simulate crashes.
  *
+ * Besides reads, writes and syncs, the ops carry the file's other durable
+ * changes (its size, and its name in a directory), so a wrapper sees every
+ * one of them.
+ *
  * Every op returns 0 on success or -errno; a short write or read past EOF is
  * an error (-EIO / -ENODATA), so callers never see partial success.
  */
@@ -32,6 +36,11 @@ struct io_ops {
 	 * root_off, sync. Stops at the first failure. */
 	int (*commit)(struct io *io, const struct iovec *meta, int meta_cnt, uint64_t meta_off,
 		      const void *root, size_t root_len, uint64_t root_off);
+	/* ftruncate(2) the file to size bytes. */
+	int (*truncate)(struct io *io, uint64_t size);
+	/* Make a new name of the file durable: fsync(2) of the directory that
+	 * holds path (the file's own data is not synced by this). */
+	int (*sync_parent)(struct io *io, const char *path);
 	/* Release backend resources (not the fd). */
 	void (*release)(struct io *io);
 };
@@ -109,6 +118,11 @@ struct io_uring_hook {
 
 /* h borrowed until replaced; NULL removes the hook. */
 void io_uring_set_hook(const struct io_uring_hook *h);
+
+/* The plain syscalls behind the truncate and sync_parent ops, shared by
+ * both backends (neither is on a hot path, so io_uring has no own). */
+int io_fd_truncate(struct io *io, uint64_t size);
+int io_fd_sync_parent(struct io *io, const char *path);
 
 /* Helpers shared by backends: total bytes of an iovec, and advance an iovec
  * array past n bytes (in place; returns the new count and start). */

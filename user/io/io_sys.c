@@ -4,6 +4,7 @@
  * and in tests, which run every storage suite on both backends.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,10 @@ static int copy_iov(const struct iovec *in, int n, struct iovec *stack, struct i
 	return 0;
 }
 
-static int sys_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+/* preadv or pwritev until the whole iovec is done: EINTR retried, a short
+ * count continued; a read that hits the end of the file is -ENODATA, a
+ * write that makes no progress -EIO. */
+static int sys_rw(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off, bool write)
 {
 	struct iovec stack[IOV_STACK], *v, *cur;
 	int err = copy_iov(iov, iovcnt, stack, &v);
@@ -32,7 +36,9 @@ static int sys_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64
 	cur = v;
 	iov_advance(&cur, &iovcnt, 0);
 	while (iovcnt > 0) {
-		ssize_t r = preadv(io->fd, cur, iovcnt > IOV_MAX ? IOV_MAX : iovcnt, (off_t)off);
+		int cnt = iovcnt > IOV_MAX ? IOV_MAX : iovcnt;
+		ssize_t r = write ? pwritev(io->fd, cur, cnt, (off_t)off) : preadv(io->fd, cur, cnt, (off_t)off);
+
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -40,7 +46,7 @@ static int sys_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64
 			break;
 		}
 		if (r == 0) {
-			err = -ENODATA;
+			err = write ? -EIO : -ENODATA;
 			break;
 		}
 		off += (uint64_t)r;
@@ -51,33 +57,14 @@ static int sys_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64
 	return err;
 }
 
+static int sys_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return sys_rw(io, iov, iovcnt, off, false);
+}
+
 static int sys_pwritev(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
 {
-	struct iovec stack[IOV_STACK], *v, *cur;
-	int err = copy_iov(iov, iovcnt, stack, &v);
-
-	if (err)
-		return err;
-	cur = v;
-	iov_advance(&cur, &iovcnt, 0);
-	while (iovcnt > 0) {
-		ssize_t r = pwritev(io->fd, cur, iovcnt > IOV_MAX ? IOV_MAX : iovcnt, (off_t)off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			break;
-		}
-		if (r == 0) {
-			err = -EIO;
-			break;
-		}
-		off += (uint64_t)r;
-		iov_advance(&cur, &iovcnt, (size_t)r);
-	}
-	if (v != stack)
-		free(v);
-	return err;
+	return sys_rw(io, iov, iovcnt, off, true);
 }
 
 static int sys_sync(struct io *io)
@@ -98,6 +85,8 @@ static const struct io_ops sys_ops = {
 	.pwritev = sys_pwritev,
 	.sync = sys_sync,
 	.commit = io_commit_steps,
+	.truncate = io_fd_truncate,
+	.sync_parent = io_fd_sync_parent,
 	.release = sys_release,
 };
 

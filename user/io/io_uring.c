@@ -435,6 +435,8 @@ static const struct io_ops uring_ops = {
 	.pwritev = u_pwritev,
 	.sync = u_sync,
 	.commit = u_commit,
+	.truncate = io_fd_truncate,
+	.sync_parent = io_fd_sync_parent,
 	.release = u_release,
 };
 

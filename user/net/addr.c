@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "net/net.h"
+#include "rvf/svc.h"
 
 int net_addr_parse(const char *s, struct net_addr *out)
 {
@@ -163,4 +164,19 @@ int net_udp_buffers(int fd, int bytes)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
 	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl);
 	return got;
+}
+
+int rvf_svc_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct net_addr a;
+	int err;
+
+	if (!ss || !len)
+		return -EINVAL;
+	err = net_addr_parse(s, &a);
+	if (err)
+		return err;
+	*ss = a.ss;
+	*len = a.len;
+	return 0;
 }

@@ -59,11 +59,6 @@ const char *net_xsk_mode_name(enum net_xsk_mode m)
 	return m == NET_XSK_ZEROCOPY ? "zerocopy" : m == NET_XSK_COPY ? "copy" : "off";
 }
 
-static void bump(uint64_t *c, uint64_t n)
-{
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
 /* ---- set-up --------------------------------------------------------------------- */
 
 static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
@@ -478,25 +473,6 @@ static void xloop_address(struct xloop *l, unsigned i, const struct sockaddr_in 
 	m->msg_iovlen = 1;
 }
 
-static void send_all(int fd, struct mmsghdr *tx, unsigned n, struct net_xsk_loop_stats *st)
-{
-	unsigned done = 0;
-
-	while (done < n) {
-		int r = sendmmsg(fd, tx + done, n - done, 0);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			bump(&st->send_errors, 1);
-			done++;
-			continue;
-		}
-		bump(&st->sent, (uint64_t)r);
-		done += (unsigned)r;
-	}
-}
-
 /* Take up to batch frames off the RX ring, handle and answer them, recycle
  * them. Returns frames taken. */
 /* One whole frame (in the UMEM, or reassembled): parsed, handled, its
@@ -515,7 +491,7 @@ static bool handle_frame(const struct net_xsk_loop_opts *o, struct xloop *l, con
 		return false;
 	dg = (struct net_dgram){ .data = payload, .len = plen, .avail = plen,
 				 .src = (const struct sockaddr *)&src, .src_len = sizeof(src) };
-	bump(&st->datagrams, 1);
+	net_bump(&st->datagrams, 1);
 	xloop_address(l, l->out, &src, dst_ip);
 	r = o->fn(o->ctx, &dg, draining, l->iov[l->out].iov_base, l->reply_cap);
 	if (r) {
@@ -554,7 +530,7 @@ static unsigned rx_batch(const struct net_xsk_loop_opts *o, struct xloop *l, boo
 				if (l->asm_bad || !handle_frame(o, l, l->reasm, l->asm_len, draining, st))
 					bad++;
 				else
-					bump(&st->multi_buffer, 1);
+					net_bump(&st->multi_buffer, 1);
 				l->asm_len = 0;
 				l->asm_bad = false;
 			}
@@ -566,12 +542,12 @@ static unsigned rx_batch(const struct net_xsk_loop_opts *o, struct xloop *l, boo
 	}
 	if (n) {
 		xsk_ring_cons__release(&x->rx, n);
-		bump(&st->frames, n);
+		net_bump(&st->frames, n);
 	}
 	if (bad)
-		bump(&st->not_parsed, bad);
+		net_bump(&st->not_parsed, bad);
 	if (l->out)
-		send_all(o->reply_fd, l->tx, l->out, st);
+		net_send_all(o->reply_fd, l->tx, l->out, &st->sent, &st->send_errors);
 	fill_top_up(x);
 	return n;
 }
@@ -595,7 +571,7 @@ int net_xsk_loop_run(const struct net_xsk_loop_opts *o, struct net_xsk_loop_stat
 		if (xsk_ring_prod__needs_wakeup(&o->x->fq)) {
 			/* a zero-copy driver waits to be told the fill ring has frames */
 			recvfrom(p[0].fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
-			bump(&st->wakeups, 1);
+			net_bump(&st->wakeups, 1);
 		}
 		if (poll(p, 2, -1) < 0 && errno != EINTR) {
 			err = log_fail(-errno, "AF_XDP: poll: %s", strerror(errno));

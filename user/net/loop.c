@@ -50,11 +50,6 @@
 #define TAG_SEND   4ull
 #define TAG_SHIFT  56
 
-static void bump(uint64_t *c, uint64_t n)
-{
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
 static uint64_t cmsg_rx_ns(struct msghdr *m, struct cmsghdr *c)
 {
 	for (; c; c = CMSG_NXTHDR(m, c))
@@ -114,9 +109,7 @@ static int sys_init(struct sys_loop *s, const struct net_loop_opts *o)
 	return 0;
 }
 
-/* Send tx[0..n) with sendmmsg; a datagram the kernel refuses is counted and
- * skipped (sendmmsg reports only the first failure of a call). */
-static void sys_send_all(int fd, struct mmsghdr *tx, unsigned n, struct net_loop_stats *st)
+void net_send_all(int fd, struct mmsghdr *tx, unsigned n, uint64_t *sent, uint64_t *errors)
 {
 	unsigned done = 0;
 
@@ -126,11 +119,11 @@ static void sys_send_all(int fd, struct mmsghdr *tx, unsigned n, struct net_loop
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			bump(&st->send_errors, 1);
+			net_bump(errors, 1);
 			done++;
 			continue;
 		}
-		bump(&st->sent, (uint64_t)r);
+		net_bump(sent, (uint64_t)r);
 		done += (unsigned)r;
 	}
 }
@@ -158,7 +151,7 @@ static int sys_batch(const struct net_loop_opts *o, struct sys_loop *s, struct n
 	n = recvmmsg(o->fd, s->rx, max, MSG_DONTWAIT | MSG_TRUNC, NULL);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
-	bump(&st->received, (uint64_t)n);
+	net_bump(&st->received, (uint64_t)n);
 	for (int i = 0; i < n; i++) {
 		struct msghdr *mh = &s->rx[i].msg_hdr;
 		struct net_dgram d = {
@@ -183,7 +176,7 @@ static int sys_batch(const struct net_loop_opts *o, struct sys_loop *s, struct n
 		m++;
 	}
 	if (m)
-		sys_send_all(o->fd, s->tx, m, st);
+		net_send_all(o->fd, s->tx, m, &st->sent, &st->send_errors);
 	return n;
 }
 
@@ -197,7 +190,7 @@ static int sys_drain(const struct net_loop_opts *o, struct sys_loop *s, struct n
 
 		if (n <= 0)
 			return n;
-		bump(&st->drained, (uint64_t)n);
+		net_bump(&st->drained, (uint64_t)n);
 		left -= (unsigned)n;
 	}
 	return 0;
@@ -374,9 +367,9 @@ static void queue_reply(struct uring_loop *u, int fd, const struct net_dgram *d,
 
 	if (rl > u->slot_stride || !u->nfree || !(sqe = get_sqe(&u->ring))) {
 		if (sendto(fd, rep, rl, 0, d->src, d->src_len) < 0)
-			bump(&st->send_errors, 1);
+			net_bump(&st->send_errors, 1);
 		else
-			bump(&st->sent, 1);
+			net_bump(&st->sent, 1);
 		return;
 	}
 	slot = u->free_slots[--u->nfree];
@@ -472,9 +465,9 @@ static int uring_run(const struct net_loop_opts *o, struct net_loop_stats *st)
 			if (tag == TAG_SEND) {
 				u.free_slots[u.nfree++] = (unsigned)(cqe->user_data & 0xffffffffu);
 				if (cqe->res < 0)
-					bump(&st->send_errors, 1);
+					net_bump(&st->send_errors, 1);
 				else
-					bump(&st->sent, 1);
+					net_bump(&st->sent, 1);
 				continue;
 			}
 			if (tag == TAG_STOP) {
@@ -510,7 +503,7 @@ static int uring_run(const struct net_loop_opts *o, struct net_loop_stats *st)
 					};
 					size_t rl;
 
-					bump(&st->received, 1);
+					net_bump(&st->received, 1);
 					rl = o->fn(o->ctx, &d, stopping, rep, o->reply_cap);
 					if (rl)
 						queue_reply(&u, o->fd, &d, rep, rl, st);
@@ -539,7 +532,7 @@ static int uring_run(const struct net_loop_opts *o, struct net_loop_stats *st)
 			rearm = false;
 			if (arm_recv(&u, o->fd) == 0) {
 				recv_live = true;
-				bump(&st->rearms, 1);
+				net_bump(&st->rearms, 1);
 			}
 		}
 	}
@@ -579,7 +572,7 @@ int net_loop_run(const struct net_loop_opts *o0, struct net_loop_stats *st)
 		rc = uring_run(&o, st);
 		if (rc <= 0)
 			return rc;
-		bump(&st->fallbacks, 1);
+		net_bump(&st->fallbacks, 1);
 	}
 	return sys_run(&o, st);
 }

@@ -112,4 +112,18 @@ struct net_loop_stats {
  */
 int net_loop_run(const struct net_loop_opts *o, struct net_loop_stats *st);
 
+/* Helpers both receive paths (this loop and AF_XDP's, net/afxdp.h) share. */
+
+/* *c += n as one relaxed atomic store: the loop's thread writes its
+ * counters, anyone may read them. */
+static inline void net_bump(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* Send tx[0..n) with sendmmsg; a datagram the kernel refuses is counted in
+ * *errors and skipped (sendmmsg reports only the first failure of a call),
+ * the others in *sent (both with net_bump). */
+void net_send_all(int fd, struct mmsghdr *tx, unsigned n, uint64_t *sent, uint64_t *errors);
+
 #endif

@@ -40,11 +40,16 @@ static void store_u64(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-static uint64_t live_count(const struct rvf_store *s)
+/* The commit s serves (its epoch, the storage generation) and its live
+ * vectors; both 0 when the status cannot be read. */
+static void serving(const struct rvf_store *s, uint64_t *generation, uint64_t *live)
 {
 	struct rvf_store_status st;
 
-	return rvf_store_status(s, &st) ? 0 : st.live_vectors;
+	if (rvf_store_status(s, &st))
+		memset(&st, 0, sizeof(st));
+	*generation = st.epoch;
+	*live = st.live_vectors;
 }
 
 int ns_open_all(struct rvfd *d)
@@ -70,8 +75,7 @@ int ns_open_all(struct rvfd *d)
 			goto fail;
 		}
 		n->shape = (struct rvf_wire_ns){ .dim = (uint16_t)dim, .elem_type = RVF_WIRE_ELEM_F32 };
-		n->generation = rvf_dir_generation(rvf_store_dir(n->store));
-		n->live = live_count(n->store);
+		serving(n->store, &n->generation, &n->live);
 	}
 	return 0;
 fail:
@@ -109,8 +113,11 @@ const struct rvfd_ns *ns_find(const struct rvfd *d, uint32_t id)
  * say it was picked up. */
 static void ns_note_commit(struct rvfd_ns *n)
 {
-	store_u64(&n->generation, rvf_dir_generation(rvf_store_dir(n->store)));
-	store_u64(&n->live, live_count(n->store));
+	uint64_t generation, live;
+
+	serving(n->store, &generation, &live);
+	store_u64(&n->generation, generation);
+	store_u64(&n->live, live);
 	store_u64(&n->refreshes, load_u64(&n->refreshes) + 1);
 }
 

@@ -656,9 +656,13 @@ int rvf_dir_commit(struct rvf_dir *d)
 	memset(&n, 0, sizeof(n));
 	d->max_seq = d->snap.seq;
 	dir_repin(d);
-	if (trimmed && ftruncate(d->fd, (off_t)blk_off(d, d->snap.total_blocks)))
-		log_warn("%s: could not trim %llu free tail blocks: %s", d->path,
-			 (unsigned long long)trimmed, strerror(errno));
+	if (trimmed) {
+		int terr = d->io->ops->truncate(d->io, blk_off(d, d->snap.total_blocks));
+
+		if (terr)
+			log_warn("%s: could not trim %llu free tail blocks: %s", d->path,
+				 (unsigned long long)trimmed, strerror(-terr));
+	}
 out_fin:
 	alloc_release(&fin);
 	free(buf);

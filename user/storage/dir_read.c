@@ -154,6 +154,19 @@ int rvf_dir_segment_info(struct rvf_dir *d, uint64_t id, struct rvf_dir_segment 
 	return 0;
 }
 
+int rvf_dir_segment_header(struct rvf_dir *d, uint64_t id, struct rvf_seg_hdr *h)
+{
+	const struct rvf_meta_seg *e;
+
+	if (!d || !h)
+		return -EINVAL;
+	e = find_seg(d->snap.segs, d->snap.nsegs, id);
+	if (!e)
+		return -ENOENT;
+	seg_hdr_from_entry(h, e);
+	return 0;
+}
+
 int rvf_dir_read_vector_index(struct rvf_dir *d, uint32_t field, void **buf, size_t *len)
 {
 	const struct rvf_meta_vindex *v;

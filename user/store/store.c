@@ -74,7 +74,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,19 +244,6 @@ static void runtime_opts(struct rvf_store *s, const struct rvf_store_opts *o)
 		s->ckpt_every = strtoull(env, NULL, 10);
 }
 
-/* Make a new directory entry durable. */
-static void sync_parent(const char *path)
-{
-	char *copy = strdup(path);
-	int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
 int store_create_with(const char *path, const struct rvf_store_opts *o,
 		      const struct rvf_file_identity *id, const struct rvf_lineage_record *lin,
 		      uint64_t flags, uint8_t seg_type, const void *seg, size_t seg_len,
@@ -347,16 +333,15 @@ int store_create_with(const char *path, const struct rvf_store_opts *o,
 		err = store_commit(s, "create");
 	if (err)
 		goto fail;
+	/* the committed file takes its real name (made durable) before the
+	 * temporary one goes */
+	err = rvf_dir_link(s->dir, path);
 	rvf_dir_close(s->dir);
 	s->dir = NULL;
-	if (link(tmp, path)) {
-		err = -errno;
-		log_error("%s: cannot create: %s", path, strerror(errno));
+	if (err)
 		goto fail;
-	}
 	unlink(tmp);
 	made = false;
-	sync_parent(path);
 	if (seg_type) {
 		/* the first segment needs the open path (a branch attaches its parent) */
 		store_free_handle(s);
@@ -454,14 +439,8 @@ fail:
 static int is_rust_file(const char *path)
 {
 	uint32_t magic = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
 
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &magic, 4, 0) == 4 && magic == RVF_SEG_MAGIC)
-		r = 1;
-	close(fd);
-	return r;
+	return rvf_dir_read_head(path, &magic, sizeof(magic)) == 0 && magic == RVF_SEG_MAGIC;
 }
 
 int store_open_native(const char *path, const struct rvf_store_opts *o, bool readonly,

@@ -53,17 +53,8 @@ int rvf_store_state_hash(struct rvf_store *s, uint8_t out[RVF_HASH_LEN])
 		XXH3_state_t xs;
 		XXH128_canonical_t can;
 
-		memset(&h, 0, sizeof(h));
-		h.magic = RVF_SEG_MAGIC;
-		h.version = RVF_SEG_VERSION;
-		h.seg_type = g->type;
-		h.flags = g->flags;
-		h.segment_id = g->id;
-		h.payload_length = g->payload_len;
-		h.timestamp_ns = g->timestamp_ns;
-		h.checksum_algo = RVF_CKSUM_XXH3_128;
-		memcpy(h.content_hash, g->content_hash, 16);
-		err = sha256_update(&c, &h, sizeof(h));
+		err = rvf_dir_segment_header(s->dir, g->id, &h);
+		err = err ? err : sha256_update(&c, &h, sizeof(h));
 		XXH3_128bits_reset(&xs);
 		for (uint64_t off = 0; off < g->payload_len && !err; off += HASH_CHUNK) {
 			size_t len = g->payload_len - off < HASH_CHUNK ? (size_t)(g->payload_len - off) : HASH_CHUNK;

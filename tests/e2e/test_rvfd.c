@@ -187,6 +187,48 @@ static void filter_ids_select_by_metadata(void **state)
 	assert_int_equal(daemon_stop(&d), 0);
 }
 
+/*
+ * SO_TIMESTAMPNS stamps a datagram on arrival only once the kernel's
+ * timestamping static key is on, and net_enable_timestamp() flips it from a
+ * workqueue; until then the stamp is taken when the datagram is read, so a
+ * datagram that queued for a while looks fresh (make test-seeds, seed 5: one
+ * of five queued queries was searched). Open a stamping socket of our own,
+ * and wait (bounded) until a datagram that sat 30 ms unread carries its
+ * arrival time. Returns the socket, to hold while the test relies on it.
+ */
+static int hold_arrival_timestamps(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	for (int tries = 0; tries < 100; tries++) {
+		union { char buf[CMSG_SPACE(sizeof(struct timespec))]; struct cmsghdr align; } ctl;
+		struct timespec sent, pause = { 0, 30 * 1000 * 1000 }, got = { 0, 0 };
+		char b = 0;
+		struct iovec iov = { &b, 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf) };
+
+		clock_gettime(CLOCK_REALTIME, &sent);
+		assert_int_equal(sendto(fd, &b, 1, 0, (struct sockaddr *)&a, sizeof(a)), 1);
+		nanosleep(&pause, NULL);
+		assert_int_equal(recvmsg(fd, &m, 0), 1);
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS)
+				memcpy(&got, CMSG_DATA(c), sizeof(got));
+		/* stamped on arrival: well before the 30 ms we left it unread */
+		if ((got.tv_sec - sent.tv_sec) * 1000000000ll + (got.tv_nsec - sent.tv_nsec) < 15000000ll)
+			return fd;
+	}
+	fail_msg("SO_TIMESTAMPNS never stamped a datagram on arrival within 3 s");
+	return -1;
+}
+
 /* A query that sat in the socket queue longer than --max-wait-ms is
  * answered OVERLOADED without a search. The daemon is stopped (SIGSTOP)
  * while the queries queue, so they certainly waited longer than 100 ms. */
@@ -198,7 +240,7 @@ static void queries_that_queued_too_long_are_overloaded(void **state)
 	uint8_t pkt[4096], rep[2048];
 	char s1[PATH_MAX + 8];
 	struct timespec pause = { 0, 400 * 1000 * 1000 };
-	int over = 0;
+	int over = 0, stamps = hold_arrival_timestamps();
 
 	snprintf(s1, sizeof(s1), "%u=%s", NS1, f->store);
 	must_start(f->dir, &d, NULL, (char *const[]){ "--store", s1, "--listen", "127.0.0.1:0",
@@ -236,6 +278,7 @@ static void queries_that_queued_too_long_are_overloaded(void **state)
 		break;
 	}
 	close(c.fd);
+	close(stamps);
 	assert_int_equal(daemon_stop(&d), 0);
 }
 

@@ -124,7 +124,6 @@ int rvf_hnsw_save_delta(const struct rvf_hnsw *h, const uint64_t *hashes, size_t
 	size_t size = DELTA_HDR + 8, nnew, ndead = 0, nchg = 0;
 	uint32_t *dead = NULL, *chg = NULL;
 	struct wbuf w;
-	int32_t ml;
 
 	if (!h || (!hashes && nbase) || !buf || !len || nbase > h->count)
 		return -EINVAL;
@@ -160,16 +159,7 @@ int rvf_hnsw_save_delta(const struct rvf_hnsw *h, const uint64_t *hashes, size_t
 		return log_fail(-ENOMEM, "hnsw save delta: out of memory for a %zu-byte blob", size);
 	}
 	memset(w.p, 0, DELTA_HDR);
-	put(&w, DELTA_MAGIC, 8);
-	put_u32(&w, DELTA_VERSION);
-	put_u32(&w, 0);
-	put_u32(&w, h->dim);
-	put_u32(&w, (uint32_t)h->metric);
-	put_u32(&w, h->M);
-	put_u32(&w, h->efc);
-	put_u32(&w, h->quant);
-	ml = h->maxlevel;
-	put(&w, &ml, 4);
+	put_shape(&w, DELTA_MAGIC, DELTA_VERSION, 0, h);
 	put_u64(&w, nbase);
 	put_u64(&w, h->count);
 	put_u64(&w, h->live);

@@ -54,7 +54,6 @@ int rvf_hnsw_save(const struct rvf_hnsw *h, unsigned flags, void **buf, size_t *
 	int allvec = !!(flags & RVF_HNSW_SAVE_VECTORS);
 	size_t size = BLOB_HDR + 8, n = h ? h->count : 0;
 	struct wbuf w;
-	int32_t ml;
 
 	if (!h || !buf || !len || (flags & ~RVF_HNSW_SAVE_VECTORS))
 		return -EINVAL;
@@ -71,16 +70,7 @@ int rvf_hnsw_save(const struct rvf_hnsw *h, unsigned flags, void **buf, size_t *
 	if (!w.p)
 		return log_fail(-ENOMEM, "hnsw save: out of memory for a %zu-byte blob", size);
 	memset(w.p, 0, BLOB_HDR);
-	put(&w, BLOB_MAGIC, 8);
-	put_u32(&w, BLOB_VERSION);
-	put_u32(&w, allvec ? BLOB_ALLVECS : 0);
-	put_u32(&w, h->dim);
-	put_u32(&w, (uint32_t)h->metric);
-	put_u32(&w, h->M);
-	put_u32(&w, h->efc);
-	put_u32(&w, h->quant);
-	ml = h->maxlevel;
-	put(&w, &ml, 4);
+	put_shape(&w, BLOB_MAGIC, BLOB_VERSION, allvec ? BLOB_ALLVECS : 0, h);
 	put_u64(&w, n);
 	put_u64(&w, h->live);
 	put_u32(&w, h->entry);

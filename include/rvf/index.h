@@ -148,6 +148,17 @@ struct rvf_hnsw_result { uint64_t label; float distance; };
  */
 int rvf_hnsw_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 		    const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);
+/*
+ * How rvf_hnsw_search answers a query of k, ef with filter f (the one
+ * planner: callers pass the filter and its selectivity and let the index
+ * choose). EXACT: a scan of the allowed set (a filter admitting few nodes);
+ * GRAPH: the beam search with every node routing; GRAPH_2HOP: a bitmap
+ * filter admitting a minority, searched through admitted nodes with
+ * two-hop expansion (user/index/hnsw_search.c).
+ */
+enum rvf_hnsw_plan { RVF_HNSW_PLAN_EXACT = 1, RVF_HNSW_PLAN_GRAPH = 2, RVF_HNSW_PLAN_GRAPH_2HOP = 3 };
+enum rvf_hnsw_plan rvf_hnsw_plan(const struct rvf_hnsw *h, uint32_t k, uint32_t ef,
+				 const struct rvf_hnsw_filter *f);
 /* Same contract, by brute force over every live allowed node (ef ignored). */
 int rvf_hnsw_exact_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 			  const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);

@@ -142,9 +142,10 @@ struct rvf_hnsw_result { uint64_t label; float distance; };
  * ef = k. out must hold k results. Returns the number written (<= k), sorted
  * by distance then label, or -EINVAL/-ENOMEM. Excluded nodes (tombstones,
  * filtered out) route the search but never enter results and do not use up
- * ef. When the filter admits few nodes the search switches to an exact scan
- * of the allowed set (cost model in user/index/hnsw_search.c). Safe to
- * call concurrently.
+ * ef. The index plans the search (rvf_hnsw_plan): when the filter admits
+ * few nodes it scans the allowed set exactly; a bitmap admitting a minority
+ * is searched through admitted nodes with two-hop expansion. Safe to call
+ * concurrently.
  */
 int rvf_hnsw_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 		    const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);

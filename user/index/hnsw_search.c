@@ -6,9 +6,13 @@
  * still route) and results (only admitted nodes: live and passing the
  * filter, so excluded ones never use up ef). SQ8 mode traverses on 8-bit
  * codes and re-ranks the results with exact float distances, skipping those
- * whose error bound rules them out of the k best. Very selective filters
- * switch to an exact scan of the allowed set. Results are ordered by
- * (distance, label).
+ * whose error bound rules them out of the k best. A filtered search is
+ * planned here and only here (plan_of / rvf_hnsw_plan): very selective
+ * filters take the exact scan of the allowed set; a bitmap admitting a
+ * minority takes a filtered descent and the two-hop beam through admitted
+ * nodes (hnsw_search_layer_2hop), falling back to the plain beam when that
+ * finds fewer than k; anything else the plain beam. Every path ends in the
+ * same top-k cut, ordered by (distance, label).
  */
 #include <errno.h>
 #include <math.h>

@@ -233,12 +233,15 @@ static inline int admitted(const struct admit *a, uint32_t id)
 
 	if (!a->any)
 		return 1;
+	/* the bitmap first: one bit per node stays in cache, the flags byte
+	 * of a node two hops away is a miss (a third of the two-hop search's
+	 * time before) */
+	if (a->f && a->f->bitmap && !(a->f->bitmap[id >> 6] >> (id & 63) & 1))
+		return 0;
 	if (h->flags[id] & HNSW_NODE_DELETED)
 		return 0;
 	if (!a->f)
 		return 1;
-	if (a->f->bitmap && !(a->f->bitmap[id >> 6] >> (id & 63) & 1))
-		return 0;
 	if (a->f->allow && !a->f->allow(a->f->ctx, h->labels[id], id))
 		return 0;
 	return 1;

@@ -1,7 +1,8 @@
 /*
  * test_hnsw.c - the HNSW index (include/rvf/index.h) on real data: recall on
  * a 20,000-vector Fashion-MNIST subset against exact ground truth, filtered
- * search (bitmap and callback) against exact filtered ground truth,
+ * search (bitmap and callback; random and class-correlated filters, the
+ * planner's choice) against exact filtered ground truth,
  * concurrent searches, caller-owned search contexts, the big index saved
  * without vectors, and the error bound that lets the SQ8 re-rank skip rows
  * (never above the exact distance, on data built to break it).
@@ -241,6 +242,115 @@ static void bitmap_and_callback_combine_as_and(void **state)
 	free(bm);
 }
 
+/*
+ * A filter correlated with the query: the Fashion-MNIST class, "class < 5"
+ * (half the index; a query of footwear has no admitted neighbour nearby)
+ * and "class = 7" (sneakers, 10%). As bitmaps these take the two-hop
+ * search; every result is admitted and recall against exact filtered ground
+ * truth holds at ef=64, also with the filter's plain graph search forced
+ * (a selectivity hint of 1) and with the scan the planner picks at a large ef.
+ */
+static void correlated_class_filter_keeps_recall_in_the_two_hop_search(void **state)
+{
+	struct data_mat lab = { 0 };
+	(void)state;
+
+	assert_int_equal(data_load(DATA_FMNIST_DIR "/train-labels-idx1-ubyte.gz", DATA_FMT_IDX, FM_N, &lab), 0);
+	assert_int_equal(lab.n, FM_N);
+	for (int which = 0; which < 2; which++) {
+		uint8_t *allowed = calloc(FM_N, 1);
+		uint64_t *bitmap = calloc((FM_N + 63) / 64, sizeof(uint64_t));
+		struct rvf_hnsw_filter f = { .bitmap = bitmap };
+		struct data_gt gt;
+		size_t nallowed = 0;
+		char what[128];
+
+		for (size_t i = 0; i < FM_N; i++) {
+			unsigned cls = (unsigned)lab.v[i];
+			uint32_t id;
+
+			if (which ? cls != 7 : cls >= 5)
+				continue;
+			allowed[i] = 1;
+			nallowed++;
+			assert_int_equal(rvf_hnsw_id_of(hw_W.big, LABEL_OFF + i, &id), 0);
+			bitmap[id / 64] |= 1ull << (id % 64);
+		}
+		filtered_gt(allowed, &hw_W.queries, &gt);
+		f.selectivity = (double)nallowed / FM_N;
+		assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+		for (size_t i = 0; i < hw_W.queries.n; i++) {
+			struct rvf_hnsw_result res[K];
+			int n = rvf_hnsw_search(hw_W.big, hw_W.queries.v + i * DIM, K, 64, &f, res);
+
+			assert_int_equal(n, K);
+			hw_check_sorted_exact(hw_W.big, hw_W.queries.v + i * DIM, res, n);
+			for (int j = 0; j < n; j++)
+				assert_true(allowed[res[j].label - LABEL_OFF]);
+		}
+		snprintf(what, sizeof(what), "class %s (%zu ids), two-hop, ef=64", which ? "= 7" : "< 5", nallowed);
+		hw_need_recall(hw_recall_of(hw_W.big, &hw_W.queries, &gt, 64, &f, LABEL_OFF), 0.98, what);
+		snprintf(what, sizeof(what), "class %s, two-hop, ef=16", which ? "= 7" : "< 5");
+		hw_need_recall(hw_recall_of(hw_W.big, &hw_W.queries, &gt, 16, &f, LABEL_OFF), 0.93, what);
+		f.selectivity = 1.0;
+		assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH);
+		snprintf(what, sizeof(what), "class %s, plain graph forced, ef=64", which ? "= 7" : "< 5");
+		hw_need_recall(hw_recall_of(hw_W.big, &hw_W.queries, &gt, 64, &f, LABEL_OFF), 0.95, what);
+		f.selectivity = (double)nallowed / FM_N;
+		if (which) {
+			assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 256, &f), RVF_HNSW_PLAN_EXACT);
+			hw_need_recall(hw_recall_of(hw_W.big, &hw_W.queries, &gt, 256, &f, LABEL_OFF), 1.0,
+				       "class = 7, ef=256: the planner scans");
+		}
+		data_gt_release(&gt);
+		free(allowed);
+		free(bitmap);
+	}
+	data_mat_release(&lab);
+}
+
+/* The one planner: a scan below TWOHOP_SCAN * ef admitted nodes (16 ef) for
+ * a bitmap under 60%, the two-hop graph above it, the plain graph for a
+ * bitmap admitting most nodes or a callback (a per-node call is too dear
+ * to probe two hops with); a scan answers exactly what rvf_hnsw_exact_search
+ * does, in the same order. */
+static void planner_scans_below_the_threshold_and_walks_the_graph_above(void **state)
+{
+	uint64_t *ones = calloc((FM_N + 63) / 64, sizeof(uint64_t));
+	struct rvf_hnsw_filter f = { .bitmap = ones };
+	struct rvf_hnsw_result a[K], b[K];
+	(void)state;
+
+	memset(ones, 0xff, (FM_N + 63) / 64 * sizeof(uint64_t));
+	f.selectivity = 16.0 * 64 / FM_N * 0.99;         /* just under 16 ef */
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_EXACT);
+	f.selectivity = 16.0 * 64 / FM_N * 1.01;
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 10, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+	f.selectivity = 0.59;
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+	f.selectivity = 0.61;
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH);
+	/* ef below k plans as ef = k */
+	f.selectivity = 16.0 * 10 / FM_N * 0.99;
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 1, &f), RVF_HNSW_PLAN_EXACT);
+	f = (struct rvf_hnsw_filter){ .allow = hw_allow_even_label, .selectivity = 0.5 };
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH);
+	f.selectivity = 0.001;
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_EXACT);
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, NULL), RVF_HNSW_PLAN_GRAPH);
+	/* the scan the planner picks is the exact search, result for result */
+	f = (struct rvf_hnsw_filter){ .bitmap = ones, .selectivity = 0.01 };
+	for (size_t q = 0; q < 20; q++) {
+		const float *v = hw_W.queries.v + q * DIM;
+
+		assert_int_equal(rvf_hnsw_search(hw_W.big, v, K, 64, &f, a), K);
+		assert_int_equal(rvf_hnsw_exact_search(hw_W.big, v, K, 64, NULL, b), K);
+		hw_same_result_lists(a, b, K);
+	}
+	free(ones);
+}
+
 struct par { const struct rvf_hnsw *h; size_t q0, n; struct rvf_hnsw_result *out; };
 
 static void *par_search(void *arg)
@@ -449,6 +559,8 @@ int main(void)
 		cmocka_unit_test(filtered_recall_with_callback_at_50_10_and_1_percent),
 		cmocka_unit_test(filter_admitting_nothing_returns_no_results),
 		cmocka_unit_test(bitmap_and_callback_combine_as_and),
+		cmocka_unit_test(correlated_class_filter_keeps_recall_in_the_two_hop_search),
+		cmocka_unit_test(planner_scans_below_the_threshold_and_walks_the_graph_above),
 		cmocka_unit_test(concurrent_searches_give_the_serial_results),
 		cmocka_unit_test(caller_context_gives_the_pooled_results_across_indexes),
 		cmocka_unit_test(big_index_round_trips_without_vectors),

@@ -221,6 +221,47 @@ static void ties_at_the_cut_go_to_the_smallest_labels(void **state)
 	rvf_hnsw_free(h);
 }
 
+/* Ties through the two-hop search: 30 labels at one point among 3,000
+ * others, a bitmap of the even labels (half: the two-hop plan at ef=64);
+ * the graph search returns the exact scan's list, the smallest even labels. */
+static void ties_through_the_two_hop_search_match_the_exact_scan(void **state)
+{
+	struct rvf_hnsw *h = NULL;
+	float v[4] = { 3, 1, 4, 1 }, w[4];
+	struct rvf_hnsw_result a[5], b[5];
+	size_t n = 3030;
+	uint64_t *even = calloc((n + 63) / 64, sizeof(uint64_t));
+	struct rvf_hnsw_filter f = { .bitmap = even, .selectivity = 0.5 };
+	(void)state;
+
+	assert_int_equal(rvf_hnsw_new(4, RVF_METRIC_L2, NULL, &h), 0);
+	for (uint64_t i = 30; i >= 1; i--)
+		assert_int_equal(rvf_hnsw_add(h, i, v), 0);
+	for (uint64_t i = 0; i < n - 30; i++) {
+		for (int j = 0; j < 4; j++)
+			w[j] = v[j] + 0.5f + (float)((i * 7 + (uint64_t)j * 13) % 101) / 4.0f;
+		assert_int_equal(rvf_hnsw_add(h, 1000 + i, w), 0);
+	}
+	hw_check_ok(h, "ties among 3,000");
+	for (uint32_t id = 0; id < n; id++) {
+		uint64_t label;
+
+		assert_int_equal(rvf_hnsw_label_of(h, id, &label, NULL), 0);
+		if (!(label & 1))
+			even[id / 64] |= 1ull << (id % 64);
+	}
+	assert_int_equal(rvf_hnsw_plan(h, 5, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+	assert_int_equal(rvf_hnsw_search(h, v, 5, 64, &f, a), 5);
+	assert_int_equal(rvf_hnsw_exact_search(h, v, 5, 64, &f, b), 5);
+	hw_same_result_lists(a, b, 5);
+	for (int i = 0; i < 5; i++) {
+		assert_true(a[i].distance == 0.0f);
+		assert_int_equal(a[i].label, (uint64_t)(2 * i + 2));
+	}
+	rvf_hnsw_free(h);
+	free(even);
+}
+
 /* Rows borrowed from the caller: same graph and results as an index that
  * copies them (serial build, same seed), a fraction of the memory, and
  * delete/compact/save/load keep working. */
@@ -364,6 +405,7 @@ int main(void)
 		cmocka_unit_test(identical_vectors_stay_reachable),
 		cmocka_unit_test(duplicate_clique_in_a_batch_passes_the_check),
 		cmocka_unit_test(ties_at_the_cut_go_to_the_smallest_labels),
+		cmocka_unit_test(ties_through_the_two_hop_search_match_the_exact_scan),
 		cmocka_unit_test(inner_product_and_cosine_reach_the_recall_target),
 		cmocka_unit_test(cosine_zero_vector_has_distance_one),
 		cmocka_unit_test(borrowed_rows_give_the_owned_results_in_less_memory),

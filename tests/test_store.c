@@ -274,12 +274,11 @@ static void every_filter_operator_matches_brute_force(void **state)
 			}
 			rvf_filter_free(flt);
 		}
-		/* both plans ran: the selective filter 15 by exact scan, the others
-		 * in the graph */
+		/* the index planned every filtered query of this handle (NV
+		 * nodes at ef=200 are cheaper to scan than to walk: all exact) */
 		struct store_stats st;
 		assert_int_equal(store_stats(s, &st), 0);
-		assert_true(st.plan_exact >= 5);
-		assert_true(st.plan_graph >= 5 * 10);
+		assert_true(st.plan_exact >= 5 * NFILT);
 		/* repeated filters read their cached allowed sets */
 		assert_true(st.plan_cached >= (uint64_t)NFILT * 8);
 		rvf_store_close(s);
@@ -289,6 +288,74 @@ static void every_filter_operator_matches_brute_force(void **state)
 	free(r);
 	free(want);
 	free(got);
+	sf_ds_free(&d);
+}
+
+/* The allowed set the store hands the index is the brute-force predicate:
+ * for every filter operator, the cached bitmap (built on the first sighting
+ * of a selective filter, else the second) has exactly the live nodes that
+ * match, deleted ones never; and at an ef small enough for the planner to
+ * walk the graph, filtered queries find the exact neighbours. */
+static void allowed_set_bitmap_equals_the_brute_force_predicate(void **state)
+{
+	struct fx *f = *state;
+	struct ds d;
+	struct rvf_store *s;
+	size_t nv = NV;
+
+	sf_ds_make(&d, DIM, nv, 41);
+	s = sf_create(f->path, DIM, RVF_METRIC_L2);
+	sf_ingest(s, &d, 0, nv, true);
+	uint64_t del[2] = { d.ids[5], d.ids[17] };
+	assert_int_equal(rvf_store_delete(s, del, 2, NULL), 0);
+	for (int k = 0; k < NFILT; k++) {
+		struct rvf_filter *flt = sf_make_filter(k);
+		const struct fc_entry *ce = NULL;
+		size_t allowed = 0, want = 0;
+
+		for (int i = 0; i < 2 && !ce; i++)
+			ce = fcache_get(s, flt, &allowed);
+		assert_non_null(ce);
+		const uint64_t *bits = fcache_bits(ce);
+		for (size_t i = 0; i < nv; i++) {
+			uint32_t id;
+			bool match = i != 5 && i != 17 && sf_bf_match(&d, k, i);
+
+			assert_int_equal(rvf_hnsw_id_of(s->h, d.ids[i], &id), 0);
+			if (((bits[id / 64] >> (id % 64)) & 1) != match)
+				fail_msg("filter %d, vector %zu: bitmap %d, predicate %d", k, i, !match, match);
+			want += match;
+		}
+		assert_int_equal(allowed, want);
+		fcache_put(s, ce);
+
+		/* through the store: the exact neighbours among the matches */
+		struct rvf_query_opts qo = { .filter = flt, .ef_search = 16 };
+		struct rvf_query_opts xo = { .filter = flt, .flags = RVF_QUERY_EXACT };
+		uint32_t kk = want < 10 ? (uint32_t)want : 10;
+		int hit = 0, tot = 0;
+		for (size_t qi = 0; qi < 10; qi++) {
+			struct rvf_result a[10], b[10];
+			const float *q = d.v + (qi * 131 % nv) * DIM;
+			int na = rvf_store_query(s, q, DIM, kk, &qo, a);
+			int nb = rvf_store_query(s, q, DIM, kk, &xo, b);
+
+			assert_int_equal(na, (int)kk);
+			assert_int_equal(nb, (int)kk);
+			expect_sorted(a, na);
+			for (int i = 0; i < na; i++)
+				for (int j = 0; j < nb; j++)
+					hit += a[i].id == b[j].id;
+			tot += nb;
+		}
+		if (hit < tot * 9 / 10)
+			fail_msg("filter %d: %d of %d exact neighbours", k, hit, tot);
+		rvf_filter_free(flt);
+	}
+	struct store_stats st;
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_true(st.plan_graph > 0);
+	rvf_store_close(s);
 	sf_ds_free(&d);
 }
 
@@ -523,6 +590,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(duplicate_ids_in_a_batch_last_wins, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(every_filter_operator_matches_brute_force, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(cached_filter_follows_every_change, sf_setup, sf_teardown),
+		cmocka_unit_test_setup_teardown(allowed_set_bitmap_equals_the_brute_force_predicate, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(cosine_distances_stay_within_0_and_2, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(delete_by_filter_tombstones_exactly_the_matches, sf_setup, sf_teardown),
 		cmocka_unit_test_setup_teardown(status_numbers_match_ground_truth, sf_setup, sf_teardown),

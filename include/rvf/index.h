@@ -142,12 +142,24 @@ struct rvf_hnsw_result { uint64_t label; float distance; };
  * ef = k. out must hold k results. Returns the number written (<= k), sorted
  * by distance then label, or -EINVAL/-ENOMEM. Excluded nodes (tombstones,
  * filtered out) route the search but never enter results and do not use up
- * ef. When the filter admits few nodes the search switches to an exact scan
- * of the allowed set (cost model in user/index/hnsw_search.c). Safe to
- * call concurrently.
+ * ef. The index plans the search (rvf_hnsw_plan): when the filter admits
+ * few nodes it scans the allowed set exactly; a bitmap admitting a minority
+ * is searched through admitted nodes with two-hop expansion. Safe to call
+ * concurrently.
  */
 int rvf_hnsw_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 		    const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);
+/*
+ * How rvf_hnsw_search answers a query of k, ef with filter f (the one
+ * planner: callers pass the filter and its selectivity and let the index
+ * choose). EXACT: a scan of the allowed set (a filter admitting few nodes);
+ * GRAPH: the beam search with every node routing; GRAPH_2HOP: a bitmap
+ * filter admitting a minority, searched through admitted nodes with
+ * two-hop expansion (user/index/hnsw_search.c).
+ */
+enum rvf_hnsw_plan { RVF_HNSW_PLAN_EXACT = 1, RVF_HNSW_PLAN_GRAPH = 2, RVF_HNSW_PLAN_GRAPH_2HOP = 3 };
+enum rvf_hnsw_plan rvf_hnsw_plan(const struct rvf_hnsw *h, uint32_t k, uint32_t ef,
+				 const struct rvf_hnsw_filter *f);
 /* Same contract, by brute force over every live allowed node (ef ignored). */
 int rvf_hnsw_exact_search(const struct rvf_hnsw *h, const float *query, uint32_t k, uint32_t ef,
 			  const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out);

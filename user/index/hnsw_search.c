@@ -6,9 +6,13 @@
  * still route) and results (only admitted nodes: live and passing the
  * filter, so excluded ones never use up ef). SQ8 mode traverses on 8-bit
  * codes and re-ranks the results with exact float distances, skipping those
- * whose error bound rules them out of the k best. Very selective filters
- * switch to an exact scan of the allowed set. Results are ordered by
- * (distance, label).
+ * whose error bound rules them out of the k best. A filtered search is
+ * planned here and only here (plan_of / rvf_hnsw_plan): very selective
+ * filters take the exact scan of the allowed set; a bitmap admitting a
+ * minority takes a filtered descent and the two-hop beam through admitted
+ * nodes (hnsw_search_layer_2hop), falling back to the plain beam when that
+ * finds fewer than k; anything else the plain beam. Every path ends in the
+ * same top-k cut, ordered by (distance, label).
  */
 #include <errno.h>
 #include <math.h>
@@ -20,6 +24,11 @@
 #include "index/hnsw_traverse.h"
 
 /* ---- search --------------------------------------------------------------- */
+
+/* A bitmap filter admitting less than this fraction takes the two-hop search
+ * (hnsw_search_layer_2hop); it scans exactly below TWOHOP_SCAN * ef admitted. */
+#define TWOHOP_SEL  0.6
+#define TWOHOP_SCAN 16.0
 
 /* Fraction of live nodes the filter admits, from a strided sample. */
 static double estimate_selectivity(const struct rvf_hnsw *h, const struct admit *ad)
@@ -184,12 +193,85 @@ static int exact_scan(const struct rvf_hnsw *h, const struct qprep *p, uint32_t 
 	return (int)n;
 }
 
+/*
+ * The plan of a filtered search (ad->f set). A plain beam search must look
+ * at about ef/sel nodes to collect ef admitted ones; scanning costs
+ * `allowed` distances: it scans when the allowed set is small next to the
+ * detour (sel^2 * live < 32 ef). The two-hop search (a bitmap admitting
+ * less than TWOHOP_SEL) scores admitted nodes only, about as many as an
+ * unfiltered search of the allowed set would, so it scans only when the
+ * allowed set is below TWOHOP_SCAN * ef. *allowed: the estimated count.
+ */
+static enum rvf_hnsw_plan plan_of(const struct rvf_hnsw *h, const struct admit *ad, uint32_t k,
+				  uint32_t ef, double *allowed)
+{
+	const struct rvf_hnsw_filter *f = ad->f;
+	double sel = f->selectivity > 0 ? f->selectivity : estimate_selectivity(h, ad);
+	int twohop = f->bitmap && sel < TWOHOP_SEL;
+
+	if (ef < k)
+		ef = k;
+	*allowed = sel * (double)h->live;
+	if (sel <= 0 || (twohop ? *allowed < TWOHOP_SCAN * ef : *allowed * sel < 32.0 * ef))
+		return RVF_HNSW_PLAN_EXACT;
+	return twohop ? RVF_HNSW_PLAN_GRAPH_2HOP : RVF_HNSW_PLAN_GRAPH;
+}
+
+enum rvf_hnsw_plan rvf_hnsw_plan(const struct rvf_hnsw *h, uint32_t k, uint32_t ef,
+				 const struct rvf_hnsw_filter *f)
+{
+	struct admit ad = { h, f, 1 };
+	double allowed;
+
+	if (!h || !f || (!f->bitmap && !f->allow))
+		return RVF_HNSW_PLAN_GRAPH;
+	return plan_of(h, &ad, k, ef, &allowed);
+}
+
+/*
+ * The filtered descent for hnsw_search_layer_2hop: on each upper level a
+ * narrow two-hop beam from the admitted nodes the level above found (or,
+ * while none is found, from where the plain greedy descent stands), so
+ * level 0 starts among admitted nodes near the query even when the query's
+ * own neighbourhood is excluded. Fills seeds (up to DESCENT_SEEDS) for level 0.
+ */
+#define DESCENT_EF    4u
+#define DESCENT_SEEDS DESCENT_EF
+
+static int filtered_descent(const struct rvf_hnsw *h, struct sctx *c, const struct qprep *p,
+			    const struct admit *ad, struct cand *seeds, size_t *ns)
+{
+	uint32_t cur = h->entry;
+	float d = trav_dist(h, p, cur);
+	size_t n = 0;
+
+	for (int lc = h->maxlevel; lc >= 1; lc--) {
+		int err;
+
+		if (!n)
+			seeds[n++] = (struct cand){ d, cur };
+		err = hnsw_search_layer_2hop(h, c, p, seeds, n, DESCENT_EF, lc, ad);
+		if (err)
+			return err;
+		hnsw_cand_sort(c->res, c->nres);
+		n = c->nres < DESCENT_SEEDS ? c->nres : DESCENT_SEEDS;
+		memcpy(seeds, c->res, n * sizeof(*seeds));
+		cur = hnsw_greedy_descent(h, c, p, cur, lc, lc - 1, &d);
+	}
+	if (!n)
+		seeds[n++] = (struct cand){ d, cur };
+	*ns = n;
+	return 0;
+}
+
 /* own: the caller's context, or NULL for one from the pool. */
 static int search_common(const struct rvf_hnsw *h, struct sctx *own, const float *query, uint32_t k,
 			 uint32_t ef, const struct rvf_hnsw_filter *f, struct rvf_hnsw_result *out,
 			 int exact)
 {
 	struct admit ad = { h, NULL, 0 };
+	double allowed = 0;
+	int twohop = 0;
 	struct qprep p;
 	struct sctx *c;
 	int ret;
@@ -211,23 +293,33 @@ static int search_common(const struct rvf_hnsw *h, struct sctx *own, const float
 	hnsw_qprep_init(h, &p, query, c->q, c->u);
 
 	if (!exact && ad.f) {
-		double sel = f->selectivity > 0 ? f->selectivity : estimate_selectivity(h, &ad);
-		double allowed = sel * (double)h->live;
+		enum rvf_hnsw_plan plan = plan_of(h, &ad, k, ef, &allowed);
 
-		/* A beam search must look at about ef/sel nodes to collect ef
-		 * admitted ones; scanning costs `allowed` distances. Scan when the
-		 * allowed set is small next to the detour (sel^2 * live < 32 ef). */
-		if (sel <= 0 || allowed * sel < 32.0 * ef)
-			exact = 1;
+		exact = plan == RVF_HNSW_PLAN_EXACT;
+		twohop = plan == RVF_HNSW_PLAN_GRAPH_2HOP;
 	}
 	if (exact) {
 		ret = exact_scan(h, &p, k, &ad, out);
 	} else {
+		struct cand seeds[DESCENT_SEEDS];
+		size_t n, ns = 0;
 		float dep;
-		uint32_t ep = hnsw_greedy_descent(h, c, &p, h->entry, h->maxlevel, 0, &dep);
-		size_t n;
+		uint32_t ep;
 
-		ret = hnsw_search_layer(h, c, &p, ep, dep, ef, 0, &ad);
+		ret = 0;
+		if (twohop) {
+			ret = filtered_descent(h, c, &p, &ad, seeds, &ns);
+			if (!ret)
+				ret = hnsw_search_layer_2hop(h, c, &p, seeds, ns, ef, 0, &ad);
+			/* fewer than k where more are admitted: the admitted
+			 * subgraph did not connect; the plain search lets every
+			 * node route */
+			twohop = !ret && c->nres < k && allowed >= k;
+		}
+		if (!ret && (!ns || twohop)) {
+			ep = hnsw_greedy_descent(h, c, &p, h->entry, h->maxlevel, 0, &dep);
+			ret = hnsw_search_layer(h, c, &p, ep, dep, ef, 0, &ad);
+		}
 		if (!ret) {
 			/* the cut at k by (distance, label): ties go to the smaller label */
 			size_t m = 0;

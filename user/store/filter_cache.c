@@ -69,7 +69,21 @@ void fcache_release(struct filter_cache *c)
 	pthread_mutex_destroy(&c->mu);
 }
 
-/* One pass over the nodes: live ones the filter admits. */
+/* Set the bit of label's node when it is live; 1 if it was set. */
+static size_t set_live(const struct rvf_store *s, uint64_t *bits, uint64_t label)
+{
+	uint32_t i;
+	int deleted;
+
+	if (rvf_hnsw_id_of(s->h, label, &i) || rvf_hnsw_label_of(s->h, i, NULL, &deleted) || deleted)
+		return 0;
+	bits[i >> 6] |= 1ull << (i & 63);
+	return 1;
+}
+
+/* The live nodes the filter admits. A filter that no vector without metadata
+ * can match walks the metadata records in memory order (filter_collect) and
+ * looks up only the matches; any other asks about every node. */
 static int build_bits(const struct rvf_store *s, const struct rvf_filter *f, struct fc_entry *e)
 {
 	size_t n = rvf_hnsw_count(s->h), allowed = 0;
@@ -77,6 +91,23 @@ static int build_bits(const struct rvf_store *s, const struct rvf_filter *f, str
 
 	if (!bits)
 		return -ENOMEM;
+	if (!filter_matches_missing(f)) {
+		uint64_t *ids;
+		size_t m;
+		int err = filter_collect(f, s->ms, &ids, &m);
+
+		if (err) {
+			free(bits);
+			return err;
+		}
+		for (size_t i = 0; i < m; i++)
+			allowed += set_live(s, bits, ids[i]);
+		free(ids);
+		n = 0;          /* done */
+		e->nodes = rvf_hnsw_count(s->h);
+	} else {
+		e->nodes = n;
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t label;
 		int deleted;
@@ -89,7 +120,6 @@ static int build_bits(const struct rvf_store *s, const struct rvf_filter *f, str
 		}
 	}
 	e->bits = bits;
-	e->nodes = n;
 	e->allowed = allowed;
 	return 0;
 }

@@ -4,13 +4,11 @@
  * the handle, so any number of threads may call it at once (no mutator may
  * run meanwhile).
  *
- * Filter planner: the selectivity of the filter is estimated by sampling the
- * metadata, or known exactly when the filter's allowed set is cached as a
- * bitmap (filter_cache.c: the second query with a filter builds it). Below
- * PLAN_EXACT_SEL (and when vectors without metadata cannot match) the
- * matches are scanned exactly; otherwise the filter runs inside HNSW
- * traversal, as bitmap or callback (the index switches to its own exact
- * scan when its cost model says so).
+ * Filtered queries: the store hands the index its filter as a bitmap over
+ * internal ids (the allowed set cached per filter and store version,
+ * filter_cache.c) or, for a filter seen once, a callback, with the
+ * selectivity (exact from the bitmap, else sampled from the metadata). The
+ * index makes the one plan (rvf_hnsw_plan) and runs the one exact scan.
  *
  * Query contexts (rvf_query_ctx): the per-query state a query would
  * otherwise allocate or lock for. The index's search context (visited set,
@@ -29,7 +27,6 @@
 #include "common/log.h"
 #include "store/store_internal.h"
 
-#define PLAN_EXACT_SEL   0.01
 #define PLAN_SAMPLE      512u
 #define PLAN_SEED        0x5eedf11e7ull
 
@@ -53,47 +50,6 @@ static int member_cb(void *ctx, uint64_t label, uint32_t internal_id)
 
 	(void)label;
 	return internal_id < m->nbits && ((m->bits[internal_id / 64] >> (internal_id % 64)) & 1);
-}
-
-static int cmp_res(const void *a, const void *b)
-{
-	const struct rvf_hnsw_result *x = a, *y = b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->label < y->label ? -1 : x->label > y->label;
-}
-
-/* Exact scan over the ids that match f (f cannot match an id without metadata). */
-static int exact_collected(const struct rvf_store *s, const float *q, uint32_t k,
-			   const struct rvf_filter *f, struct rvf_hnsw_result *out)
-{
-	struct rvf_hnsw_result *all = NULL;
-	uint64_t *ids = NULL;
-	size_t n = 0, m = 0;
-	int err = filter_collect(f, s->ms, &ids, &n);
-
-	if (err)
-		return err;
-	all = malloc((n ? n : 1) * sizeof(*all));
-	if (!all) {
-		free(ids);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const float *v = rvf_hnsw_vector(s->h, ids[i]);
-		if (!v || !member_allows(s, ids[i]))
-			continue;
-		all[m].label = ids[i];
-		all[m++].distance = rvf_distance((enum rvf_metric)s->hdr.metric, q, v, s->hdr.dimension);
-	}
-	qsort(all, m, sizeof(*all), cmp_res);
-	if (m > k)
-		m = k;
-	memcpy(out, all, m * sizeof(*all));
-	free(all);
-	free(ids);
-	return (int)m;
 }
 
 struct rvf_query_ctx {
@@ -132,12 +88,16 @@ static bool ctx_adopt(struct rvf_query_ctx *c, const struct rvf_filter *f, const
 }
 
 /*
- * The planner. A cached allowed set (a filter seen before at this version)
- * gives the exact selectivity and a bitmap; otherwise the selectivity is
- * sampled and the filter evaluated per node. Either way a very selective
- * filter is answered by an exact scan of the matches, any other in the
- * graph with the filter applied during traversal. With a context c, the
- * bitmap it holds stands in for the cache lookup when the filter matches.
+ * A filtered query. The store only says what the filter admits and how
+ * much of the index that is; the index plans (rvf_hnsw_plan: exact scan,
+ * graph, or graph through admitted nodes) and orders the results. A cached
+ * allowed set (a filter seen before at this version) gives a bitmap and the
+ * exact selectivity; otherwise the selectivity is sampled and, when the
+ * filter is selective enough that the index would scan it, the bitmap is
+ * built at once (one walk of the metadata, cheaper than the per-node
+ * lookups a scan through the callback would make); else the first sighting
+ * evaluates the filter per visited node. With a context c, the bitmap it
+ * holds stands in for the cache lookup when the filter matches.
  */
 static int filtered_query(const struct rvf_store *s, struct rvf_query_ctx *c, const float *query,
 			  uint32_t k, uint32_t ef, const struct rvf_filter *f, uint32_t flags,
@@ -158,8 +118,16 @@ static int filtered_query(const struct rvf_store *s, struct rvf_query_ctx *c, co
 		held = true;
 	} else {
 		ce = fcache_get(s, f, &allowed);
-		held = ce && c && ctx_adopt(c, f, ce);
 		__atomic_fetch_add(&st->filter_lookups, 1, __ATOMIC_RELAXED);
+		if (!ce) {
+			/* first sighting (the call registered it): sample */
+			hf.selectivity = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
+			if (s->mem.active)
+				hf.selectivity *= live ? (double)s->mem.allowed / (double)live : 1.0;
+			if (rvf_hnsw_plan(s->h, k, ef, &hf) == RVF_HNSW_PLAN_EXACT || exact)
+				ce = fcache_get(s, f, &allowed);   /* builds it */
+		}
+		held = ce && c && ctx_adopt(c, f, ce);
 	}
 	if (ce) {
 		hf = (struct rvf_hnsw_filter){ .bitmap = fcache_bits(ce) };
@@ -174,27 +142,16 @@ static int filtered_query(const struct rvf_store *s, struct rvf_query_ctx *c, co
 			/* both must pass: the metadata bitmap and the membership bit */
 			hf.allow = member_cb;
 			hf.ctx = (void *)&s->mem;
+			hf.selectivity *= live ? (double)s->mem.allowed / (double)live : 1.0;
 		}
-	} else {
-		/* first sighting (the next query has a bitmap): sample */
-		hf.selectivity = filter_selectivity_estimate(f, s->ms, live, PLAN_SAMPLE, PLAN_SEED);
-		if (s->mem.active)
-			hf.bitmap = s->mem.bits;
+	} else if (s->mem.active) {
+		hf.bitmap = s->mem.bits;
 	}
-	if (s->mem.active)
-		hf.selectivity *= live ? (double)s->mem.allowed / (double)live : 1.0;
-	if (!exact && hf.selectivity < PLAN_EXACT_SEL && (ce || !filter_matches_missing(f))) {
-		/* with a bitmap the index's own scan reads bits; without one,
-		 * walking the metadata finds the matches without a lookup per node */
-		n = ce ? index_search(s, c, true, query, k, ef, &hf, res)
-		       : exact_collected(s, query, k, f, res);
-		__atomic_fetch_add(&st->plan_exact, 1, __ATOMIC_RELAXED);
-	} else if (exact) {
-		n = index_search(s, c, true, query, k, ef, &hf, res);
-	} else {
-		n = index_search(s, c, false, query, k, ef, &hf, res);
-		__atomic_fetch_add(&st->plan_graph, 1, __ATOMIC_RELAXED);
-	}
+	if (!exact)
+		__atomic_fetch_add(rvf_hnsw_plan(s->h, k, ef, &hf) == RVF_HNSW_PLAN_EXACT ? &st->plan_exact
+											: &st->plan_graph,
+				   1, __ATOMIC_RELAXED);
+	n = index_search(s, c, exact, query, k, ef, &hf, res);
 	if (!held)
 		fcache_put(s, ce);
 	return n;

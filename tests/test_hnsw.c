@@ -278,17 +278,18 @@ static void correlated_class_filter_keeps_recall_in_the_two_hop_search(void **st
 		}
 		filtered_gt(allowed, &hw_W.queries, &gt);
 		f.selectivity = (double)nallowed / FM_N;
-		assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+		assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 16, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
 		for (size_t i = 0; i < hw_W.queries.n; i++) {
 			struct rvf_hnsw_result res[K];
-			int n = rvf_hnsw_search(hw_W.big, hw_W.queries.v + i * DIM, K, 64, &f, res);
+			int n = rvf_hnsw_search(hw_W.big, hw_W.queries.v + i * DIM, K, 16, &f, res);
 
 			assert_int_equal(n, K);
 			hw_check_sorted_exact(hw_W.big, hw_W.queries.v + i * DIM, res, n);
 			for (int j = 0; j < n; j++)
 				assert_true(allowed[res[j].label - LABEL_OFF]);
 		}
-		snprintf(what, sizeof(what), "class %s (%zu ids), two-hop, ef=64", which ? "= 7" : "< 5", nallowed);
+		snprintf(what, sizeof(what), "class %s (%zu ids), ef=64 (%s)", which ? "= 7" : "< 5", nallowed,
+			 rvf_hnsw_plan(hw_W.big, K, 64, &f) == RVF_HNSW_PLAN_EXACT ? "scan" : "two-hop");
 		hw_need_recall(hw_recall_of(hw_W.big, &hw_W.queries, &gt, 64, &f, LABEL_OFF), 0.98, what);
 		snprintf(what, sizeof(what), "class %s, two-hop, ef=16", which ? "= 7" : "< 5");
 		hw_need_recall(hw_recall_of(hw_W.big, &hw_W.queries, &gt, 16, &f, LABEL_OFF), 0.93, what);
@@ -309,8 +310,9 @@ static void correlated_class_filter_keeps_recall_in_the_two_hop_search(void **st
 	data_mat_release(&lab);
 }
 
-/* The one planner: a scan below TWOHOP_SCAN * ef admitted nodes (16 ef) for
- * a bitmap under 60%, the two-hop graph above it, the plain graph for a
+/* The one planner: a scan below TWOHOP_SCAN * ef admitted nodes (16 ef), or
+ * where the width-weighted plain rule says so, for a bitmap under 60%; the
+ * two-hop graph above that, the plain graph for a
  * bitmap admitting most nodes or a callback (a per-node call is too dear
  * to probe two hops with); a scan answers exactly what rvf_hnsw_exact_search
  * does, in the same order. */
@@ -325,8 +327,15 @@ static void planner_scans_below_the_threshold_and_walks_the_graph_above(void **s
 	f.selectivity = 16.0 * 64 / FM_N * 0.99;         /* just under 16 ef */
 	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_EXACT);
 	f.selectivity = 16.0 * 64 / FM_N * 1.01;
+	/* just over 16 ef, but rows of 784 floats: the width-weighted plain
+	 * rule (sel^2 live 784/128 < 32 ef) still scans */
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_EXACT);
+	f.selectivity = 0.3;
 	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
 	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 10, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+	f.selectivity = 0.1;        /* 2,000 admitted: two-hop at ef 10, a scan at 64 */
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 10, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
+	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_EXACT);
 	f.selectivity = 0.59;
 	assert_int_equal(rvf_hnsw_plan(hw_W.big, K, 64, &f), RVF_HNSW_PLAN_GRAPH_2HOP);
 	f.selectivity = 0.61;

@@ -330,7 +330,7 @@ static void allowed_set_bitmap_equals_the_brute_force_predicate(void **state)
 		fcache_put(s, ce);
 
 		/* through the store: the exact neighbours among the matches */
-		struct rvf_query_opts qo = { .filter = flt, .ef_search = 16 };
+		struct rvf_query_opts qo = { .filter = flt, .ef_search = 10 };
 		struct rvf_query_opts xo = { .filter = flt, .flags = RVF_QUERY_EXACT };
 		uint32_t kk = want < 10 ? (uint32_t)want : 10;
 		int hit = 0, tot = 0;

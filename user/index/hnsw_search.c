@@ -52,28 +52,35 @@ static inline int res_worse(const struct rvf_hnsw_result *a, const struct rvf_hn
 	return a->distance > b->distance || (a->distance == b->distance && a->label > b->label);
 }
 
+/* Put x at the root of the max-heap a[0..n) (on res_worse) and sift it
+ * down to its place: topk_offer's replacement of the worst, and each step
+ * of topk_sort. */
+static void topk_sift_root(struct rvf_hnsw_result *a, size_t n, struct rvf_hnsw_result x)
+{
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && res_worse(&a[c + 1], &a[c]))
+			c++;
+		if (!res_worse(&a[c], &x))
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	a[i] = x;
+}
+
 static void topk_offer(struct rvf_hnsw_result *a, size_t *n, size_t k, struct rvf_hnsw_result x)
 {
 	size_t i;
 
 	if (*n == k) {
-		if (!res_worse(&a[0], &x))
-			return;
-		/* replace the root and sift down */
-		i = 0;
-		for (;;) {
-			size_t c = 2 * i + 1;
-
-			if (c >= k)
-				break;
-			if (c + 1 < k && res_worse(&a[c + 1], &a[c]))
-				c++;
-			if (!res_worse(&a[c], &x))
-				break;
-			a[i] = a[c];
-			i = c;
-		}
-		a[i] = x;
+		if (res_worse(&a[0], &x))
+			topk_sift_root(a, k, x);   /* x replaces the worst */
 		return;
 	}
 	i = (*n)++;
@@ -95,22 +102,9 @@ static void topk_sort(struct rvf_hnsw_result *a, size_t n)
 {
 	while (n > 1) {
 		struct rvf_hnsw_result x = a[--n];
-		size_t i = 0;
 
 		a[n] = a[0];
-		for (;;) {
-			size_t c = 2 * i + 1;
-
-			if (c >= n)
-				break;
-			if (c + 1 < n && res_worse(&a[c + 1], &a[c]))
-				c++;
-			if (!res_worse(&a[c], &x))
-				break;
-			a[i] = a[c];
-			i = c;
-		}
-		a[i] = x;
+		topk_sift_root(a, n, x);
 	}
 }
 

@@ -112,26 +112,15 @@ static int latency_from_client(const char *ip, uint16_t port, const struct data_
 /* rvf-load in the client namespace; answered QPS, 0 on failure. */
 static double load_from_client(const char *ip, uint16_t port, const char *qfile)
 {
-	char cmd[3 * PATH_MAX], buf[4096];
-	json_error_t e;
+	char cmd[3 * PATH_MAX];
 	json_t *o;
 	double qps = 0;
-	size_t n;
-	FILE *p;
 
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s %s/rvf-load %s:%u --ns 1 --queries %s --seconds 3 "
 		 "--inflight 16 --k %d --ef %d --json", bench_pair.cli, bindir, ip, port, qfile, A_K, A_EF);
-	p = popen(cmd, "r");
-	if (!p)
+	o = bench_json_of(cmd, "afxdp: rvf-load");
+	if (!o)
 		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, p);
-	buf[n] = '\0';
-	pclose(p);
-	o = json_loads(buf, 0, &e);
-	if (!o) {
-		fprintf(stderr, "bench-rvfd: afxdp: rvf-load said: %s\n", buf);
-		return 0;
-	}
 	if (json_integer_value(json_object_get(o, "lost")) == 0)
 		qps = json_real_value(json_object_get(o, "qps"));
 	else

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "data/data.h"
 #include "harness/harness.h"
 
@@ -20,6 +22,9 @@ extern pid_t daemon_pid;               /* the running rvfd, or 0 */
 extern int bench_k, bench_ef;          /* what measure() asks for */
 
 double now_s(void);
+/* Run cmd and parse what it prints as JSON; NULL if it could not run or
+ * printed no JSON (then, with what set, "bench-rvfd: <what> said: ..."). */
+json_t *bench_json_of(const char *cmd, const char *what);
 /* The q-quantile of v[0..n) (sorts v). */
 double pct(double *v, size_t n, double q);
 /* Kill the daemon, remove the namespaces (also atexit). */

@@ -255,30 +255,38 @@ double daemon_cpu_s(void)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+json_t *bench_json_of(const char *cmd, const char *what)
+{
+	char buf[16384];
+	json_error_t e;
+	json_t *o;
+	size_t n;
+	FILE *p = popen(cmd, "r");
+
+	if (!p)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	pclose(p);
+	o = json_loads(buf, 0, &e);
+	if (!o && what)
+		fprintf(stderr, "bench-rvfd: %s said: %s\n", what, buf);
+	return o;
+}
+
 /* rvf-load --json against ip:port; returns answered QPS (0 on failure). */
 static double load_run(const char *ip, uint16_t port, const char *qfile, double bad_fraction, json_t **out)
 {
-	char cmd[3 * PATH_MAX], buf[4096];
-	FILE *p;
-	size_t n;
-	json_error_t e;
+	char cmd[3 * PATH_MAX];
 	json_t *o;
 	double qps;
 
 	snprintf(cmd, sizeof(cmd), "%s/rvf-load %s:%u --ns 1 --queries %s --seconds 3 --inflight 4 "
 		 "--bad-fraction %.3f --bad-kinds magic,dim,ns,truncated --json", bindir, ip, port, qfile,
 		 bad_fraction);
-	p = popen(cmd, "r");
-	if (!p)
+	o = bench_json_of(cmd, "rvf-load");
+	if (!o)
 		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, p);
-	buf[n] = '\0';
-	pclose(p);
-	o = json_loads(buf, 0, &e);
-	if (!o) {
-		fprintf(stderr, "bench-rvfd: rvf-load said: %s\n", buf);
-		return 0;
-	}
 	qps = json_real_value(json_object_get(o, "qps"));
 	*out = o;
 	return qps;
@@ -286,19 +294,10 @@ static double load_run(const char *ip, uint16_t port, const char *qfile, double 
 
 static json_t *stats_of(const char *ip, uint16_t port)
 {
-	char cmd[PATH_MAX + 128], buf[16384];
-	FILE *p;
-	size_t n;
-	json_error_t e;
+	char cmd[PATH_MAX + 128];
 
 	snprintf(cmd, sizeof(cmd), "%s/rvf stats %s:%u --json", bindir, ip, port);
-	p = popen(cmd, "r");
-	if (!p)
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, p);
-	buf[n] = '\0';
-	pclose(p);
-	return json_loads(buf, 0, &e);
+	return bench_json_of(cmd, NULL);
 }
 
 /* Flood phase with one daemon configuration. */

@@ -11,6 +11,11 @@
  * Bad datagrams carry request ids the generator never waits for; replies to
  * them (an rvfd without a kernel filter answers wrong dim or namespace with
  * an error status) are counted as "bad_answered", not as query errors.
+ *
+ * The closed loop sends as soon as its window has room and waits (10 ms at
+ * most per poll) only when the window is full; "stalls" counts the waits
+ * that ended with no reply, i.e. the daemon kept every query in flight for
+ * 10 ms. A healthy local daemon shows (almost) none.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -139,7 +144,7 @@ int main(int argc, char **argv)
 	size_t nlat = 0, lat_cap = 0;
 	uint8_t *pkt = NULL, rbuf[2048];
 	uint64_t good_sent = 0, ok = 0, lost = 0, bad_sent[BAD_NKINDS] = { 0 }, bad_answered = 0,
-		 err_status[RVF_WIRE_INTERNAL + 1] = { 0 }, send_fail = 0, next_rid = 1, oldest = 1, qi = 0;
+		 err_status[RVF_WIRE_INTERNAL + 1] = { 0 }, send_fail = 0, stalls = 0, next_rid = 1, oldest = 1, qi = 0;
 	unsigned inflight = 0, max_inflight, kind_turn = 0;
 	double t0, t_end, bad_credit = 0, next_send;
 	int fd = -1, c, ret = 1;
@@ -372,12 +377,18 @@ int main(int argc, char **argv)
 		}
 		if (now >= t_end && (!inflight || now > t_end + tmo_d / 1000))
 			break;
-		if (qps > 0 && now < t_end)
-			wait_ms = next_send > now ? (int)((next_send - now) * 1000) : 0;
-		else
+		/* Wait only for something: a reply when the window is full or the
+		 * run is over, the next send time in the open loop. A closed loop
+		 * with room in its window sends again at once (waiting here let a
+		 * closed loop with one query in flight make one per 10 ms). */
+		wait_ms = -1;
+		if (inflight >= max_inflight || now >= t_end)
 			wait_ms = 10;
-		if (inflight >= max_inflight || now >= t_end || wait_ms > 0)
-			poll(&pf, 1, wait_ms > 10 ? 10 : wait_ms);
+		else if (qps > 0 && next_send > now)
+			wait_ms = (int)((next_send - now) * 1000);
+		/* closed loop: a 10 ms wait that nothing ended is a stall */
+		if (wait_ms > 0 && poll(&pf, 1, wait_ms > 10 ? 10 : wait_ms) == 0 && qps <= 0 && now < t_end)
+			stalls++;
 	}
 	lost += inflight;
 	{
@@ -406,9 +417,10 @@ int main(int argc, char **argv)
 			printf("},\"bad_sent\":{");
 			for (int kd = 0; kd < BAD_NKINDS; kd++)
 				printf("%s\"%s\":%llu", kd ? "," : "", bad_names[kd], (unsigned long long)bad_sent[kd]);
-			printf("},\"bad_total\":%llu,\"bad_answered\":%llu,\"send_failures\":%llu}\n",
+			printf("},\"bad_total\":%llu,\"bad_answered\":%llu,\"send_failures\":%llu,"
+			       "\"stalls\":%llu}\n",
 			       (unsigned long long)bad_total, (unsigned long long)bad_answered,
-			       (unsigned long long)send_fail);
+			       (unsigned long long)send_fail, (unsigned long long)stalls);
 		} else {
 			printf("rvf-load: %.1f s %s loop (%s), %llu queries sent, %llu answered OK: %.0f QPS\n",
 			       wall, qps > 0 ? "open" : "closed", qps > 0 ? "rate" : "in flight",
@@ -418,6 +430,8 @@ int main(int argc, char **argv)
 			for (int s = 1; s <= RVF_WIRE_INTERNAL; s++)
 				if (err_status[s])
 					printf(", %s %llu", rvf_wire_status_name(s), (unsigned long long)err_status[s]);
+			if (stalls)
+				printf(", %llu stalls (10 ms with no reply)", (unsigned long long)stalls);
 			printf("\n");
 			if (bad_total) {
 				printf("rvf-load: %llu invalid datagrams sent (", (unsigned long long)bad_total);

@@ -52,7 +52,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 # tools/check-layers.sh (a make test line) lists and keeps from growing.
 INC_ALL := -Iinclude -Iuser -Itools -Itests/helpers
 INC      = $(INC_ALL)
-TOOLS_INTERNAL := tools/data tools/bench-dir tools/bench-store
+TOOLS_INTERNAL := tools/bench-dir tools/bench-store
 CFLAGS_BASE = -std=gnu11 -g -D_GNU_SOURCE -fPIC $(INC) $(WARN) $(EXTRA_CFLAGS)
 OPT     := -O2
 CFLAGS   = $(CFLAGS_BASE) $(OPT)

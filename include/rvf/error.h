@@ -48,6 +48,17 @@ void rvf_set_log(rvf_log_fn fn, void *ctx, enum rvf_log_level max_level);
 /* A ready-made sink that writes "rvf: <level>: msg" lines to stderr. */
 void rvf_log_stderr(void *ctx, enum rvf_log_level level, const char *msg);
 
+/*
+ * Report through the same channel from code built on librvf (the tools'
+ * data readers, say): rvf_log sends a message to the sink at level (an ERROR
+ * also becomes this thread's rvf_last_error()); rvf_fail logs at ERROR and
+ * returns err (a negative errno), for one-line error exits.
+ */
+__attribute__((format(printf, 2, 3)))
+void rvf_log(enum rvf_log_level level, const char *fmt, ...);
+__attribute__((format(printf, 2, 3)))
+int rvf_fail(int err, const char *fmt, ...);
+
 /* Message for an rvf return value (negative errno); returns a static string. */
 const char *rvf_strerror(int err);
 

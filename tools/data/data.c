@@ -16,8 +16,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "common/log.h"
 #include "data/data.h"
+#include "rvf/error.h"
 
 /* Widest row accepted: guards allocations against garbage headers. */
 #define DATA_MAX_DIM (1u << 24)
@@ -34,7 +34,7 @@ int data_mat_alloc(struct data_mat *m, size_t n, uint32_t dim)
 	bytes = (bytes + 63) / 64 * 64;
 	m->v = aligned_alloc(64, bytes ? bytes : 64);
 	if (!m->v)
-		return log_fail(-ENOMEM, "data: out of memory for %zu x %u floats", n, dim);
+		return rvf_fail(-ENOMEM, "data: out of memory for %zu x %u floats", n, dim);
 	m->n = n;
 	m->dim = dim;
 	return 0;
@@ -73,7 +73,7 @@ int data_format_parse(const char *name, enum data_format *fmt)
 			return 0;
 		}
 	}
-	return log_fail(-EINVAL, "data: unknown format '%s' (want idx, fvecs, bvecs or ivecs)", name);
+	return rvf_fail(-EINVAL, "data: unknown format '%s' (want idx, fvecs, bvecs or ivecs)", name);
 }
 
 const char *data_format_name(enum data_format fmt)
@@ -116,13 +116,13 @@ static int gz_read_full(struct data_reader *r, void *dst, size_t n)
 		msg = gzerror(r->gz, &zerr);
 		if (rc < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)) {
 			if (zerr == Z_ERRNO)
-				return log_fail(-EIO, "data: %s: read error: %s", r->path, strerror(errno));
-			return log_fail(-EUCLEAN, "data: %s: corrupt or truncated compressed stream (%s)", r->path,
+				return rvf_fail(-EIO, "data: %s: read error: %s", r->path, strerror(errno));
+			return rvf_fail(-EUCLEAN, "data: %s: corrupt or truncated compressed stream (%s)", r->path,
 					msg);
 		}
 		if (got == 0)
 			return 0;
-		return log_fail(-EUCLEAN, "data: %s: truncated (%zu of %zu bytes of a record)", r->path, got, n);
+		return rvf_fail(-EUCLEAN, "data: %s: truncated (%zu of %zu bytes of a record)", r->path, got, n);
 	}
 	return 1;
 }
@@ -140,9 +140,9 @@ static int open_idx(struct data_reader *r)
 
 	rc = gz_read_full(r, hdr, 4);
 	if (rc <= 0)
-		return rc ? rc : log_fail(-EUCLEAN, "data: %s: empty file", r->path);
+		return rc ? rc : rvf_fail(-EUCLEAN, "data: %s: empty file", r->path);
 	if (hdr[0] || hdr[1] || !hdr[3])
-		return log_fail(-EUCLEAN, "data: %s: not an idx file (magic %02x%02x%02x%02x)", r->path, hdr[0],
+		return rvf_fail(-EUCLEAN, "data: %s: not an idx file (magic %02x%02x%02x%02x)", r->path, hdr[0],
 				hdr[1], hdr[2], hdr[3]);
 	switch (hdr[2]) {
 	case IDX_U8: case IDX_S8: r->elem = 1; break;
@@ -150,24 +150,24 @@ static int open_idx(struct data_reader *r)
 	case IDX_I32: case IDX_F32: r->elem = 4; break;
 	case IDX_F64: r->elem = 8; break;
 	default:
-		return log_fail(-EUCLEAN, "data: %s: unknown idx value type 0x%02x", r->path, hdr[2]);
+		return rvf_fail(-EUCLEAN, "data: %s: unknown idx value type 0x%02x", r->path, hdr[2]);
 	}
 	r->idx_type = hdr[2];
 	rc = gz_read_full(r, sz, 4);
 	if (rc <= 0)
-		return rc ? rc : log_fail(-EUCLEAN, "data: %s: truncated idx header", r->path);
+		return rc ? rc : rvf_fail(-EUCLEAN, "data: %s: truncated idx header", r->path);
 	rows = be32(sz);
 	for (unsigned i = 1; i < hdr[3]; i++) {
 		rc = gz_read_full(r, sz, 4);
 		if (rc <= 0)
-			return rc ? rc : log_fail(-EUCLEAN, "data: %s: truncated idx header", r->path);
+			return rc ? rc : rvf_fail(-EUCLEAN, "data: %s: truncated idx header", r->path);
 		width *= be32(sz);
 		if (width > DATA_MAX_DIM)
-			return log_fail(-EUCLEAN, "data: %s: row width %llu too large", r->path,
+			return rvf_fail(-EUCLEAN, "data: %s: row width %llu too large", r->path,
 					(unsigned long long)width);
 	}
 	if (!width)
-		return log_fail(-EUCLEAN, "data: %s: idx rows have zero width", r->path);
+		return rvf_fail(-EUCLEAN, "data: %s: idx rows have zero width", r->path);
 	r->dim = (uint32_t)width;
 	r->rows_hint = rows;
 	return 0;
@@ -181,10 +181,10 @@ static int open_vecs(struct data_reader *r)
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return log_fail(-EUCLEAN, "data: %s: empty %s file (dimension unknown)", r->path,
+		return rvf_fail(-EUCLEAN, "data: %s: empty %s file (dimension unknown)", r->path,
 				data_format_name(r->fmt));
 	if (d <= 0 || (uint32_t)d > DATA_MAX_DIM)
-		return log_fail(-EUCLEAN, "data: %s: bad row dimension %d", r->path, d);
+		return rvf_fail(-EUCLEAN, "data: %s: bad row dimension %d", r->path, d);
 	r->dim = (uint32_t)d;
 	r->have_prefix = 1;
 	r->elem = r->fmt == DATA_FMT_BVECS ? 1 : 4;
@@ -209,7 +209,7 @@ int data_reader_open(const char *path, enum data_format fmt, struct data_reader 
 	}
 	r->gz = gzopen(path, "rb");
 	if (!r->gz) {
-		err = log_fail(errno ? -errno : -ENOMEM, "data: cannot open %s: %s", path,
+		err = rvf_fail(errno ? -errno : -ENOMEM, "data: cannot open %s: %s", path,
 			       errno ? strerror(errno) : "out of memory");
 		goto fail;
 	}
@@ -303,7 +303,7 @@ long data_reader_next(struct data_reader *r, float *rows, size_t max)
 				if (rc < 0)
 					return rc;
 				if (rc > 0)
-					return log_fail(-EUCLEAN, "data: %s: bytes after the %zu rows the header declares",
+					return rvf_fail(-EUCLEAN, "data: %s: bytes after the %zu rows the header declares",
 							r->path, r->rows_hint);
 				break;
 			}
@@ -316,12 +316,12 @@ long data_reader_next(struct data_reader *r, float *rows, size_t max)
 			if (rc == 0)
 				break;
 			if (d != (int32_t)r->dim)
-				return log_fail(-EUCLEAN, "data: %s: row %zu has dimension %d, expected %u", r->path,
+				return rvf_fail(-EUCLEAN, "data: %s: row %zu has dimension %d, expected %u", r->path,
 						r->rows_done, d, r->dim);
 		}
 		rc = gz_read_full(r, r->raw, r->raw_len);
 		if (rc <= 0)
-			return rc ? rc : log_fail(-EUCLEAN, "data: %s: truncated in row %zu", r->path, r->rows_done);
+			return rc ? rc : rvf_fail(-EUCLEAN, "data: %s: truncated in row %zu", r->path, r->rows_done);
 		r->have_prefix = 0;
 		convert_row(r, rows + got * r->dim);
 		got++;
@@ -435,7 +435,7 @@ int data_load_ivecs(const char *path, size_t max_n, struct data_imat *out)
 		if (m.v[i] >= 16777216.0f || m.v[i] <= -16777216.0f) {
 			free(v);
 			data_mat_release(&m);
-			return log_fail(-ERANGE, "data: %s: id beyond 2^24 not supported", path);
+			return rvf_fail(-ERANGE, "data: %s: id beyond 2^24 not supported", path);
 		}
 		v[i] = (int32_t)m.v[i];
 	}
@@ -463,7 +463,7 @@ static int save_vecs(const char *path, const void *v, size_t n, uint32_t dim)
 		int fd = mkstemp(tmp);
 
 		if (fd < 0) {
-			err = log_fail(-errno, "data: cannot create %s: %s", tmp, strerror(errno));
+			err = rvf_fail(-errno, "data: cannot create %s: %s", tmp, strerror(errno));
 			goto out;
 		}
 		f = fdopen(fd, "wb");
@@ -475,22 +475,22 @@ static int save_vecs(const char *path, const void *v, size_t n, uint32_t dim)
 	for (size_t i = 0; i < n; i++) {
 		if (fwrite(&d, 4, 1, f) != 1 ||
 		    fwrite((const char *)v + i * dim * 4, 4, dim, f) != dim) {
-			err = log_fail(-EIO, "data: write to %s failed: %s", tmp, strerror(errno));
+			err = rvf_fail(-EIO, "data: write to %s failed: %s", tmp, strerror(errno));
 			goto out;
 		}
 	}
 	if (fflush(f) || fsync(fileno(f))) {
-		err = log_fail(-EIO, "data: write to %s failed: %s", tmp, strerror(errno));
+		err = rvf_fail(-EIO, "data: write to %s failed: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (fclose(f)) {
 		f = NULL;
-		err = log_fail(-EIO, "data: close of %s failed", tmp);
+		err = rvf_fail(-EIO, "data: close of %s failed", tmp);
 		goto out;
 	}
 	f = NULL;
 	if (rename(tmp, path)) {
-		err = log_fail(-errno, "data: rename %s -> %s: %s", tmp, path, strerror(errno));
+		err = rvf_fail(-errno, "data: rename %s -> %s: %s", tmp, path, strerror(errno));
 		goto out;
 	}
 out:
@@ -523,7 +523,7 @@ static int load_first(const char *dir, const char *const *names, struct data_mat
 		if (access(path, R_OK) == 0)
 			return data_load(path, DATA_FMT_IDX, 0, out);
 	}
-	return log_fail(-ENOENT, "data: Fashion-MNIST %s not found in %s (install dataset-fashion-mnist)",
+	return rvf_fail(-ENOENT, "data: Fashion-MNIST %s not found in %s (install dataset-fashion-mnist)",
 			names[0], dir);
 }
 
@@ -549,7 +549,7 @@ int data_fashion_mnist(const char *dir, struct data_mat *base, struct data_mat *
 	if (b.dim != q.dim) {
 		data_mat_release(&b);
 		data_mat_release(&q);
-		return log_fail(-EUCLEAN, "data: Fashion-MNIST train/test widths differ (%u, %u)", b.dim, q.dim);
+		return rvf_fail(-EUCLEAN, "data: Fashion-MNIST train/test widths differ (%u, %u)", b.dim, q.dim);
 	}
 	*base = b;
 	*queries = q;

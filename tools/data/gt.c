@@ -26,20 +26,25 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "common/log.h"
 #include "data/data.h"
-#include "index/distance.h"
+#include "rvf/error.h"
+#include "rvf/index.h"
 
 #define GT_QBLOCK 8
 #define GT_MAGIC  "RVFGT\0\0\1"
 
 struct gt_cand { float d; uint32_t id; };
 
+/* dot(a, b) through the public kernels (the IP distance is 1 - dot). */
+static float gt_dot(const float *a, const float *b, uint32_t dim)
+{
+	return 1.0f - rvf_distance(RVF_METRIC_IP, a, b, dim);
+}
+
 struct gt_job {
 	const struct data_mat *base, *queries;
 	enum rvf_metric metric;
 	uint32_t k, ncand;
-	const struct dist_kernels *kern;
 	float *bnorm;           /* cosine: |base row| */
 	struct data_gt *out;
 	size_t next;            /* atomic: next query block */
@@ -156,7 +161,7 @@ static void *gt_worker(void *arg)
 			const float *q = Q->v + (q0 + b) * dim;
 
 			nh[b] = 0;
-			qn[b] = sqrtf(j->kern->dot_f32(q, q, dim));
+			qn[b] = sqrtf(gt_dot(q, q, dim));
 		}
 		for (size_t i = 0; i < B->n; i++) {
 			const float *row = B->v + i * dim;
@@ -167,9 +172,9 @@ static void *gt_worker(void *arg)
 				struct gt_cand *h = heaps + b * nc;
 
 				if (j->metric == RVF_METRIC_L2) {
-					c.d = j->kern->l2sq_f32(q, row, dim);
+					c.d = rvf_distance(RVF_METRIC_L2, q, row, dim);
 				} else {
-					float dot = j->kern->dot_f32(q, row, dim);
+					float dot = gt_dot(q, row, dim);
 
 					if (j->metric == RVF_METRIC_IP)
 						c.d = 1.0f - dot;
@@ -216,7 +221,7 @@ int data_gt_compute(const struct data_mat *base, const struct data_mat *queries,
 
 	if (!base || !queries || !out || !k || k > base->n || base->dim != queries->dim || !base->dim ||
 	    base->n > UINT32_MAX || metric > RVF_METRIC_COSINE)
-		return log_fail(-EINVAL, "data: bad ground-truth request (k %u, base %zu x %u, queries %zu x %u)",
+		return rvf_fail(-EINVAL, "data: bad ground-truth request (k %u, base %zu x %u, queries %zu x %u)",
 				k, base ? base->n : 0, base ? base->dim : 0, queries ? queries->n : 0,
 				queries ? queries->dim : 0);
 	err = rvf_simd_init();
@@ -227,7 +232,7 @@ int data_gt_compute(const struct data_mat *base, const struct data_mat *queries,
 	gt.ids = malloc((queries->n ? queries->n : 1) * k * sizeof(*gt.ids));
 	gt.dist = malloc((queries->n ? queries->n : 1) * k * sizeof(*gt.dist));
 	if (!gt.ids || !gt.dist) {
-		err = log_fail(-ENOMEM, "data: out of memory for ground truth");
+		err = rvf_fail(-ENOMEM, "data: out of memory for ground truth");
 		goto out;
 	}
 	j.base = base;
@@ -235,7 +240,6 @@ int data_gt_compute(const struct data_mat *base, const struct data_mat *queries,
 	j.metric = metric;
 	j.k = k;
 	j.ncand = base->n < (size_t)2 * k + 16 ? (uint32_t)base->n : 2 * k + 16;
-	j.kern = dist_active();
 	j.out = &gt;
 	if (metric == RVF_METRIC_COSINE) {
 		j.bnorm = malloc((base->n ? base->n : 1) * sizeof(float));
@@ -246,7 +250,7 @@ int data_gt_compute(const struct data_mat *base, const struct data_mat *queries,
 		for (size_t i = 0; i < base->n; i++) {
 			const float *r = base->v + i * base->dim;
 
-			j.bnorm[i] = sqrtf(j.kern->dot_f32(r, r, base->dim));
+			j.bnorm[i] = sqrtf(gt_dot(r, r, base->dim));
 		}
 	}
 	if (!threads) {
@@ -306,7 +310,7 @@ static int mkdir_p(const char *dir)
 
 			*s = 0;
 			if (mkdir(p, 0755) && errno != EEXIST) {
-				err = log_fail(-errno, "data: mkdir %s: %s", p, strerror(errno));
+				err = rvf_fail(-errno, "data: mkdir %s: %s", p, strerror(errno));
 				break;
 			}
 			*s = c;
@@ -380,12 +384,12 @@ static int gt_write(const char *path, const struct gt_hdr *h, const struct data_
 	memcpy(buf + size - 8, &sum, 8);
 	f = fopen(tmp, "wb");
 	if (!f || fwrite(buf, 1, size, f) != size || fflush(f)) {
-		err = log_fail(-EIO, "data: cannot write ground-truth cache %s: %s", tmp, strerror(errno));
+		err = rvf_fail(-EIO, "data: cannot write ground-truth cache %s: %s", tmp, strerror(errno));
 		if (f)
 			fclose(f);
 		unlink(tmp);
 	} else if (fclose(f) || rename(tmp, path)) {
-		err = log_fail(-EIO, "data: cannot write ground-truth cache %s: %s", path, strerror(errno));
+		err = rvf_fail(-EIO, "data: cannot write ground-truth cache %s: %s", path, strerror(errno));
 		unlink(tmp);
 	}
 	free(tmp);
@@ -415,7 +419,7 @@ int data_gt_cached(const struct data_mat *base, const struct data_mat *queries, 
 		return err;
 	/* A cache that cannot be written is not an error: the answer is good. */
 	if (!mkdir_p(cache_dir) && gt_write(path, &h, &gt))
-		log_warn("data: ground truth not cached in %s", cache_dir);
+		rvf_log(RVF_LOG_WARN, "data: ground truth not cached in %s", cache_dir);
 	*out = gt;
 	return 0;
 }

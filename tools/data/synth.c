@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "data/data.h"
+#include "rvf/error.h"
 
 #define SYNTH_NOISE 0.05
 
@@ -187,14 +187,14 @@ int data_synth_clustered(const struct data_synth_opts *o, struct data_mat *base,
 	if (threads > 64)
 		threads = 64;
 	if (m.latent > 4096 || m.dim > (1u << 20))
-		return log_fail(-EINVAL, "data: synthetic latent %u / dim %u too large", m.latent, m.dim);
+		return rvf_fail(-EINVAL, "data: synthetic latent %u / dim %u too large", m.latent, m.dim);
 
 	m.cum = malloc(m.clusters * sizeof(double));
 	m.centre = malloc((size_t)m.clusters * m.latent * sizeof(float));
 	m.spread = malloc((size_t)m.clusters * m.latent * sizeof(float));
 	m.proj = malloc((size_t)m.dim * m.latent * sizeof(float));
 	if (!m.cum || !m.centre || !m.spread || !m.proj) {
-		err = log_fail(-ENOMEM, "data: out of memory for the synthetic model");
+		err = rvf_fail(-ENOMEM, "data: out of memory for the synthetic model");
 		goto out;
 	}
 	srng_init(&r, m.seed);

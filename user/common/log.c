@@ -41,7 +41,7 @@ static void log_vmsg(enum rvf_log_level level, const char *fmt, va_list ap)
 		log_fn(log_ctx, level, buf);
 }
 
-void log_msg(enum rvf_log_level level, const char *fmt, ...)
+void rvf_log(enum rvf_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -50,7 +50,7 @@ void log_msg(enum rvf_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-int log_fail(int err, const char *fmt, ...)
+int rvf_fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -23,6 +23,7 @@
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "store_fixture.h"
+#include "store/store_peek.h"
 
 static void expect_sorted(const struct rvf_result *r, int n)
 {

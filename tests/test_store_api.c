@@ -24,6 +24,7 @@
 #include "crashsim.h"
 #include "testutil.h"
 #include "store_fixture.h"
+#include "store/store_peek.h"
 
 /* ---- read-only and bad input ---------------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 #include "index/hnsw_internal.h"
 #include "crashsim.h"
 #include "store_cow_model.h"
+#include "store/store_peek.h"
 
 /* ---- branches ------------------------------------------------------------------------------ */
 

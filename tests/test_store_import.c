@@ -22,6 +22,7 @@
 #include "codec/rust_import.h"
 #include "testutil.h"
 #include "rust_fixtures.h"
+#include "store/store_peek.h"
 
 static char *fixture_dir;
 

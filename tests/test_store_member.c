@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store_cow_model.h"
+#include "store/store_peek.h"
 
 /* ---- freeze ------------------------------------------------------------------------------ */
 

@@ -24,6 +24,7 @@
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "store_fixture.h"
+#include "store/store_peek.h"
 
 static void compaction_keeps_unknown_segment_bytes_and_reports_truth(void **state)
 {

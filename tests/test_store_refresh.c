@@ -31,6 +31,7 @@
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "refresh_fixture.h"
+#include "store/store_peek.h"
 
 static int del_range(struct rvf_store *s, uint64_t from, size_t n, size_t step)
 {

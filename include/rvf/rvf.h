@@ -515,12 +515,6 @@ int rvf_store_import_rust(const char *src, const char *dst, const struct rvf_sto
 
 /* ---- misc ----------------------------------------------------------------- */
 
-/* The underlying storage handle (borrowed; for tools and tests: do not write
- * to it behind the store's back). */
-struct rvf_dir *rvf_store_dir(const struct rvf_store *s);
-/* The in-memory index (borrowed, read-only use). */
-const struct rvf_hnsw *rvf_store_index(const struct rvf_store *s);
-
 const char *rvf_metric_name(enum rvf_metric m);          /* "l2" | "ip" | "cosine" */
 int rvf_metric_parse(const char *name, enum rvf_metric *m);  /* 0 or -EINVAL */
 

@@ -2,6 +2,7 @@
  * store_fixture.c - see store_fixture.h.
  */
 #include "store_fixture.h"
+#include "store/store_peek.h"
 
 int sf_setup(void **state)
 {

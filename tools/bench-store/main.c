@@ -48,6 +48,7 @@
 #include "rvf/rvf.h"
 #include "data/data.h"
 #include "store/store_internal.h"
+#include "store/store_peek.h"
 
 static double now_s(void)
 {

@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "store/store_internal.h"
+#include "store/store_peek.h"
 
 #define PLAN_SAMPLE      512u
 #define PLAN_SEED        0x5eedf11e7ull

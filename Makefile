@@ -255,6 +255,11 @@ $(B)/fuzz/mkseeds: $(B)/obj/tests/fuzz/mkseeds.o $(B)/lib/librvf.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $^ $(LIBS)
+# Crafted regression inputs (tests/fuzz/mkregress.c), likewise.
+$(B)/fuzz/mkregress: $(B)/obj/tests/fuzz/mkregress.o $(B)/lib/librvf.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(LIBS)
 
 # ---- bpf -----------------------------------------------------------------
 # -fdebug-prefix-map keeps the checkout's path out of the object, so every
@@ -323,7 +328,7 @@ test-seeds: all $(TEST_BINS)
 tsan: $(TSAN_BINS)
 	$(Q)B=$(B) bash tools/tsan.sh $(TSAN_TESTS)
 
-fuzz-build: $(FUZZ_BINS) $(B)/fuzz/mkseeds
+fuzz-build: $(FUZZ_BINS) $(B)/fuzz/mkseeds $(B)/fuzz/mkregress
 
 fuzz: fuzz-build
 	$(Q)B=$(B) bash tools/fuzz.sh $(FUZZ_BINS)

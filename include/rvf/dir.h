@@ -189,7 +189,8 @@ int rvf_dir_vector_index_fields(struct rvf_dir *d, uint32_t **fields, size_t *n)
 uint64_t rvf_dir_free_block_count(const struct rvf_dir *d);
 uint64_t rvf_dir_total_blocks(const struct rvf_dir *d);
 uint32_t rvf_dir_block_size(const struct rvf_dir *d);
-/* File size on disk in bytes (may exceed the committed extent after a crash). */
+/* File size in bytes as the handle's I/O backend sees it (the size on disk;
+ * may exceed the committed extent after a crash). */
 int64_t rvf_dir_file_size(const struct rvf_dir *d);
 const char *rvf_dir_path(const struct rvf_dir *d);
 /* Identity of the store file (random, fixed at create). 16 bytes, view valid

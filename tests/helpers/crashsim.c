@@ -93,21 +93,32 @@ static int tick(struct cs_io *c, int is_sync)
 	return 0;
 }
 
-static int cs_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+/* The logical file's size: what is on disk, extended by the held writes (a
+ * write cut to nothing by a truncate extends nothing, like an empty write). */
+static int cs_size(struct io *io, uint64_t *size)
 {
 	struct cs_io *c = to_cs(io);
 	struct stat st;
-	uint64_t size, end = off + iov_total(iov, iovcnt), o = off;
 
 	if (c->cs->crashed)
 		return -EIO;
 	if (fstat(c->base.fd, &st))
 		return -errno;
-	/* the logical file: what is on disk plus the held writes */
-	size = (uint64_t)st.st_size;
+	*size = (uint64_t)st.st_size;
 	for (size_t h = 0; h < c->nheld; h++)
-		if (c->held[h].off + c->held[h].len > size)
-			size = c->held[h].off + c->held[h].len;
+		if (c->held[h].len && c->held[h].off + c->held[h].len > *size)
+			*size = c->held[h].off + c->held[h].len;
+	return 0;
+}
+
+static int cs_preadv(struct io *io, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	struct cs_io *c = to_cs(io);
+	uint64_t size, end = off + iov_total(iov, iovcnt), o = off;
+	int err = cs_size(io, &size);
+
+	if (err)
+		return err;
 	if (end > size)
 		return -ENODATA;
 	for (int i = 0; i < iovcnt; i++) {
@@ -271,6 +282,7 @@ static const struct io_ops cs_ops = {
 	 * (the io_uring chain is tested by tests/crash/test_chain.c) */
 	.commit = io_commit_steps,
 	.truncate = cs_truncate,
+	.size = cs_size,
 	.sync_parent = cs_sync_parent,
 	.release = cs_release,
 };

@@ -70,6 +70,12 @@ static int c_truncate(struct io *io, uint64_t size)
 	return c->inner->ops->truncate(c->inner, size);
 }
 
+static int c_size(struct io *io, uint64_t *size)
+{
+	struct counting_io *c = (struct counting_io *)io;
+	return c->inner->ops->size(c->inner, size);
+}
+
 static int c_sync_parent(struct io *io, const char *path)
 {
 	struct counting_io *c = (struct counting_io *)io;
@@ -86,7 +92,7 @@ static void c_release(struct io *io)
 
 static const struct io_ops counting_ops = {
 	.name = "counting", .preadv = c_preadv, .pwritev = c_pwritev, .sync = c_sync,
-	.commit = c_commit, .truncate = c_truncate, .sync_parent = c_sync_parent,
+	.commit = c_commit, .truncate = c_truncate, .size = c_size, .sync_parent = c_sync_parent,
 	.release = c_release,
 };
 

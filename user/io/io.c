@@ -3,14 +3,15 @@
  *
  * Selection: an explicit kind wins; AUTO reads $RVF_IO, then tries io_uring
  * and falls back to syscalls, logging once per process why. Also the commit
- * sequence for backends that have no chain of their own, and the truncate
- * and parent-directory sync both backends share.
+ * sequence for backends that have no chain of their own, and the truncate,
+ * size and parent-directory sync both backends share.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -76,6 +77,16 @@ void io_close(struct io *io)
 int io_fd_truncate(struct io *io, uint64_t size)
 {
 	return ftruncate(io->fd, (off_t)size) ? -errno : 0;
+}
+
+int io_fd_size(struct io *io, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(io->fd, &st))
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
 }
 
 int io_fd_sync_parent(struct io *io, const char *path)

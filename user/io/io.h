@@ -38,6 +38,10 @@ struct io_ops {
 		      const void *root, size_t root_len, uint64_t root_off);
 	/* ftruncate(2) the file to size bytes. */
 	int (*truncate)(struct io *io, uint64_t size);
+	/* The file's size in bytes as reads through this io see it (a wrapper
+	 * that holds writes counts them), so a length read from the file can
+	 * be checked against it before anything is allocated for it. */
+	int (*size)(struct io *io, uint64_t *size);
 	/* Make a new name of the file durable: fsync(2) of the directory that
 	 * holds path (the file's own data is not synced by this). */
 	int (*sync_parent)(struct io *io, const char *path);
@@ -119,9 +123,10 @@ struct io_uring_hook {
 /* h borrowed until replaced; NULL removes the hook. */
 void io_uring_set_hook(const struct io_uring_hook *h);
 
-/* The plain syscalls behind the truncate and sync_parent ops, shared by
- * both backends (neither is on a hot path, so io_uring has no own). */
+/* The plain syscalls behind the truncate, size and sync_parent ops, shared
+ * by both backends (none is on a hot path, so io_uring has no own). */
 int io_fd_truncate(struct io *io, uint64_t size);
+int io_fd_size(struct io *io, uint64_t *size);
 int io_fd_sync_parent(struct io *io, const char *path);
 
 /* Helpers shared by backends: total bytes of an iovec, and advance an iovec

@@ -86,6 +86,7 @@ static const struct io_ops sys_ops = {
 	.sync = sys_sync,
 	.commit = io_commit_steps,
 	.truncate = io_fd_truncate,
+	.size = io_fd_size,
 	.sync_parent = io_fd_sync_parent,
 	.release = sys_release,
 };

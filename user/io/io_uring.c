@@ -436,6 +436,7 @@ static const struct io_ops uring_ops = {
 	.sync = u_sync,
 	.commit = u_commit,
 	.truncate = io_fd_truncate,
+	.size = io_fd_size,
 	.sync_parent = io_fd_sync_parent,
 	.release = u_release,
 };

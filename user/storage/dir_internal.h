@@ -67,6 +67,15 @@ static inline uint64_t blk_off(const struct rvf_dir *d, uint64_t block)
 	return RVF_DATA_START + block * d->bs;
 }
 
+/* len bytes from block (of bs bytes) lie inside a file of fsz bytes. Both
+ * come from the disk, so nothing here may overflow. */
+static inline int extent_in_file(uint64_t fsz, uint32_t bs, uint64_t block, uint64_t len)
+{
+	uint64_t avail = fsz > RVF_DATA_START ? fsz - RVF_DATA_START : 0;
+
+	return block <= avail / bs && len <= avail - block * bs;
+}
+
 static inline void meta_to_seg(struct rvf_meta_seg *s, const struct rvf_meta_vindex *v)
 {
 	memset(s, 0, sizeof(*s));

@@ -44,7 +44,6 @@ int dir_read_roots(struct rvf_dir *d, struct root_pick *rp)
 int dir_load_snap(struct rvf_dir *d, const struct rvf_root_slot *r, int slot, struct snap *out,
 		  char *why, size_t whylen)
 {
-	uint64_t avail;
 	int64_t fsz;
 	uint8_t *buf;
 	int err;
@@ -59,12 +58,10 @@ int dir_load_snap(struct rvf_dir *d, const struct rvf_root_slot *r, int slot, st
 	 * allocate for a snapshot the file cannot hold */
 	fsz = rvf_dir_file_size(d);
 	if (fsz < 0) {
-		snprintf(why, whylen, "cannot stat the file: %s", strerror((int)-fsz));
+		snprintf(why, whylen, "cannot size the file: %s", strerror((int)-fsz));
 		return (int)fsz;
 	}
-	avail = (uint64_t)fsz > RVF_DATA_START ? (uint64_t)fsz - RVF_DATA_START : 0;
-	if (r->meta_block > avail / r->block_size ||
-	    r->meta_len > avail - r->meta_block * r->block_size) {
+	if (!extent_in_file((uint64_t)fsz, r->block_size, r->meta_block, r->meta_len)) {
 		snprintf(why, whylen, "snapshot lies past the end of the file (truncated)");
 		return -EUCLEAN;
 	}

@@ -7,13 +7,31 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "storage/dir_internal.h"
 
 /* ---- reading -------------------------------------------------------------------- */
+
+/*
+ * The entry's checksums can all be true and its length still a lie (a
+ * crafted file, or a flip resealed): a segment must lie inside the file
+ * before anything is allocated or read for it. -EUCLEAN when it does not.
+ */
+static int entry_in_file(struct rvf_dir *d, const struct rvf_meta_seg *e)
+{
+	int64_t fsz = rvf_dir_file_size(d);
+
+	if (fsz < 0)
+		return log_fail((int)fsz, "%s: cannot size the file: %s", d->path, strerror((int)-fsz));
+	if (e->payload_len > UINT64_MAX - RVF_SEG_HEADER_SIZE ||
+	    !extent_in_file((uint64_t)fsz, d->bs, e->start_block, RVF_SEG_HEADER_SIZE + e->payload_len))
+		return log_fail(-EUCLEAN, "%s: segment %llu (%llu bytes at block %llu) lies past the "
+				"end of the file (%lld bytes; truncated or damaged)", d->path,
+				(unsigned long long)e->segment_id, (unsigned long long)e->payload_len,
+				(unsigned long long)e->start_block, (long long)fsz);
+	return 0;
+}
 
 int dir_read_entry(struct rvf_dir *d, const struct rvf_meta_seg *e, void **out, size_t *outlen)
 {
@@ -22,6 +40,9 @@ int dir_read_entry(struct rvf_dir *d, const struct rvf_meta_seg *e, void **out, 
 	void *buf = NULL;
 	int err;
 
+	err = entry_in_file(d, e);
+	if (err)
+		return err;
 	if (e->payload_len > SIZE_MAX - 64)
 		return -ENOMEM;
 	if (posix_memalign(&buf, 64, e->payload_len ? e->payload_len : 1))
@@ -103,6 +124,11 @@ int rvf_dir_read_segment_range(struct rvf_dir *d, uint64_t id, uint64_t off, voi
 		return -ERANGE;
 	if (!len)
 		return 0;
+	/* the whole segment, not just the range: callers size buffers by the
+	 * entry's payload_len after reading its header */
+	err = entry_in_file(d, e);
+	if (err)
+		return err;
 	err = io_pread(d->io, buf, len, blk_off(d, e->start_block) + RVF_SEG_HEADER_SIZE + off);
 	if (err == -ENODATA)
 		return log_fail(-EUCLEAN, "%s: segment %llu lies past the end of the file",
@@ -237,13 +263,16 @@ uint64_t rvf_dir_free_block_count(const struct rvf_dir *d)
 
 int64_t rvf_dir_file_size(const struct rvf_dir *d)
 {
-	struct stat st;
+	uint64_t size;
+	int err;
 
-	if (!d)
+	if (!d || !d->io)
 		return -EINVAL;
-	if (fstat(d->fd, &st))
-		return -errno;
-	return st.st_size;
+	/* through the backend: a wrapper that holds writes counts them */
+	err = d->io->ops->size(d->io, &size);
+	if (err)
+		return err;
+	return size > INT64_MAX ? -EOVERFLOW : (int64_t)size;
 }
 
 void rvf_dir_set_write_timeout(struct rvf_dir *d, uint32_t ms)

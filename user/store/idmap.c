@@ -24,6 +24,8 @@ int idmap_init(struct idmap *m, size_t hint)
 {
 	size_t cap = 64;
 
+	if (hint > SIZE_MAX / 4 / sizeof(*m->slots))
+		return -ENOMEM;        /* the doubling below would wrap */
 	while (cap < hint + hint / 2 + 16)
 		cap <<= 1;
 	memset(m, 0, sizeof(*m));

@@ -83,10 +83,21 @@ static int pf_read(struct prefetch *p, struct rvf_dir *d, struct pf_slot *s)
 {
 	struct rvf_dir_segment info;
 	XXH128_canonical_t c;
+	int64_t fsz;
 	int err = rvf_dir_segment_info(d, s->id, &info);
 
 	if (err)
 		return err;
+	/* the buffer comes before the read that would refuse a length the
+	 * file cannot hold, so refuse it here (file_offset is inside the
+	 * committed extent, so the sums cannot overflow) */
+	fsz = rvf_dir_file_size(d);
+	if (fsz < 0)
+		return (int)fsz;
+	if (info.file_offset > (uint64_t)fsz ||
+	    (uint64_t)fsz - info.file_offset < RVF_SEG_HEADER_SIZE ||
+	    info.payload_len > (uint64_t)fsz - info.file_offset - RVF_SEG_HEADER_SIZE)
+		return -EUCLEAN;
 	if (info.payload_len > SIZE_MAX / 2)
 		return -ENOMEM;
 	s->buf = pf_get_buf(p, (size_t)info.payload_len, &s->cap);

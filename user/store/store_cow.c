@@ -231,7 +231,9 @@ static int cow_map_decode(const struct rvf_store *s, uint64_t seg, const uint8_t
 				s->path, (unsigned long long)seg, h.map_format);
 	if (h.cluster_size_bytes != cs || h.vectors_per_cluster != vpc || h.compression_policy ||
 	    b.reserved0 || memcmp(b.reserved, zero, 16) || !b.path_len || b.path_len > PATH_MAX ||
-	    b.nhidden > b.parent_live || b.parent_live > b.parent_nodes)
+	    b.nhidden > b.parent_live || b.parent_live > b.parent_nodes ||
+	    /* internal ids are u32; the cluster bitmap is sized by this */
+	    b.parent_nodes > UINT32_MAX - 1)
 		goto bad;
 	need = RVF_COW_MAP_HDR_SIZE + COW_BODY + align8(b.path_len) + b.nhidden * 8 + (uint64_t)b.nextents * 8;
 	if (need != len)

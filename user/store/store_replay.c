@@ -549,6 +549,18 @@ int store_check_counters(const struct rvf_store *s, const struct store_hdr *disk
 	return 0;
 }
 
+/* Room for the ids the header promises, before replay has checked them
+ * (store_check_counters does): a hint only, so a header that lies is held
+ * to what the file can hold (every id takes at least 8 bytes of it). */
+static size_t map_hint(const struct rvf_store *s)
+{
+	int64_t fsz = rvf_dir_file_size(s->dir);
+	uint64_t cap = fsz > 0 ? (uint64_t)fsz / 8 : 0;
+	uint64_t live = s->hdr.live < cap ? s->hdr.live : cap;
+
+	return (size_t)(s->hdr.deleted > cap - live ? cap : live + s->hdr.deleted);
+}
+
 int store_load(struct rvf_store *s)
 {
 	struct rvf_dir_segment *segs = NULL;
@@ -589,7 +601,7 @@ int store_load(struct rvf_store *s)
 			goto out;
 	}
 	idmap_release(&s->map);
-	err = idmap_init(&s->map, s->hdr.live + s->hdr.deleted);
+	err = idmap_init(&s->map, map_hint(s));
 	if (err)
 		goto out;
 	s->hdr.live = s->hdr.deleted = 0;
